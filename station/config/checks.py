@@ -1,0 +1,210 @@
+"""Rules that relate several fields or files of the configuration.
+
+Each rule returns `(path, message)` pairs; the loader turns the path into the
+file's line. A rule never stops at the first problem: the engineer gets every
+error of a file at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from hal.config import (
+    BalluffRfidConfig,
+    KeyenceBarcodeConfig,
+    ModbusPlcConfig,
+    ModbusTurntableConfig,
+    OpcUaDeviceConfig,
+)
+from station.config.models import (
+    IdentifyStep,
+    InspectStep,
+    LineFile,
+    ReleaseStep,
+    SetOutputsStep,
+    StationFile,
+    TurntableSweepStep,
+    VerifyRouteStep,
+    WaitInputStep,
+    WriteTagStep,
+)
+
+Problem = tuple[tuple[str | int, ...], str]
+
+_DEVICE_KINDS: dict[str, type] = {
+    "barcode": KeyenceBarcodeConfig,
+    "rfid": BalluffRfidConfig,
+    "turntable": ModbusTurntableConfig,
+    "device": OpcUaDeviceConfig,
+}
+"""Step field naming a device -> the device section it must be."""
+
+
+def check_line(line: LineFile) -> list[Problem]:
+    """Step order, unique names, known attributes, a rework bay off the route."""
+    problems: list[Problem] = []
+    route = line.route
+    seen_ops: dict[str, int] = {}
+    previous_step = 0
+    for index, op in enumerate(route.operations):
+        at = ("route", "operations", index)
+        if op.step <= previous_step:
+            problems.append(
+                ((*at, "step"), f"steps must increase along the route ({op.step} after {previous_step})")
+            )
+        previous_step = max(previous_step, op.step)
+        if op.operation in seen_ops:
+            problems.append(
+                (
+                    (*at, "operation"),
+                    f"operation {op.operation!r} already defined at operations[{seen_ops[op.operation]}]",
+                )
+            )
+        seen_ops.setdefault(op.operation, index)
+        if op.when is not None:
+            attribute = op.when.removeprefix("not ")
+            if attribute not in line.attributes:
+                known = ", ".join(sorted(line.attributes)) or "none declared"
+                problems.append(
+                    ((*at, "when"), f"unknown attribute {attribute!r} (attributes: {known})")
+                )
+        if op.station == route.rework.station:
+            problems.append(
+                ((*at, "station"), f"{op.station!r} is the rework bay; it cannot hold a route operation")
+            )
+    if route.operations[0].when is not None:
+        problems.append((("route", "operations", 0, "when"), "the first operation cannot be conditional"))
+    if route.rework.operation in seen_ops:
+        problems.append(
+            (("route", "rework", "operation"), f"{route.rework.operation!r} is also a route operation")
+        )
+    return problems
+
+
+def check_station(station: StationFile, line: LineFile) -> list[Problem]:
+    """The station against its line, its steps against its devices and I/O map."""
+    problems = list(_check_route_binding(station, line))
+    problems += _check_addresses(station)
+    problems += _check_steps(station)
+    return problems
+
+
+def _check_route_binding(station: StationFile, line: LineFile) -> Iterator[Problem]:
+    operations = {op.operation: op for op in line.route.operations}
+    if station.operation == line.route.rework.operation:
+        if station.station != line.route.rework.station:
+            yield (
+                ("station",),
+                f"line {line.line} puts {station.operation!r} at station "
+                f"{line.route.rework.station!r}, not {station.station!r}",
+            )
+        return
+    op = operations.get(station.operation)
+    if op is None:
+        known = ", ".join([*operations, line.route.rework.operation])
+        yield (("operation",), f"no operation {station.operation!r} in line {line.line} (has: {known})")
+    elif op.station != station.station:
+        yield (
+            ("station",),
+            f"line {line.line} puts {station.operation!r} at station {op.station!r}, "
+            f"not {station.station!r}",
+        )
+
+
+def _check_addresses(station: StationFile) -> Iterator[Problem]:
+    """No two names share an address; reflexes name points of their own PLC."""
+    for device_name, device in station.devices.items():
+        at = ("devices", device_name)
+        if isinstance(device, ModbusPlcConfig):
+            owner: dict[tuple[str, int], str] = {}
+            points = [("inputs", n, p.table, p.address) for n, p in device.inputs.items()]
+            points += [("outputs", n, p.table, p.address) for n, p in device.outputs.items()]
+            for group, name, table, address in points:
+                key = (table, address)
+                if key in owner:
+                    yield (
+                        (*at, group, name, "address"),
+                        f"{table} {address} is already used by {owner[key]!r}",
+                    )
+                owner.setdefault(key, name)
+            for index, reflex in enumerate(device.reflexes):
+                if reflex.input not in device.inputs:
+                    yield ((*at, "reflexes", index, "input"), f"no input {reflex.input!r} in {device_name}")
+                if reflex.output not in device.outputs:
+                    yield (
+                        (*at, "reflexes", index, "output"),
+                        f"no output {reflex.output!r} in {device_name}",
+                    )
+        if isinstance(device, ModbusTurntableConfig):
+            registers: dict[int, str] = {}
+            for register, address in device.registers.model_dump().items():
+                if address in registers:
+                    yield (
+                        (*at, "registers", register),
+                        f"register {address} is already used by {registers[address]!r}",
+                    )
+                registers.setdefault(address, register)
+
+
+def _io_names(station: StationFile) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """Input name -> PLC, output name -> (PLC, table) over every PLC of the station."""
+    inputs: dict[str, str] = {}
+    outputs: dict[str, tuple[str, str]] = {}
+    for device_name, device in station.devices.items():
+        if isinstance(device, ModbusPlcConfig):
+            inputs.update(dict.fromkeys(device.inputs, device_name))
+            outputs.update({n: (device_name, p.table) for n, p in device.outputs.items()})
+    return inputs, outputs
+
+
+def _check_steps(station: StationFile) -> Iterator[Problem]:
+    inputs, outputs = _io_names(station)
+    identified = False
+    last = len(station.cycle) - 1
+    for index, step in enumerate(station.cycle):
+        at = ("cycle", index)
+        for field, kind in _DEVICE_KINDS.items():
+            name = getattr(step, field, None)
+            if name is None:
+                continue
+            device = station.devices.get(name)
+            if device is None:
+                known = ", ".join(station.devices) or "none"
+                yield ((*at, field), f"no device {name!r} in this station (devices: {known})")
+            elif not isinstance(device, kind):
+                yield ((*at, field), f"device {name!r} is a {device.driver}, not a {field}")
+        written: dict[str, int] = {}
+        if isinstance(step, SetOutputsStep | ReleaseStep):
+            written = step.outputs
+        for name, value in written.items():
+            if name not in outputs:
+                yield ((*at, "outputs", name), f"no output {name!r} in the I/O map")
+            elif outputs[name][1] == "coil" and value not in (0, 1):
+                yield ((*at, "outputs", name), f"{name!r} is a coil: value must be 0 or 1 (got {value})")
+        read: list[tuple[str, str | None]] = []
+        if isinstance(step, WaitInputStep):
+            read.append(("input", step.input))
+        if isinstance(step, ReleaseStep):
+            read.append(("wait_input", step.wait_input))
+        if isinstance(step, TurntableSweepStep):
+            read.append(("zone_clear_input", step.zone_clear_input))
+            if step.camera_output not in outputs:
+                yield ((*at, "camera_output"), f"no output {step.camera_output!r} in the I/O map")
+        for field, name in read:
+            if name is not None and name not in inputs:
+                yield ((*at, field), f"no input {name!r} in the I/O map")
+        if isinstance(step, IdentifyStep):
+            identified = True
+            if step.barcode is None and step.rfid is None:
+                yield (at, "identify needs a barcode reader, an rfid reader, or both")
+        if isinstance(step, VerifyRouteStep | WriteTagStep | ReleaseStep) and not identified:
+            yield ((*at, "step"), f"{step.step} needs an identify step before it")
+        if isinstance(step, ReleaseStep) and index != last:
+            yield ((*at, "step"), "release must be the last step of the cycle")
+        if isinstance(step, InspectStep) and step.device is not None:
+            device = station.devices.get(step.device)
+            if isinstance(device, OpcUaDeviceConfig):
+                for field in ("vin_node", "verdict_node"):
+                    node = getattr(step, field)
+                    if node not in device.nodes:
+                        yield ((*at, field), f"no node {node!r} in device {step.device!r}")

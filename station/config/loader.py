@@ -1,0 +1,357 @@
+"""Load configuration files and explain every error with file, line and path.
+
+A file is parsed with ruamel.yaml (which keeps line numbers and refuses
+duplicate keys), turned into plain data plus a map from each dotted path to
+its line, validated by the pydantic models, then cross-checked. All errors of
+a file are collected and raised together as one `ConfigError`; each prints as
+`FILE:LINE: PATH: MESSAGE`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from annotated_types import Ge, Le
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from station.config import checks
+from station.config.models import ConfigFile, LineFile, StationFile
+
+Loc = tuple[str | int, ...]
+
+_ADAPTER: TypeAdapter[LineFile | StationFile] = TypeAdapter(ConfigFile)
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One error in one file."""
+
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.path}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Every error found in one or more files."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(issue) for issue in issues))
+
+
+@dataclass(frozen=True)
+class LoadedLine:
+    """A validated line file."""
+
+    path: Path
+    model: LineFile
+    content_hash: str
+    """sha256 of the validated content (comments and layout do not change it)."""
+
+
+@dataclass(frozen=True)
+class LoadedStation:
+    """A validated station file with the line it serves."""
+
+    path: Path
+    model: StationFile
+    line: LoadedLine
+    content_hash: str
+    """sha256 of the station's validated content and of its line's hash."""
+
+
+@dataclass
+class _Document:
+    """Plain data of a YAML file and the line of every path in it."""
+
+    file: str
+    data: Any
+    lines: dict[Loc, int] = field(default_factory=dict)
+
+    def line_of(self, loc: Loc) -> int:
+        """Line of the deepest existing prefix of `loc` (1-based)."""
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.lines:
+                return self.lines[loc[:end]]
+        return 1
+
+    def issue(self, loc: Loc, message: str) -> ConfigIssue:
+        return ConfigIssue(self.file, self.line_of(loc), format_path(loc), message)
+
+
+def format_path(loc: Loc) -> str:
+    """('cycle', 2, 'timeout_s') -> 'cycle[2].timeout_s'."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "<file>"
+
+
+def content_hash(model: BaseModel, *extra: str) -> str:
+    """sha256 of the model's canonical JSON (and of `extra` hashes it depends on)."""
+    canonical = json.dumps(model.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode())
+    for item in extra:
+        digest.update(item.encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def _plain(node: Any, loc: Loc, lines: dict[Loc, int]) -> Any:
+    """ruamel's round-trip nodes -> plain Python data, recording each path's line."""
+    if isinstance(node, CommentedMap):
+        out: dict[Any, Any] = {}
+        for key, value in node.items():
+            key_loc = (*loc, str(key))
+            lines[key_loc] = node.lc.key(key)[0] + 1
+            out[str(key)] = _plain(value, key_loc, lines)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for index, value in enumerate(node):
+            item_loc = (*loc, index)
+            lines[item_loc] = node.lc.item(index)[0] + 1
+            items.append(_plain(value, item_loc, lines))
+        return items
+    if isinstance(node, bool) or node is None:
+        return node
+    for kind in (int, float, str):
+        if isinstance(node, kind):
+            return kind(node)
+    return node
+
+
+def _parse(path: Path) -> _Document:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(file, 1, "<file>", f"cannot read: {exc.strerror}")]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigIssue(file, 1, "<file>", f"not UTF-8 text: {exc.reason}")]) from exc
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        raw = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        if "duplicate key" in problem and exc.context_mark is not None:
+            problem = f"{problem} (first defined at line {exc.context_mark.line + 1})"
+        raise ConfigError([ConfigIssue(file, line, "<yaml>", problem)]) from exc
+    if not isinstance(raw, CommentedMap):
+        raise ConfigError(
+            [ConfigIssue(file, 1, "<file>", "must be a mapping with a `kind:` key (line or station)")]
+        )
+    document = _Document(file, None)
+    document.data = _plain(raw, (), document.lines)
+    return document
+
+
+# --- turning pydantic's errors into sentences -----------------------------------------
+
+
+def _model_at(model: type[BaseModel] | None, loc: Loc) -> type[BaseModel] | None:
+    """The model class that holds the field at the end of `loc` (None if not a model)."""
+    current: Any = model
+    for part in loc:
+        current = _step_type(current, part)
+        if current is None:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _step_type(current: Any, part: str | int) -> Any:
+    if current is None:
+        return None
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        info = current.model_fields.get(str(part))
+        return info.annotation if info is not None else None
+    origin = typing.get_origin(current)
+    args = typing.get_args(current)
+    if origin is typing.Annotated:
+        return _step_type(args[0], part)
+    if origin in (list, dict):
+        return _unwrap(args[-1])
+    if args:  # a union: `part` is the discriminator's tag, or look into the model member
+        for arg in args:
+            arg = _unwrap(arg)
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                for tag_field in ("driver", "step", "kind"):
+                    tag = arg.model_fields.get(tag_field)
+                    if tag is not None and part in typing.get_args(tag.annotation):
+                        return arg
+        return None
+    return None
+
+
+def _unwrap(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _field_bounds(root: type[BaseModel], loc: Loc) -> tuple[Any, Any]:
+    owner = _model_at(root, loc[:-1])
+    if owner is None or not isinstance(loc[-1], str) or loc[-1] not in owner.model_fields:
+        return None, None
+    lower = upper = None
+    for meta in owner.model_fields[loc[-1]].metadata:
+        if isinstance(meta, Ge):
+            lower = meta.ge
+        if isinstance(meta, Le):
+            upper = meta.le
+    return lower, upper
+
+
+def _sentence(
+    root: type[BaseModel], error: ErrorDetails, raw_loc: Loc, loc: Loc
+) -> tuple[Loc, str]:
+    """A sentence for one pydantic error; `raw_loc` has the union tags, `loc` not."""
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    got = error.get("input")
+    if kind in ("greater_than_equal", "less_than_equal"):
+        lower, upper = _field_bounds(root, raw_loc)
+        if lower is not None and upper is not None:
+            return loc, f"must be {lower}..{upper} (got {got!r})"
+        bound = ctx.get("ge", ctx.get("le"))
+        sign = ">=" if kind == "greater_than_equal" else "<="
+        return loc, f"must be {sign} {bound} (got {got!r})"
+    if kind == "extra_forbidden":
+        owner = _model_at(root, raw_loc[:-1])
+        known = ", ".join(owner.model_fields) if owner is not None else ""
+        return loc, f"unknown key {loc[-1]!r}" + (f" (expected one of: {known})" if known else "")
+    if kind == "missing":
+        return loc, f"missing required key {loc[-1]!r}"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        tag = ctx.get("discriminator", "").strip("'")
+        expected = ctx.get("expected_tags", "")
+        if kind == "union_tag_not_found":
+            return (*loc, tag), f"missing required key {tag!r} (one of {expected})"
+        return (*loc, tag), f"unknown {tag} {ctx.get('tag')!r} (expected one of {expected})"
+    if kind == "literal_error":
+        return loc, f"must be {ctx.get('expected')} (got {got!r})"
+    if kind == "string_pattern_mismatch":
+        return loc, f"must match {ctx.get('pattern')} (got {got!r})"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return loc, f"must be a whole number (got {got!r})"
+    if kind in ("float_parsing", "float_type"):
+        return loc, f"must be a number (got {got!r})"
+    if kind in ("bool_parsing", "bool_type"):
+        return loc, f"must be true or false (got {got!r})"
+    if kind in ("string_type",):
+        return loc, f"must be text (got {got!r})"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return loc, f"must be a mapping (got {got!r})"
+    if kind == "list_type":
+        return loc, f"must be a list (got {got!r})"
+    if kind == "too_short":
+        return loc, f"must have at least {ctx.get('min_length')} item(s)"
+    if kind == "too_long":
+        return loc, f"must have at most {ctx.get('max_length')} item(s)"
+    message = error["msg"].removeprefix("Value error, ")
+    return loc, message
+
+
+def _data_loc(data: Any, loc: Loc) -> Loc:
+    """pydantic's loc without the union tags it inserts (paths as they are in the file)."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(node, dict) and part in (node.get("driver"), node.get("step")):
+            continue  # the tag of a discriminated union: not in the file
+        else:
+            node = None  # a missing key, or below one
+        out.append(part)
+    return tuple(out)
+
+
+def _validation_issues(document: _Document, exc: ValidationError) -> list[ConfigIssue]:
+    issues = []
+    kind = document.data.get("kind")
+    root: type[BaseModel] = StationFile if kind == "station" else LineFile
+    for error in exc.errors():
+        raw_loc = tuple(error["loc"])
+        if raw_loc and raw_loc[0] in ("line", "station") and raw_loc[0] == kind:
+            raw_loc = raw_loc[1:]  # the top-level union tag
+        loc, message = _sentence(root, error, raw_loc, _data_loc(document.data, raw_loc))
+        issues.append(document.issue(loc, message))
+    return issues
+
+
+# --- public entry points ---------------------------------------------------------------
+
+
+def _validate(document: _Document) -> LineFile | StationFile:
+    try:
+        return _ADAPTER.validate_python(document.data)
+    except ValidationError as exc:
+        raise ConfigError(_sorted(_validation_issues(document, exc))) from exc
+
+
+def _sorted(issues: Iterable[ConfigIssue]) -> list[ConfigIssue]:
+    return sorted(set(issues), key=lambda issue: (issue.file, issue.line, issue.path, issue.message))
+
+
+def load_line(path: Path | str) -> LoadedLine:
+    """Load and check a line file; raise ConfigError with every problem found."""
+    document = _parse(Path(path))
+    model = _validate(document)
+    if not isinstance(model, LineFile):
+        raise ConfigError([document.issue(("kind",), "expected a line file (kind: line)")])
+    problems = checks.check_line(model)
+    if problems:
+        raise ConfigError(_sorted(document.issue(loc, message) for loc, message in problems))
+    return LoadedLine(Path(path), model, content_hash(model))
+
+
+def load_station(path: Path | str) -> LoadedStation:
+    """Load and check a station file and its line; raise ConfigError with every problem."""
+    path = Path(path)
+    document = _parse(path)
+    model = _validate(document)
+    if not isinstance(model, StationFile):
+        raise ConfigError([document.issue(("kind",), "expected a station file (kind: station)")])
+    line_path = (path.parent / model.line).resolve()
+    if not line_path.is_file():
+        raise ConfigError([document.issue(("line",), f"line file not found: {line_path}")])
+    line = load_line(line_path)
+    problems = checks.check_station(model, line.model)
+    if problems:
+        raise ConfigError(_sorted(document.issue(loc, message) for loc, message in problems))
+    return LoadedStation(path, model, line, content_hash(model, line.content_hash))
+
+
+def load_any(path: Path | str) -> LoadedLine | LoadedStation:
+    """Load a file of either kind, chosen by its `kind:` key."""
+    document = _parse(Path(path))
+    if document.data.get("kind") == "station":
+        return load_station(path)
+    return load_line(path)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of both file kinds (for editors and standard validators)."""
+    schema = _ADAPTER.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Station controller configuration (line or station file)"
+    return schema

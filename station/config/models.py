@@ -1,0 +1,258 @@
+"""The plant's configuration files: a line file (the route) and a station file
+(devices and cycle).
+
+Both are YAML, validated here with `extra="forbid"` and bounds on every
+number. Rules that relate several fields or files (names that must exist,
+addresses that must not collide) live in `station.config.checks` so that each
+error points at the exact line that is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from hal.config import DeviceConfig, Name, Section
+
+SLUG_PATTERN = r"^[a-z][a-z0-9-]*$"
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, min_length=1, max_length=48)]
+"""Identifiers of lines, stations and operations: lower case, digits, dashes."""
+
+CONDITION_PATTERN = r"^(not )?[a-z][a-z0-9_]*$"
+
+
+# --- line file -------------------------------------------------------------------
+
+
+class Operation(Section):
+    """One operation of the route, done at one station."""
+
+    step: int = Field(ge=1, le=9999)
+    """Step number (10, 20, 30 ...): orders the route; the next step is found by order."""
+    operation: Slug
+    """Operation identifier, e.g. technical-control."""
+    station: Slug
+    """Station that performs it."""
+    kind: Literal["check_in", "work", "check_out"] = "work"
+    """check_in pairs the tag and freezes the route; check_out releases to sale."""
+    gate: bool = False
+    """A quality gate: nothing goes downstream until it is passed; a fail goes to rework."""
+    when: str | None = Field(default=None, pattern=CONDITION_PATTERN)
+    """Due only when this vehicle attribute holds (`ev`), or does not (`not ev`)."""
+    description: str = ""
+    """What happens here, for people reading the route."""
+
+
+class Rework(Section):
+    """The rework bay: takes a vehicle that failed a gate and returns it to that gate."""
+
+    station: Slug
+    """Station of the rework bay."""
+    operation: Slug = "rework"
+    """Operation name journaled for a rework visit."""
+    max_loops: int = Field(default=2, ge=1, le=10)
+    """Rework visits allowed per gate; one more fail holds the vehicle for a supervisor."""
+
+
+class Route(Section):
+    """The ordered operations of a line and its rework bay."""
+
+    version: int = Field(ge=1, le=1_000_000)
+    """Route version: raise it at every edit; vehicles keep the version frozen at intake."""
+    operations: list[Operation] = Field(min_length=1, max_length=64)
+    """Operations in step order."""
+    rework: Rework
+    """Where failed gates send vehicles."""
+
+
+class LineFile(Section):
+    """A production line: its route and the vehicle attributes its conditions use."""
+
+    kind: Literal["line"]
+    """File kind: a line."""
+    line: Slug
+    """Line identifier, e.g. line-1."""
+    description: str = ""
+    """Free text."""
+    attributes: dict[Name, str] = Field(default_factory=dict)
+    """Boolean vehicle attributes that `when:` may name, with what each means."""
+    route: Route
+    """The route."""
+
+
+# --- station file ----------------------------------------------------------------
+
+
+class StepBase(Section):
+    """Common to every cycle step."""
+
+    label: str = ""
+    """Shown on the console instead of the step's kind, e.g. 'open entry gate'."""
+
+
+class IdentifyStep(StepBase):
+    """Read the vehicle's identity: VIN barcode and/or RFID tag; both must agree."""
+
+    step: Literal["identify"]
+    barcode: Name | None = None
+    """Barcode reader device, if the station has one."""
+    rfid: Name | None = None
+    """RFID device, if the station has one."""
+    attempts: int = Field(default=3, ge=1, le=10)
+    """Triggers tried before a no-read is final."""
+    manual_entry: bool = True
+    """After a final no-read an operator may type the VIN (audited)."""
+    timeout_s: float = Field(default=600.0, ge=1.0, le=86_400.0)
+    """Time to wait for the operator's manual entry."""
+
+
+class VerifyRouteStep(StepBase):
+    """Check the route rules: this station must be the vehicle's next due operation."""
+
+    step: Literal["verify_route"]
+
+
+class WaitInputStep(StepBase):
+    """Wait until a PLC input has a value (e.g. vehicle in position)."""
+
+    step: Literal["wait_input"]
+    input: Name
+    """Input to watch."""
+    value: int = Field(default=1, ge=0, le=65535)
+    """Value awaited."""
+    timeout_s: float = Field(default=0.0, ge=0.0, le=86_400.0)
+    """Give up after this long (0: wait as long as it takes)."""
+
+
+class SetOutputsStep(StepBase):
+    """Write PLC outputs (journaled first, then written, then read back)."""
+
+    step: Literal["set_outputs"]
+    outputs: dict[Name, Annotated[int, Field(ge=0, le=65535)]] = Field(min_length=1)
+    """Output name -> value (coils 0/1)."""
+
+
+class OperatorChecklistStep(StepBase):
+    """Items an operator confirms one by one on the console."""
+
+    step: Literal["operator_checklist"]
+    items: list[Annotated[str, Field(min_length=1, max_length=120)]] = Field(min_length=1)
+    """Checklist items, in order."""
+    role: Literal["operator", "inspector", "supervisor"] = "operator"
+    """Role allowed to confirm."""
+
+
+class InspectStep(StepBase):
+    """Take a verdict: from an OPC UA inspection system, or from an inspector."""
+
+    step: Literal["inspect"]
+    device: Name | None = None
+    """OPC UA device giving the verdict; None: an inspector enters it on the console."""
+    vin_node: Name = "vin"
+    """Device node the VIN is written to, to start the inspection."""
+    verdict_node: Name = "verdict"
+    """Device node that publishes the verdict (pass/fail)."""
+    timeout_s: float = Field(default=900.0, ge=1.0, le=86_400.0)
+    """No verdict within this time: the vehicle is held."""
+
+
+class TurntableSweepStep(StepBase):
+    """The photo session: home, rotate in steps, settle, trigger the cameras."""
+
+    step: Literal["turntable_sweep"]
+    turntable: Name
+    """Turntable device."""
+    camera_output: Name
+    """PLC output pulsed to trigger the cameras at each step."""
+    zone_clear_input: Name
+    """PLC input that must be 1 before and during any rotation."""
+    steps: int = Field(default=36, ge=1, le=720)
+    """Shots per revolution."""
+    step_deg: float = Field(default=10.0, ge=0.5, le=360.0)
+    """Rotation between shots."""
+    settle_ms: int = Field(default=300, ge=0, le=10_000)
+    """Wait after each move before the shot."""
+    trigger_ms: int = Field(default=100, ge=10, le=5_000)
+    """Length of the camera trigger pulse."""
+    home_first: bool = True
+    """Home the table before the sweep."""
+
+
+class WriteTagStep(StepBase):
+    """Write the vehicle's progress to its tag and verify by reading it back."""
+
+    step: Literal["write_tag"]
+    rfid: Name
+    """RFID device."""
+
+
+class ReleaseStep(StepBase):
+    """Let the vehicle go: set outputs (exit gate) and wait until it has left."""
+
+    step: Literal["release"]
+    outputs: dict[Name, Annotated[int, Field(ge=0, le=65535)]] = Field(default_factory=dict)
+    """Outputs to set to let the vehicle out."""
+    wait_input: Name | None = None
+    """Input that reads `wait_value` once the vehicle is gone."""
+    wait_value: int = Field(default=0, ge=0, le=65535)
+    """Value of `wait_input` meaning the station is empty."""
+    timeout_s: float = Field(default=0.0, ge=0.0, le=86_400.0)
+    """Give up waiting after this long (0: as long as it takes)."""
+
+
+CycleStep = Annotated[
+    IdentifyStep
+    | VerifyRouteStep
+    | WaitInputStep
+    | SetOutputsStep
+    | OperatorChecklistStep
+    | InspectStep
+    | TurntableSweepStep
+    | WriteTagStep
+    | ReleaseStep,
+    Field(discriminator="step"),
+]
+
+
+class Interface(Section):
+    """The station's own OPC UA server (status and commands for console and SCADA)."""
+
+    endpoint: str = Field(
+        default="opc.tcp://127.0.0.1:4840/station",
+        pattern=r"^opc\.tcp://[^\s/:]+(:\d{1,5})?(/.*)?$",
+    )
+    """Where the server listens; localhost unless the plant network needs it."""
+    users_file: str | None = None
+    """File of users, roles and password hashes (kept outside the station file)."""
+    security: list[Literal["None", "Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt"]] = Field(
+        default=["None", "Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt"], min_length=1
+    )
+    """Endpoints offered. Anonymous users may only read, whatever the policy."""
+
+
+class StationFile(Section):
+    """One station of a line: which operation it does, its devices and its cycle."""
+
+    kind: Literal["station"]
+    """File kind: a station."""
+    station: Slug
+    """Station identifier, as the line's route names it."""
+    line: str = Field(min_length=1)
+    """Path of the line file, relative to this file."""
+    operation: Slug
+    """Operation of the line this station performs."""
+    description: str = ""
+    """Free text."""
+    on_device_loss: Literal["abort", "hold"] = "abort"
+    """State the station takes when a device link is lost."""
+    interface: Interface = Interface()
+    """The station's OPC UA server."""
+    devices: dict[Name, DeviceConfig] = Field(default_factory=dict)
+    """Devices by name; each has a `driver:`."""
+    cycle: list[CycleStep] = Field(min_length=1, max_length=64)
+    """Steps run for every vehicle, in order."""
+
+
+ConfigFile = Annotated[LineFile | StationFile, Field(discriminator="kind")]
+"""Either kind of file, selected by its `kind:` key."""
