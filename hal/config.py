@@ -242,7 +242,6 @@ class KeyenceBarcodeConfig(Section):
     """Longest frame kept; longer lines are dropped and counted."""
 
 
-
 class BalluffRfidConfig(Section):
     """An HF (ISO 15693) RFID read/write head with a Balluff BIS style command set."""
 
@@ -262,7 +261,6 @@ class BalluffRfidConfig(Section):
     """User memory blocks of the tag (ISO 15693: 28 blocks of 4 bytes = 112 bytes)."""
     block_size: Literal[4, 8, 32] = 4
     """Bytes per block."""
-
 
 
 # --- OPC UA device -------------------------------------------------------------------
@@ -312,7 +310,9 @@ class OpcUaDeviceConfig(Section):
     """Server endpoint, opc.tcp://HOST:PORT/PATH."""
     security: OpcUaSecurity
     """Policy, mode, certificates and user: always stated, never a library default."""
-    link: LinkSettings = LinkSettings(request_timeout_s=2.0, connect_timeout_s=5.0, stale_after_s=10.0)
+    link: LinkSettings = LinkSettings(
+        request_timeout_s=2.0, connect_timeout_s=5.0, stale_after_s=10.0
+    )
     """Timeouts and reconnect backoff."""
     nodes: dict[Name, str] = Field(min_length=1)
     """Named node ids, e.g. verdict: "ns=2;s=Inspection.Verdict"."""
@@ -326,7 +326,9 @@ class OpcUaDeviceConfig(Section):
     def _node_ids(cls, nodes: dict[str, str]) -> dict[str, str]:
         for name, node in nodes.items():
             if not re.match(r"^(ns=\d+;)?[isgb]=.+$", node):
-                raise ValueError(f"node {name!r}: not an OPC UA node id like ns=2;s=Name (got {node!r})")
+                raise ValueError(
+                    f"node {name!r}: not an OPC UA node id like ns=2;s=Name (got {node!r})"
+                )
         return nodes
 
 

@@ -50,14 +50,18 @@ def check_line(line: LineFile) -> list[Problem]:
         at = ("route", "operations", index)
         if op.step <= previous_step:
             problems.append(
-                ((*at, "step"), f"steps must increase along the route ({op.step} after {previous_step})")
+                (
+                    (*at, "step"),
+                    f"steps must increase along the route ({op.step} after {previous_step})",
+                )
             )
         previous_step = max(previous_step, op.step)
         if op.operation in seen_ops:
             problems.append(
                 (
                     (*at, "operation"),
-                    f"operation {op.operation!r} already defined at operations[{seen_ops[op.operation]}]",
+                    f"operation {op.operation!r} already defined at "
+                    f"operations[{seen_ops[op.operation]}]",
                 )
             )
         seen_ops.setdefault(op.operation, index)
@@ -70,13 +74,21 @@ def check_line(line: LineFile) -> list[Problem]:
                 )
         if op.station == route.rework.station:
             problems.append(
-                ((*at, "station"), f"{op.station!r} is the rework bay; it cannot hold a route operation")
+                (
+                    (*at, "station"),
+                    f"{op.station!r} is the rework bay; it cannot hold a route operation",
+                )
             )
     if route.operations[0].when is not None:
-        problems.append((("route", "operations", 0, "when"), "the first operation cannot be conditional"))
+        problems.append(
+            (("route", "operations", 0, "when"), "the first operation cannot be conditional")
+        )
     if route.rework.operation in seen_ops:
         problems.append(
-            (("route", "rework", "operation"), f"{route.rework.operation!r} is also a route operation")
+            (
+                ("route", "rework", "operation"),
+                f"{route.rework.operation!r} is also a route operation",
+            )
         )
     return problems
 
@@ -102,7 +114,10 @@ def _check_route_binding(station: StationFile, line: LineFile) -> Iterator[Probl
     op = operations.get(station.operation)
     if op is None:
         known = ", ".join([*operations, line.route.rework.operation])
-        yield (("operation",), f"no operation {station.operation!r} in line {line.line} (has: {known})")
+        yield (
+            ("operation",),
+            f"no operation {station.operation!r} in line {line.line} (has: {known})",
+        )
     elif op.station != station.station:
         yield (
             ("station",),
@@ -129,7 +144,10 @@ def _check_addresses(station: StationFile) -> Iterator[Problem]:
                 owner.setdefault(key, name)
             for index, reflex in enumerate(device.reflexes):
                 if reflex.input not in device.inputs:
-                    yield ((*at, "reflexes", index, "input"), f"no input {reflex.input!r} in {device_name}")
+                    yield (
+                        (*at, "reflexes", index, "input"),
+                        f"no input {reflex.input!r} in {device_name}",
+                    )
                 if reflex.output not in device.outputs:
                     yield (
                         (*at, "reflexes", index, "output"),
@@ -180,7 +198,10 @@ def _check_steps(station: StationFile) -> Iterator[Problem]:
             if name not in outputs:
                 yield ((*at, "outputs", name), f"no output {name!r} in the I/O map")
             elif outputs[name][1] == "coil" and value not in (0, 1):
-                yield ((*at, "outputs", name), f"{name!r} is a coil: value must be 0 or 1 (got {value})")
+                yield (
+                    (*at, "outputs", name),
+                    f"{name!r} is a coil: value must be 0 or 1 (got {value})",
+                )
         read: list[tuple[str, str | None]] = []
         if isinstance(step, WaitInputStep):
             read.append(("input", step.input))

@@ -141,7 +141,9 @@ def _parse(path: Path) -> _Document:
     except OSError as exc:
         raise ConfigError([ConfigIssue(file, 1, "<file>", f"cannot read: {exc.strerror}")]) from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigIssue(file, 1, "<file>", f"not UTF-8 text: {exc.reason}")]) from exc
+        raise ConfigError(
+            [ConfigIssue(file, 1, "<file>", f"not UTF-8 text: {exc.reason}")]
+        ) from exc
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
@@ -155,7 +157,11 @@ def _parse(path: Path) -> _Document:
         raise ConfigError([ConfigIssue(file, line, "<yaml>", problem)]) from exc
     if not isinstance(raw, CommentedMap):
         raise ConfigError(
-            [ConfigIssue(file, 1, "<file>", "must be a mapping with a `kind:` key (line or station)")]
+            [
+                ConfigIssue(
+                    file, 1, "<file>", "must be a mapping with a `kind:` key (line or station)"
+                )
+            ]
         )
     document = _Document(file, None)
     document.data = _plain(raw, (), document.lines)
@@ -309,7 +315,9 @@ def _validate(document: _Document) -> LineFile | StationFile:
 
 
 def _sorted(issues: Iterable[ConfigIssue]) -> list[ConfigIssue]:
-    return sorted(set(issues), key=lambda issue: (issue.file, issue.line, issue.path, issue.message))
+    return sorted(
+        set(issues), key=lambda issue: (issue.file, issue.line, issue.path, issue.message)
+    )
 
 
 def load_line(path: Path | str) -> LoadedLine:

@@ -1,0 +1,62 @@
+"""`station`: the one entry point (CLI.md is the contract).
+
+Each command lives in `station.commands.<module>` with `add_arguments(parser)`
+and `run(args) -> int`; modules are imported only when their command runs, so
+`station config check` does not pay for asyncua or textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+
+# (command words, module, help)
+COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
+    (("config", "check"), "config_check", "validate station and line files"),
+    (("config", "schema"), "config_schema", "print the JSON Schema of both file kinds"),
+    (("route", "explain"), "route_explain", "the operations a vehicle takes, gates marked"),
+    (("sim",), "sim", "run one device's simulator standalone for a bench"),
+    (("diag", "latency"), "diag_latency", "input-edge to output latency, beside a bare loop"),
+    (("run",), "run", "run one station"),
+    (("journal", "show"), "journal_show", "the record of one vehicle or of the station"),
+    (("journal", "verify"), "journal_verify", "integrity and hash-chain check of the journal"),
+    (("console",), "console", "operator console attached to a running station"),
+    (("line",), "line", "run every station of a line on simulated hardware"),
+]
+
+
+def _available() -> list[tuple[tuple[str, ...], str, str]]:
+    """Commands whose module exists in this build."""
+    return [c for c in COMMANDS if importlib.util.find_spec(f"station.commands.{c[1]}") is not None]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="station", description=__doc__.splitlines()[0])
+    groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    top = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for words, module_name, help_text in _available():
+        container = top
+        for depth, word in enumerate(words[:-1]):
+            key = " ".join(words[: depth + 1])
+            if key not in groups:
+                group_parser = container.add_parser(word, help=f"{word} commands")
+                groups[key] = group_parser.add_subparsers(dest=f"sub{depth}", required=True)
+            container = groups[key]
+        sub = container.add_parser(words[-1], help=help_text, description=help_text)
+        module = importlib.import_module(f"station.commands.{module_name}")
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.handler(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
