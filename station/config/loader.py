@@ -152,8 +152,6 @@ def _parse(path: Path) -> _Document:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        if "duplicate key" in problem and exc.context_mark is not None:
-            problem = f"{problem} (first defined at line {exc.context_mark.line + 1})"
         raise ConfigError([ConfigIssue(file, line, "<yaml>", problem)]) from exc
     if not isinstance(raw, CommentedMap):
         raise ConfigError(
@@ -163,7 +161,7 @@ def _parse(path: Path) -> _Document:
                 )
             ]
         )
-    document = _Document(file, None)
+    document = _Document(file, None, {(): raw.lc.line + 1})
     document.data = _plain(raw, (), document.lines)
     return document
 

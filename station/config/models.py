@@ -95,6 +95,7 @@ class IdentifyStep(StepBase):
     """Read the vehicle's identity: VIN barcode and/or RFID tag; both must agree."""
 
     step: Literal["identify"]
+    """Step kind: identify."""
     barcode: Name | None = None
     """Barcode reader device, if the station has one."""
     rfid: Name | None = None
@@ -111,12 +112,14 @@ class VerifyRouteStep(StepBase):
     """Check the route rules: this station must be the vehicle's next due operation."""
 
     step: Literal["verify_route"]
+    """Step kind: verify_route."""
 
 
 class WaitInputStep(StepBase):
     """Wait until a PLC input has a value (e.g. vehicle in position)."""
 
     step: Literal["wait_input"]
+    """Step kind: wait_input."""
     input: Name
     """Input to watch."""
     value: int = Field(default=1, ge=0, le=65535)
@@ -129,6 +132,7 @@ class SetOutputsStep(StepBase):
     """Write PLC outputs (journaled first, then written, then read back)."""
 
     step: Literal["set_outputs"]
+    """Step kind: set_outputs."""
     outputs: dict[Name, Annotated[int, Field(ge=0, le=65535)]] = Field(min_length=1)
     """Output name -> value (coils 0/1)."""
 
@@ -137,6 +141,7 @@ class OperatorChecklistStep(StepBase):
     """Items an operator confirms one by one on the console."""
 
     step: Literal["operator_checklist"]
+    """Step kind: operator_checklist."""
     items: list[Annotated[str, Field(min_length=1, max_length=120)]] = Field(min_length=1)
     """Checklist items, in order."""
     role: Literal["operator", "inspector", "supervisor"] = "operator"
@@ -147,6 +152,7 @@ class InspectStep(StepBase):
     """Take a verdict: from an OPC UA inspection system, or from an inspector."""
 
     step: Literal["inspect"]
+    """Step kind: inspect."""
     device: Name | None = None
     """OPC UA device giving the verdict; None: an inspector enters it on the console."""
     vin_node: Name = "vin"
@@ -161,6 +167,7 @@ class TurntableSweepStep(StepBase):
     """The photo session: home, rotate in steps, settle, trigger the cameras."""
 
     step: Literal["turntable_sweep"]
+    """Step kind: turntable_sweep."""
     turntable: Name
     """Turntable device."""
     camera_output: Name
@@ -183,6 +190,7 @@ class WriteTagStep(StepBase):
     """Write the vehicle's progress to its tag and verify by reading it back."""
 
     step: Literal["write_tag"]
+    """Step kind: write_tag."""
     rfid: Name
     """RFID device."""
 
@@ -191,6 +199,7 @@ class ReleaseStep(StepBase):
     """Let the vehicle go: set outputs (exit gate) and wait until it has left."""
 
     step: Literal["release"]
+    """Step kind: release."""
     outputs: dict[Name, Annotated[int, Field(ge=0, le=65535)]] = Field(default_factory=dict)
     """Outputs to set to let the vehicle out."""
     wait_input: Name | None = None
