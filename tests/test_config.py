@@ -39,7 +39,8 @@ NOT_YAML = {"yaml_syntax", "duplicate_key"}
 
 def _expected(path: Path) -> list[str]:
     lines = path.read_text().splitlines()
-    return [f"{path}:{line.removeprefix('# expect: ')}" for line in lines if line.startswith("# expect: ")]
+    prefix = "# expect: "
+    return [f"{path}:{line.removeprefix(prefix)}" for line in lines if line.startswith(prefix)]
 
 
 def _data(path: Path) -> Any:
@@ -138,9 +139,7 @@ def _properties(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]
 
 def test_every_field_has_a_description() -> None:
     missing = [
-        f"{model}.{name}"
-        for model, name, prop in _properties(SCHEMA)
-        if "description" not in prop
+        f"{model}.{name}" for model, name, prop in _properties(SCHEMA) if "description" not in prop
     ]
     assert missing == []
 
