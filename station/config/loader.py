@@ -15,7 +15,7 @@ import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from annotated_types import Ge, Le
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -28,6 +28,8 @@ from station.config import checks
 from station.config.models import ConfigFile, LineFile, StationFile
 
 Loc = tuple[str | int, ...]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _ADAPTER: TypeAdapter[LineFile | StationFile] = TypeAdapter(ConfigFile)
 
@@ -289,10 +291,14 @@ def _data_loc(data: Any, loc: Loc) -> Loc:
     return tuple(out)
 
 
-def _validation_issues(document: _Document, exc: ValidationError) -> list[ConfigIssue]:
+def _validation_issues(
+    document: _Document, exc: ValidationError, root: type[BaseModel] | None = None
+) -> list[ConfigIssue]:
+    """Sentences for pydantic's errors; `root` None means a line-or-station file."""
     issues = []
     kind = document.data.get("kind")
-    root: type[BaseModel] = StationFile if kind == "station" else LineFile
+    if root is None:
+        root = StationFile if kind == "station" else LineFile
     for error in exc.errors():
         raw_loc = tuple(error["loc"])
         if raw_loc and raw_loc[0] in ("line", "station") and raw_loc[0] == kind:
@@ -345,6 +351,15 @@ def load_station(path: Path | str) -> LoadedStation:
     if problems:
         raise ConfigError(_sorted(document.issue(loc, message) for loc, message in problems))
     return LoadedStation(path, model, line, content_hash(model, line.content_hash))
+
+
+def load_document(path: Path | str, model: type[ModelT]) -> ModelT:
+    """Load any YAML file into `model` (a scenario, a users file) with located errors."""
+    document = _parse(Path(path))
+    try:
+        return model.model_validate(document.data)
+    except ValidationError as exc:
+        raise ConfigError(_sorted(_validation_issues(document, exc, model))) from exc
 
 
 def load_any(path: Path | str) -> LoadedLine | LoadedStation:

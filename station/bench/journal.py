@@ -1,0 +1,156 @@
+"""Journal benchmark: `python -m station.bench.journal [--events N] [--json] [--dir DIR]`.
+
+Measures `station.journal.Journal` with synchronous=FULL in a fresh file in a temporary
+directory under DIR (default: the system's temporary directory). fsync is the cost, so
+the figures mean something only on the filesystem the station will use: the filesystem
+type is reported (tmpfs makes fsync free).
+
+- `sequential`: N appends, each awaited before the next, as the runtime does (journal
+  first): events per second and the latency of one append (call to commit): p50, p99,
+  max in milliseconds.
+- `concurrent`: N more appends from `tasks` tasks at once, committed in groups (one
+  fsync per group): events per second.
+- `bytes_per_event`: size of the file after close (WAL checkpointed) over the 2N events.
+- `verify_events_per_s`: `Journal.verify()` (integrity check and hash chain) over them.
+
+JSON shape (`--json`):
+
+    {"events": N, "synchronous": "FULL", "dir": "...", "fs": "ext4",
+     "sequential": {"events_per_s": ..., "p50_ms": ..., "p99_ms": ..., "max_ms": ...},
+     "concurrent": {"tasks": 8, "events_per_s": ...},
+     "bytes_per_event": ..., "verify_events_per_s": ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from station.journal import Journal
+from station.state_dir import journal_path
+
+CONCURRENT_TASKS = 8
+STATION = "bench-station"
+
+
+def _event_fields(index: int) -> dict[str, Any]:
+    """A typical cycle event: a step of one vehicle with a small payload."""
+    return {
+        "vin": f"VF1RFB00X66{index % 1_000_000:06d}",
+        "step": "inspect",
+        "result": "passed",
+        "operator": "op-17",
+        "data": {"verdict": "pass", "duration_s": 41.7, "checks": ["brakes", "lights"]},
+    }
+
+
+def filesystem_type(path: Path) -> str:
+    """Type of the filesystem holding `path`, from /proc/mounts ("unknown" elsewhere)."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except FileNotFoundError:
+        return "unknown"
+    resolved = path.resolve()
+    best, kind = Path("/"), "unknown"
+    for line in mounts:
+        _, mount_point, fs_type, *_ = line.split()
+        candidate = Path(mount_point)
+        if resolved.is_relative_to(candidate) and len(candidate.parts) >= len(best.parts):
+            best, kind = candidate, fs_type
+    return kind
+
+
+async def _measure(directory: Path, events: int) -> dict[str, Any]:
+    path = journal_path(directory)
+    journal = Journal.open(path, STATION)
+    try:
+        latencies_ns = []
+        start = time.perf_counter()
+        for index in range(events):
+            called = time.perf_counter_ns()
+            await journal.append("step_done", **_event_fields(index))
+            latencies_ns.append(time.perf_counter_ns() - called)
+        sequential_s = time.perf_counter() - start
+
+        async def appender(task: int) -> None:
+            for index in range(task, events, CONCURRENT_TASKS):
+                await journal.append("step_done", **_event_fields(index))
+
+        start = time.perf_counter()
+        async with asyncio.TaskGroup() as group:
+            for task in range(CONCURRENT_TASKS):
+                group.create_task(appender(task), name=f"bench-appender-{task}")
+        concurrent_s = time.perf_counter() - start
+
+        start = time.perf_counter()
+        report = journal.verify()
+        verify_s = time.perf_counter() - start
+    finally:
+        await journal.close()
+    if not report.ok:
+        raise RuntimeError(f"benchmark journal failed verification: {report.problems}")
+    latencies_ms = [ns / 1e6 for ns in latencies_ns]
+    cuts = statistics.quantiles(latencies_ms, n=100, method="inclusive")
+    return {
+        "sequential": {
+            "events_per_s": round(events / sequential_s, 1),
+            "p50_ms": round(statistics.median(latencies_ms), 3),
+            "p99_ms": round(cuts[98], 3),
+            "max_ms": round(max(latencies_ms), 3),
+        },
+        "concurrent": {
+            "tasks": CONCURRENT_TASKS,
+            "events_per_s": round(events / concurrent_s, 1),
+        },
+        "bytes_per_event": round(path.stat().st_size / report.count, 1),
+        "verify_events_per_s": round(report.count / verify_s, 1),
+    }
+
+
+def _at_least_two(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2 (got {value})")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m station.bench.journal", description=__doc__)
+    parser.add_argument("--events", type=_at_least_two, default=2000, metavar="N")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--dir", type=Path, help="measure on this directory's filesystem")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="journal-bench-", dir=args.dir) as name:
+        directory = Path(name).resolve()
+        figures = {
+            "events": args.events,
+            "synchronous": "FULL",
+            "dir": str(directory),
+            "fs": filesystem_type(directory),
+            **asyncio.run(_measure(directory, args.events)),
+        }
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        seq, conc = figures["sequential"], figures["concurrent"]
+        print(f"journal, synchronous=FULL, {figures['fs']} at {figures['dir']}")
+        print(
+            f"sequential: {seq['events_per_s']} events/s, append p50 {seq['p50_ms']} ms, "
+            f"p99 {seq['p99_ms']} ms, max {seq['max_ms']} ms"
+        )
+        print(f"concurrent ({conc['tasks']} tasks): {conc['events_per_s']} events/s")
+        verify = figures["verify_events_per_s"]
+        print(f"{figures['bytes_per_event']} bytes/event; verify {verify} events/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

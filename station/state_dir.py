@@ -1,0 +1,58 @@
+"""Where a station keeps its state on disk: the journal (and whatever else must survive).
+
+Resolution, first that applies: the `--state-dir DIR` option; else `$STATE_DIRECTORY`,
+which systemd sets from the unit's `StateDirectory=` (it holds several paths separated
+by colons when the unit names several; the first is the station's); else `./state`.
+The runtime creates the directory; tools that only read (`station journal show/verify`)
+resolve it the same way without creating it.
+
+The journal file is `<state-dir>/journal.sqlite3` (`station.journal`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+JOURNAL_FILE = "journal.sqlite3"
+DEFAULT_STATE_DIR = Path("state")
+
+
+class StateDirError(Exception):
+    """The state directory cannot be used; the message names it and where it came from."""
+
+
+def add_state_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="the station's state directory, holding its journal "
+        "(default: $STATE_DIRECTORY as systemd sets it, else ./state)",
+    )
+
+
+def resolve_state_dir(option: Path | None, *, create: bool = True) -> Path:
+    """The state directory to use; created (with parents) when `create` is true."""
+    environment = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if option is not None:
+        path, source = option, "--state-dir"
+    elif environment:
+        path, source = Path(environment), "$STATE_DIRECTORY"
+    else:
+        path, source = DEFAULT_STATE_DIR, "the default"
+    if path.exists() and not path.is_dir():
+        raise StateDirError(f"state directory {path} (from {source}) is not a directory")
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateDirError(
+                f"state directory {path} (from {source}) cannot be created: {exc}"
+            ) from exc
+    return path
+
+
+def journal_path(state_dir: Path) -> Path:
+    return state_dir / JOURNAL_FILE
