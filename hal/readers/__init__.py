@@ -1,0 +1,10 @@
+"""Barcode and RFID readers over a serial port or TCP.
+
+- `transport`: the byte stream (pyserial-opened descriptor or asyncio TCP)
+  and the supervised connection of one reader;
+- `framing`: bytes to frames, pure and fuzzed (Keyence lines, BIS telegrams);
+- `keyence`: `KeyenceReader`, a `hal.interfaces.CodeReader`;
+- `bis`: `BisTagReader`, a `hal.interfaces.TagReader`, and its telegrams.
+
+The station gets these classes through `hal.registry`, never by import.
+"""

@@ -1,0 +1,651 @@
+"""The inline technical-control (inspection) system: a real OPC UA server (asyncua).
+
+What it does
+- A client writes a VIN to the `vin` node (or calls `Start(vin)` on the
+  `inspection` object). The simulator clears `verdict` to "" and sets
+  `status` to "inspecting" before the write is answered; `verdict_delay_s`
+  later it sets `verdict_vin`, `sequence` (+1), `status` = "done" and last
+  `verdict` = "VIN:pass" / "VIN:fail". The VIN is in the verdict itself so
+  that no verdict can be taken for another vehicle's, and so that the
+  verdict of the next vehicle always differs from the last one: one given
+  while a client was disconnected is seen as a change when it reads the
+  value again. `plan(vin, verdicts)` sets what a VIN gets, consumed in order
+  (default pass). A new VIN supersedes an inspection still running.
+- Nodes are those of the device config (`config.nodes`, names -> node ids):
+  `vin` and `verdict` are required; `verdict_vin`, `sequence`, `status`
+  (variables) and `inspection` (the object with the `Start` method) are
+  served when named; any other name is an error.
+- Security as the config asks (or the `policies` given): None and/or
+  Basic256Sha256 Sign / SignAndEncrypt endpoints; with a certificate from
+  files or, if none is given, a fresh self-signed one (`certificate`). A
+  configured user makes a real user manager: only that user with the
+  password of `password_file`, no anonymous session. `client_trust_dir`
+  makes the server refuse client certificates not in it.
+- Faults through `inject()`: `VerdictTimeout` (never answers), `Restart`
+  (stop, every session and subscription lost, start again on the same port),
+  `ChangeCertificate` (restart with another certificate), `Freeze` (stops
+  answering with its sockets open, like a hung process).
+
+Timing: asyncua's `Server.init()` takes 1.1-1.8 s of CPU, so the server
+runs in its own thread with its own event loop: `start()` awaits it without
+blocking the caller's loop. A thread alone is not enough: init creates some
+hundred thousand objects, and the garbage collector's full passes over them
+(process-wide, under the GIL) stalled the caller's loop up to 0.1 s. So the
+collector is paused while a server is built and the objects are then frozen
+(`gc.freeze`, out of every later pass); the last simulator to stop unfreezes
+them. Measured: start-up 0.7 s instead of 1.1 s, longest stall of another
+loop about 15 ms instead of 105 ms. A restart builds a new server while the
+old one is already down, so a `Restart(down_s)` is down for max(down_s,
+start-up time). State (the current VIN, verdict, plan) lives here, not in
+the server, and is served again after a restart. Cross-thread calls go
+through `concurrent.futures` futures, so any event loop may call `start`,
+`inject` and `stop`.
+
+Boundary: imports `hal.config` (the device's config section) and
+`hal.opcua.certs` only; nothing of `station`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import gc
+import hmac
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Coroutine, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlparse
+
+import structlog
+from asyncua import ua
+from asyncua.common.callback import CallbackService, CallbackType, ServerItemCallback
+from asyncua.common.methods import uamethod
+from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.internal_server import InternalServer
+from asyncua.server.server import Server
+from asyncua.server.user_managers import UserManager
+from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.uaerrors import UaStringParsingError
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from hal.config import OpcUaDeviceConfig
+from hal.opcua import certs
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+Policy = Literal["None", "Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt"]
+
+APPLICATION_URI = "urn:station:sim:inspection"
+"""Application URI of a simulator that generates its own certificate."""
+
+VARIABLES: dict[str, tuple[ua.VariantType, Any]] = {
+    "vin": (ua.VariantType.String, ""),
+    "verdict": (ua.VariantType.String, ""),
+    "verdict_vin": (ua.VariantType.String, ""),
+    "sequence": (ua.VariantType.UInt32, 0),
+    "status": (ua.VariantType.String, "idle"),
+}
+"""Variable nodes the simulator serves: type and value at start."""
+OBJECT = "inspection"
+"""Name of the object node carrying the `Start(vin) -> Boolean` method."""
+REQUIRED = ("vin", "verdict")
+
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Build a server with the garbage collector paused, then freeze what was built
+    (see the module docstring)."""
+    with _gc_lock:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            yield
+        finally:
+            gc.freeze()
+            if enabled:
+                gc.enable()
+
+
+def _simulator_started() -> None:
+    global _gc_users
+    with _gc_lock:
+        _gc_users += 1
+
+
+def _simulator_stopped() -> None:
+    """The last simulator gone: frozen servers become collectable again."""
+    global _gc_users
+    with _gc_lock:
+        _gc_users -= 1
+        if _gc_users == 0:
+            gc.unfreeze()
+
+
+# --- faults ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerdictTimeout:
+    """The next `count` inspections never get a verdict (status stays "inspecting")."""
+
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Restart:
+    """The server stops at once and serves again after `down_s` (or its start-up time)."""
+
+    down_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ChangeCertificate:
+    """The server restarts with another certificate: the given files, or a new
+    self-signed one for the same application URI (a re-keyed or replaced device)."""
+
+    certificate: Path | None = None
+    private_key: Path | None = None
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """The server answers nothing for `seconds`, its sockets left open."""
+
+    seconds: float
+
+
+Fault = VerdictTimeout | Restart | ChangeCertificate | Freeze
+
+
+class _OneUser(UserManager):
+    """asyncua user manager: the configured user with its password, nobody else."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self._user = user
+        self._password = password.encode()
+
+    def get_user(
+        self,
+        iserver: InternalServer,
+        username: str | None = None,
+        password: str | None = None,
+        certificate: Any = None,
+    ) -> User | None:
+        if (
+            username == self._user
+            and password is not None
+            and hmac.compare_digest(password.encode(), self._password)
+        ):
+            return User(role=UserRole.User, name=username)
+        log.warning("sim_inspection_login_refused", user=username)
+        return None
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """A start of an inspection, as the simulator saw it."""
+
+    vin: str
+    user: str | None
+    """User name of the session that wrote the VIN (None: anonymous, or the Start method)."""
+
+
+@dataclass(frozen=True)
+class VerdictGiven:
+    """A verdict the simulator published."""
+
+    vin: str
+    verdict: str
+    serving: bool
+    """Whether the server was listening then (False: decided during a restart, so a
+    client can only learn it by reading the value again)."""
+
+
+class SimInspection:
+    """The inspection system's OPC UA server, in its own thread."""
+
+    def __init__(
+        self,
+        config: OpcUaDeviceConfig,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        verdict_delay_s: float = 0.5,
+        policies: Sequence[Policy] | None = None,
+        certificate: Path | None = None,
+        private_key: Path | None = None,
+        client_trust_dir: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.host = host
+        self.port = port
+        self.verdict_delay_s = verdict_delay_s
+        self.node_ids = self._check_nodes(config)
+        self.policies: tuple[Policy, ...] = tuple(policies or self._policies_of(config))
+        self.client_trust_dir = client_trust_dir
+        self.path = urlparse(config.url).path or "/"
+        self._certificate: x509.Certificate | None = None
+        self._key: rsa.RSAPrivateKey | None = None
+        if (certificate is None) != (private_key is None):
+            raise ValueError("inspection simulator: certificate and private_key go together")
+        if certificate is not None and private_key is not None:
+            self._certificate = certs.load_certificate(certificate)
+            self._key = certs.load_private_key(private_key)
+        self._users: _OneUser | None = None
+        security = config.security
+        if security.user is not None and security.password_file is not None:
+            try:
+                password = Path(security.password_file).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(
+                    f"inspection simulator: password_file {security.password_file}: "
+                    f"{exc.strerror or exc} (it accepts user {security.user} with that password)"
+                ) from exc
+            self._users = _OneUser(security.user, password.rstrip("\r\n"))
+        self.inspections: list[Inspection] = []
+        """Every inspection started, in order (tests read it)."""
+        self.verdicts: list[VerdictGiven] = []
+        """Every verdict published, in order."""
+        self.serving = False
+        """The server listens (False while down in a Restart)."""
+        self._lock = threading.Lock()
+        self._plans: dict[str, deque[str]] = {}
+        self._timeouts = 0
+        self._state: dict[str, Any] = {n: VARIABLES[n][1] for n in self.node_ids if n in VARIABLES}
+        self._thread: threading.Thread | None = None
+        self._exited: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thaw = threading.Event()
+        # Owned by the simulator's thread:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._server: Server | None = None
+        self._verdict_task: asyncio.Task[None] | None = None
+        self._restart_task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def _check_nodes(config: OpcUaDeviceConfig) -> dict[str, ua.NodeId]:
+        known = [*VARIABLES, OBJECT]
+        missing = [n for n in REQUIRED if n not in config.nodes]
+        if missing:
+            raise ValueError(f"inspection simulator: nodes {', '.join(missing)} are required")
+        node_ids: dict[str, ua.NodeId] = {}
+        for name, text in config.nodes.items():
+            if name not in known:
+                raise ValueError(
+                    f"inspection simulator: nodes.{name}: unknown node (known: {', '.join(known)})"
+                )
+            try:
+                node_id = ua.NodeId.from_string(text)
+            except UaStringParsingError as exc:
+                raise ValueError(f"inspection simulator: nodes.{name}: {exc}") from exc
+            if node_id.NamespaceIndex == 0:
+                raise ValueError(
+                    f"inspection simulator: nodes.{name}: {text} is in namespace 0, the "
+                    "standard's; use ns=2 or above"
+                )
+            node_ids[name] = node_id
+        return node_ids
+
+    @staticmethod
+    def _policies_of(config: OpcUaDeviceConfig) -> list[Policy]:
+        security = config.security
+        if security.policy == "None":
+            return ["None"]
+        return [
+            "Basic256Sha256_Sign" if security.mode == "Sign" else "Basic256Sha256_SignAndEncrypt"
+        ]
+
+    # --- what tests and benches use --------------------------------------------------------
+
+    @property
+    def certificate(self) -> x509.Certificate | None:
+        """The certificate the server presents now (None: no secured endpoint, or a
+        generated one before `start()`)."""
+        return self._certificate
+
+    @property
+    def application_uri(self) -> str:
+        return (
+            APPLICATION_URI
+            if self._certificate is None
+            else certs.application_uri(self._certificate)
+        )
+
+    def endpoint_update(self) -> dict[str, Any]:
+        """The device config fields that point a client at this server."""
+        if not self.port:
+            raise RuntimeError("inspection simulator: no port yet, start() it first")
+        return {"url": f"opc.tcp://{self.host}:{self.port}{self.path}"}
+
+    def plan(self, vin: str, verdicts: list[str]) -> None:
+        """The verdicts `vin` gets at its next inspections, in order (then pass)."""
+        for verdict in verdicts:
+            if verdict not in ("pass", "fail"):
+                raise ValueError(f"plan({vin!r}): verdict must be pass or fail (got {verdict!r})")
+        with self._lock:
+            self._plans.setdefault(vin, deque()).extend(verdicts)
+
+    async def start(self) -> None:
+        """Start the server in its thread; returns once it listens (port known)."""
+        if self._thread is not None:
+            raise RuntimeError("inspection simulator: already started")
+        started: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._exited = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(started,), name="sim-inspection", daemon=True
+        )
+        self._thread.start()
+        self.port = await asyncio.wrap_future(started)
+
+    async def stop(self) -> None:
+        """Stop the server and its thread (also ends a Freeze)."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._thaw.set()
+        loop, stop = self._loop, self._stop
+        if not self._exited.done() and loop is not None and stop is not None:
+            loop.call_soon_threadsafe(stop.set)
+        await asyncio.wrap_future(self._exited)
+        thread.join()
+        self._thread = None
+
+    async def inject(self, fault: Fault) -> None:
+        """Apply a fault. Returns once it has taken effect (for Restart and
+        ChangeCertificate: the server is down; it comes back by itself)."""
+        if isinstance(fault, VerdictTimeout):
+            with self._lock:
+                self._timeouts += fault.count
+        elif isinstance(fault, Restart):
+            await self._in_thread(self._restart(fault.down_s))
+        elif isinstance(fault, ChangeCertificate):
+            await self._in_thread(self._change_certificate(fault))
+        else:
+            loop = self._running_loop()
+            self._thaw.clear()
+            loop.call_soon_threadsafe(self._freeze, fault.seconds)
+        log.info("sim_inspection_fault", fault=repr(fault))
+
+    # --- the simulator's thread ------------------------------------------------------------
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None or self._exited.done():
+            raise RuntimeError("inspection simulator: not running")
+        return self._loop
+
+    async def _in_thread(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            loop = self._running_loop()
+        except RuntimeError:
+            coro.close()
+            raise
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+    def _thread_main(self, started: concurrent.futures.Future[int]) -> None:
+        _simulator_started()
+        try:
+            asyncio.run(self._main(started))
+        except BaseException as exc:  # handed to the caller of start(), or logged
+            if not started.done():
+                started.set_exception(exc)
+            else:
+                log.exception("sim_inspection_crashed")
+        finally:
+            _simulator_stopped()
+            self._exited.set_result(None)
+
+    async def _main(self, started: concurrent.futures.Future[int]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        begin = time.monotonic()
+        if self._certificate is None and any(p != "None" for p in self.policies):
+            self._certificate, self._key = certs.generate_certificate(APPLICATION_URI)
+        server = await self._build()
+        await server.start()
+        self._server = server
+        self.serving = True
+        assert server.bserver is not None
+        self.port = server.bserver.port
+        log.info(
+            "sim_inspection_serving",
+            url=self.endpoint_update()["url"],
+            policies=list(self.policies),
+            startup_s=round(time.monotonic() - begin, 3),
+        )
+        started.set_result(self.port)
+        try:
+            await self._stop.wait()
+        finally:
+            for task in (self._verdict_task, self._restart_task):
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(
+                *(t for t in (self._verdict_task, self._restart_task) if t is not None),
+                return_exceptions=True,
+            )
+            self.serving = False
+            if self._server is not None:
+                await self._server.stop()
+                self._server = None
+
+    async def _build(self) -> Server:
+        """A new server with this simulator's endpoints, nodes and current values."""
+        server = Server(user_manager=self._users)
+        with _collector_paused():
+            await server.init()
+        server.set_endpoint(f"opc.tcp://{self.host}:{self.port}{self.path}")
+        server.set_server_name("station inspection simulator")
+        await server.set_application_uri(self.application_uri)
+        server.set_security_policy(
+            [getattr(ua.SecurityPolicyType, p) for p in self._policy_types()]
+        )
+        if self._certificate is not None and self._key is not None:
+            await server.load_certificate(certs.der(self._certificate))
+            await server.load_private_key(certs.der_private_key(self._key))
+        if self._users is not None:
+            server.set_identity_tokens([ua.UserNameIdentityToken])
+        if self.client_trust_dir is not None:
+            server.set_certificate_validator(
+                await certs.peer_validator(self.client_trust_dir, "client")
+            )
+        top = max(n.NamespaceIndex for n in self.node_ids.values())
+        index = await server.register_namespace(APPLICATION_URI)
+        while index < top:
+            index = await server.register_namespace(f"{APPLICATION_URI}:{index + 1}")
+        parent = await server.nodes.objects.add_object(
+            self.node_ids.get(OBJECT, f"ns={index};s={OBJECT}"), f"{index}:{OBJECT}"
+        )
+        for name, node_id in self.node_ids.items():
+            if name == OBJECT:
+                continue
+            variant_type, _ = VARIABLES[name]
+            variable = await parent.add_variable(
+                node_id, f"{node_id.NamespaceIndex}:{name}", self._state[name], variant_type
+            )
+            if name == "vin":
+                await variable.set_writable()
+        await parent.add_method(
+            parent.nodeid.NamespaceIndex,
+            "Start",
+            self._start_method,
+            [ua.VariantType.String],
+            [ua.VariantType.Boolean],
+        )
+        server.subscribe_server_callback(CallbackType.PostWrite, self._on_write)
+        return server
+
+    def _policy_types(self) -> list[str]:
+        return ["NoSecurity" if p == "None" else p for p in self.policies]
+
+    async def _restart(self, down_s: float) -> None:
+        old, self._server = self._server, None
+        self.serving = False
+        if self._restart_task is not None:
+            self._restart_task.cancel()
+        if old is not None:
+            await old.stop()
+        self._restart_task = asyncio.create_task(
+            self._come_back(down_s), name="sim-inspection:restart"
+        )
+
+    async def _change_certificate(self, fault: ChangeCertificate) -> None:
+        if fault.certificate is not None and fault.private_key is not None:
+            self._certificate = certs.load_certificate(fault.certificate)
+            self._key = certs.load_private_key(fault.private_key)
+        else:
+            self._certificate, self._key = certs.generate_certificate(self.application_uri)
+        await self._restart(0.0)
+
+    async def _come_back(self, down_s: float) -> None:
+        begin = time.monotonic()
+        server = await self._build()
+        # From here on value changes go to the new server; values that changed
+        # while it was being built are written again.
+        self._server = server
+        for name, value in self._state.items():
+            await self._write(server, name, value)
+        remaining = down_s - (time.monotonic() - begin)
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+        await server.start()
+        self.serving = True
+        log.info("sim_inspection_restarted", down_s=round(time.monotonic() - begin, 3))
+
+    def _freeze(self, seconds: float) -> None:
+        # Blocks this thread's event loop on purpose: the hung server of the fault.
+        self._thaw.wait(seconds)
+
+    # --- inspections -----------------------------------------------------------------------
+
+    async def _write(self, server: Server, name: str, value: Any) -> None:
+        variant_type, _ = VARIABLES[name]
+        await server.write_attribute_value(
+            self.node_ids[name], ua.DataValue(ua.Variant(value, variant_type))
+        )
+
+    async def _set(self, name: str, value: Any) -> None:
+        if name not in self._state:
+            return
+        self._state[name] = value
+        if self._server is not None:
+            await self._write(self._server, name, value)
+
+    async def _on_write(self, event: ServerItemCallback, _: CallbackService) -> None:
+        if not event.is_external:
+            return
+        vin_id = self.node_ids["vin"]
+        for item, status in zip(
+            event.request_params.NodesToWrite, event.response_params, strict=True
+        ):
+            if (
+                item.NodeId == vin_id
+                and item.AttributeId == AttributeIds.Value
+                and status.is_good()
+            ):
+                await self._begin(str(item.Value.Value.Value), event.user)
+
+    @uamethod
+    async def _start_method(self, parent: ua.NodeId, vin: str) -> bool:
+        if not vin:
+            return False
+        await self._set("vin", vin)
+        await self._begin(vin, None)
+        return True
+
+    async def _begin(self, vin: str, user: User | None) -> None:
+        self.inspections.append(Inspection(vin, None if user is None else user.name))
+        if self._verdict_task is not None:
+            self._verdict_task.cancel()
+            self._verdict_task = None
+        self._state["vin"] = vin
+        await self._set("verdict", "")
+        await self._set("verdict_vin", "")
+        await self._set("status", "inspecting")
+        with self._lock:
+            never = self._timeouts > 0
+            if never:
+                self._timeouts -= 1
+        if never:
+            log.info("sim_inspection_no_verdict", vin=vin)
+            return
+        self._verdict_task = asyncio.create_task(self._decide(vin), name=f"sim-inspection:{vin}")
+
+    async def _decide(self, vin: str) -> None:
+        # The inspection itself: it takes this long.
+        await asyncio.sleep(self.verdict_delay_s)
+        with self._lock:
+            planned = self._plans.get(vin)
+            verdict = planned.popleft() if planned else "pass"
+        await self._set("verdict_vin", vin)
+        await self._set("sequence", (self._state.get("sequence", 0) + 1) % 2**32)
+        await self._set("status", "done")
+        await self._set("verdict", f"{vin}:{verdict}")
+        self.verdicts.append(VerdictGiven(vin, verdict, self.serving))
+        log.info("sim_inspection_verdict", vin=vin, verdict=verdict, serving=self.serving)
+
+
+# --- standalone (`station sim inspection`) -----------------------------------------------
+
+
+def _state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "station" / "sim-inspection"
+
+
+def _standalone_certificate() -> certs.CertificateFiles:
+    """The bench simulator's certificate: made once, kept, so that trusting it once
+    (copying it into the station's trust_dir) lasts across runs."""
+    directory = _state_dir()
+    files = certs.CertificateFiles(directory / "server.der", directory / "server.key.pem")
+    if not (files.certificate.is_file() and files.private_key.is_file()):
+        files = certs.write_certificate(directory, "server", APPLICATION_URI)
+    return files
+
+
+async def run_standalone(
+    config: OpcUaDeviceConfig, listen: tuple[str, int] | None = None, pty: str | None = None
+) -> None:
+    """Serve the inspection system for a bench until cancelled (`station sim
+    inspection --config STATION.yaml --listen HOST:PORT`; without --listen:
+    127.0.0.1 and a free port). The endpoint is printed; a secured config gets
+    the certificate kept under $XDG_STATE_HOME/station/sim-inspection, which
+    the station trusts once it is copied into its trust_dir."""
+    if pty is not None:
+        raise ValueError(
+            "the inspection simulator serves OPC UA over TCP: give --listen HOST:PORT, not --pty"
+        )
+    host, port = listen or ("127.0.0.1", 0)
+    files = _standalone_certificate() if config.security.policy != "None" else None
+    sim = SimInspection(
+        config,
+        host=host,
+        port=port,
+        certificate=None if files is None else files.certificate,
+        private_key=None if files is None else files.private_key,
+    )
+    await sim.start()
+    try:
+        url = sim.endpoint_update()["url"]
+        print(f"inspection simulator serving {url} ({', '.join(sim.policies)})", flush=True)
+        if files is not None and sim.certificate is not None:
+            print(
+                f"  server certificate {files.certificate} (SHA-1 "
+                f"{certs.thumbprint(sim.certificate)}): copy it into the station's trust_dir",
+                flush=True,
+            )
+        await asyncio.Event().wait()
+    finally:
+        await sim.stop()
