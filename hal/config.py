@@ -176,6 +176,11 @@ class ModbusTurntableConfig(Section):
     """Frequency commanded while rotating."""
     position_tolerance_deg: float = Field(default=0.5, ge=0.05, le=10.0)
     """A target angle is reached within this tolerance."""
+    approach_deg: float = Field(default=5.0, ge=0.1, le=90.0)
+    """Over this last part of a move the frequency falls from the run frequency towards
+    the creep frequency, so that the table stops within the tolerance."""
+    creep_frequency_hz: float = Field(default=2.0, ge=0.1, le=50.0)
+    """Lowest frequency commanded on the approach (capped at the run frequency)."""
     stall_timeout_s: float = Field(default=2.0, ge=0.1, le=60.0)
     """Run commanded but the angle has not advanced for this long: stall."""
     home_timeout_s: float = Field(default=60.0, ge=1.0, le=600.0)

@@ -1,0 +1,145 @@
+"""`station sim DEVICE --config STATION.yaml [--listen HOST:PORT | --pty PATH] [--device NAME]`:
+run one device's simulator standalone, for a bench.
+
+The device section is taken from the station file: the one device whose
+driver serves DEVICE (`--device NAME` chooses when there are several). The
+simulator runs until SIGTERM or SIGINT, which is a clean stop (exit 0). Exit
+2 for a bad config, a device that cannot be chosen, or a simulator that
+refuses its arguments. Simulators are imported only here, when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from hal.config import DeviceConfig
+from station.config.loader import ConfigError, load_station
+from station.config.models import StationFile
+
+SIMULATORS: dict[str, tuple[str, str]] = {
+    "plc": ("modbus_plc", "simulators.plc:run_standalone"),
+    "turntable": ("modbus_turntable", "simulators.turntable:run_standalone"),
+    "barcode": ("keyence_sr", "simulators.barcode:run_standalone"),
+    "rfid": ("balluff_bis", "simulators.rfid:run_standalone"),
+    "inspection": ("opcua", "simulators.inspection:run_standalone"),
+}
+"""DEVICE word -> (driver it simulates, "module:function" run_standalone)."""
+
+
+class DeviceChoiceError(Exception):
+    """No device, or several, fit the request; the message says which exist."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "device_kind",
+        choices=list(SIMULATORS),
+        metavar="DEVICE",
+        help=f"one of: {', '.join(SIMULATORS)}",
+    )
+    parser.add_argument(
+        "--config",
+        required=True,
+        metavar="STATION.yaml",
+        help="station file holding the device's section",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        type=parse_listen,
+        help="serve TCP here (port 0: any free port, printed)",
+    )
+    where.add_argument(
+        "--pty", metavar="PATH", help="create a pseudo-terminal and link its device at PATH"
+    )
+    parser.add_argument(
+        "--device", metavar="NAME", help="the device's name in the station file, when several fit"
+    )
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """'HOST:PORT' -> (host, port); argparse reports the ValueError's message."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with PORT 0..65535 (got {text!r})")
+    return host.strip("[]"), int(port)
+
+
+def pick_device(station: StationFile, driver: str, name: str | None) -> tuple[str, DeviceConfig]:
+    """The station's device served by `driver`: the only one, or the one named."""
+    present = ", ".join(f"{n} ({d.driver})" for n, d in station.devices.items()) or "none"
+    if name is not None:
+        device = station.devices.get(name)
+        if device is None:
+            raise DeviceChoiceError(f"no device {name!r} in station {station.station} ({present})")
+        if device.driver != driver:
+            raise DeviceChoiceError(f"device {name!r} is a {device.driver}, not a {driver}")
+        return name, device
+    fitting = [n for n, d in station.devices.items() if d.driver == driver]
+    if not fitting:
+        raise DeviceChoiceError(
+            f"no {driver} device in station {station.station} (devices: {present})"
+        )
+    if len(fitting) > 1:
+        raise DeviceChoiceError(
+            f"several {driver} devices in station {station.station}: {', '.join(fitting)}; "
+            "choose one with --device NAME"
+        )
+    return fitting[0], station.devices[fitting[0]]
+
+
+def load_device(path: str, driver: str, name: str | None) -> tuple[str, DeviceConfig] | None:
+    """The station file's device for a command (see `pick_device`); None once every
+    reason why not has been printed to stderr (the command exits 2)."""
+    try:
+        station = load_station(path).model
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return None
+    try:
+        return pick_device(station, driver, name)
+    except DeviceChoiceError as exc:
+        print(f"{path}: {exc}", file=sys.stderr)
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    driver, target = SIMULATORS[args.device_kind]
+    found = load_device(args.config, driver, args.device)
+    if found is None:
+        return 2
+    name, config = found
+    module_name, function_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        print(f"no {args.device_kind} simulator in this build ({exc})", file=sys.stderr)
+        return 2
+    serve: Callable[..., Coroutine[Any, Any, None]] = getattr(module, function_name)
+    where = f"{args.listen[0]}:{args.listen[1]}" if args.listen else args.pty or "default"
+    print(f"station sim {args.device_kind}: device {name} ({driver}) on {where}", flush=True)
+    try:
+        asyncio.run(_serve_until_signal(serve(config, listen=args.listen, pty=args.pty)))
+    except ValueError as exc:
+        print(f"station sim {args.device_kind}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _serve_until_signal(simulator: Coroutine[Any, Any, None]) -> None:
+    """Run the simulator; SIGTERM and SIGINT cancel it, which is a clean stop."""
+    task = asyncio.create_task(simulator, name="sim")
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
