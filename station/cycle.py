@@ -24,8 +24,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-
-from hal.errors import AmbiguousRead, DeviceError, LinkDown, ReaderError, TurntableFault
+from hal.errors import AmbiguousRead, DeviceError, LinkDown, ReaderError
+from hal.sweep import sweep
 from station import route as rules
 from station import tag as tagfmt
 from station.alarms import Priority
@@ -60,8 +60,11 @@ class StepFailed(Exception):
         *,
         priority: Priority = Priority.HIGH,
         data: dict[str, Any] | None = None,
+        vin: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.vin = vin
+        """The vehicle concerned, when the station has not identified it yet."""
         self.action = action
         self.kind = kind
         self.message = message
@@ -136,6 +139,7 @@ async def _identify(rt: Station, index: int, step: IdentifyStep) -> None:
             "id_mismatch",
             f"barcode VIN {vin_code} but tag VIN {tag_vin}",
             data={"expected": tag_vin, "found": vin_code},
+            vin=tag_vin,
         )
     vin = vin_code or tag_vin
     assert vin is not None
@@ -389,33 +393,26 @@ async def _sweep(rt: Station, index: int, step: TurntableSweepStep) -> None:
     assert visit is not None
     if visit.photo_complete or visit.photo_overridden:
         return
-    from hal.sweep import sweep  # noqa: PLC0415 (being written; moves up when it lands)
-
     plc = rt.devices.plc_with_output(step.camera_output)
 
     async def on_shot(shot: int, angle: float) -> None:
         rt.step_progress = (shot + 1) / step.steps
         rt.changed()
 
-    try:
-        result = await sweep(
-            rt.devices.turntables[step.turntable],
-            plc,
-            steps=step.steps,
-            step_deg=step.step_deg,
-            settle_s=step.settle_ms / 1000 * rt.time_scale,
-            trigger_s=step.trigger_ms / 1000 * rt.time_scale,
-            camera_output=step.camera_output,
-            home_first=step.home_first,
-            on_shot=on_shot,
-        )
-    except TurntableFault as exc:
-        result = None
-        fault: TurntableFault | None = exc
-    else:
-        fault = result.fault
-    shots = [angle for _, angle in result.shots] if result is not None else []
-    complete = result is not None and result.complete
+    result = await sweep(
+        rt.devices.turntables[step.turntable],
+        plc,
+        steps=step.steps,
+        step_deg=step.step_deg,
+        settle_s=step.settle_ms / 1000 * rt.time_scale,
+        trigger_s=step.trigger_ms / 1000 * rt.time_scale,
+        camera_output=step.camera_output,
+        home_first=step.home_first,
+        on_shot=on_shot,
+    )
+    fault = result.fault
+    shots = [shot.angle_deg for shot in result.shots]
+    complete = result.complete
     await rt.record(
         "photo_session",
         vin=visit.vin,

@@ -125,7 +125,9 @@ class Station:
         self._cycle_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listeners: list[Callable[[], None]] = []
+        self._event_listeners: list[Callable[[Event], None]] = []
         self._swap_lock = asyncio.Lock()
+        self._stopping = False
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -152,6 +154,7 @@ class Station:
 
     async def stop(self) -> None:
         """Stop every task and device; the journal stays open for the caller to close."""
+        self._stopping = True  # links going down now are the shutdown, not a fault
         await self._cancel_cycle()
         for task in list(self._tasks):
             task.cancel()
@@ -169,8 +172,14 @@ class Station:
             self.visit = Visit(cycle=int(event.data["cycle"]))
         elif self.visit is not None and kind in VISIT_KINDS:
             self.visit.apply(event)
+        for listener in self._event_listeners:
+            listener(event)
         self.changed()
         return event
+
+    def on_event(self, listener: Callable[[Event], None]) -> None:
+        """Call `listener` with every event, right after it is committed."""
+        self._event_listeners.append(listener)
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call `listener` after every change of the station's status."""
@@ -274,6 +283,8 @@ class Station:
             device.link.on_change(functools.partial(self._on_link, name))
 
     def _on_link(self, name: str, state: LinkState) -> None:
+        if self._stopping:
+            return
         key = f"link:{name}"
         if state.up:
             self.alarms_clear(key)
@@ -334,6 +345,10 @@ class Station:
             await self._before_vehicle()
             number = self.counts["cycles"] + 1
             await self.record("cycle_started", data={"cycle": number})
+        elif self.visit.outputs:
+            # Resuming (after a hold, an abort or a restart): the PLC may have put its
+            # outputs to safe values meanwhile; assert again what this visit had set.
+            await cycle.set_outputs(self, dict(self.visit.outputs), "resume")
         visit = self.visit
         assert visit is not None
         steps = self.config.model.cycle
@@ -371,7 +386,7 @@ class Station:
         self.alarms_clear("disk")
 
     async def _on_failure(self, failure: cycle.StepFailed) -> None:
-        vin = self.vin
+        vin = self.vin or failure.vin
         await self.record(
             "hold" if failure.action == "hold" else "fault",
             vin=vin,

@@ -28,6 +28,7 @@ FaultKind = Literal[
     "modbus_exception",
     "turntable_stall",
     "inspection_timeout",
+    "label_mismatch",
 ]
 
 
@@ -41,7 +42,7 @@ class ScenarioFault(Section):
     count: int = Field(default=1, ge=1, le=100)
     """How many times (no-reads, failed writes)."""
     seconds: float = Field(default=0.0, ge=0.0, le=3600.0)
-    """Duration (link drop)."""
+    """Duration of a link drop (real seconds: --fast does not shrink it)."""
     at_deg: float = Field(default=180.0, ge=0.0, le=360.0)
     """Angle of a turntable stall."""
     code: int = Field(default=4, ge=1, le=11)

@@ -30,6 +30,7 @@ VISIT_KINDS = frozenset(
         "photo_session",
         "override",
         "progress",
+        "outputs",
         "tag_write",
         "tag_written",
         "hold",
@@ -64,6 +65,8 @@ class Visit:
     tag_out: str | None = None
     """Hex of the progress written (or being written) to the tag."""
     tag_written: bool = False
+    outputs: dict[str, int] = field(default_factory=dict)
+    """Last value of each output set during this visit (re-asserted on a resume)."""
     violation: dict[str, Any] | None = None
     held: str | None = None
     """Why the vehicle is held (None: not held)."""
@@ -103,12 +106,15 @@ class Visit:
             self.photo_complete = event.result == "complete"
         elif kind == "override" and data.get("what") == "photo_session":
             self.photo_overridden = True
+        elif kind == "outputs":
+            self.outputs.update({str(k): int(v) for k, v in data.items()})
         elif kind == "tag_write":
             self.tag_out, self.tag_written = str(data["tag"]), False
         elif kind == "tag_written":
             self.tag_written = True
         elif kind == "hold":
             self.held = event.result or "held"
+            self.vin = self.vin or event.vin
         elif kind == "disposition" and data.get("action") == "retry":
             self.held = None
         elif kind == "released":

@@ -13,9 +13,13 @@ from ruamel.yaml import YAML
 
 from station.cli import main
 from station.config.loader import ConfigError, json_schema, load_any, load_station
+from station.scenario import load_scenario
 
 ROOT = Path(__file__).parent.parent
-GOOD = sorted((ROOT / "configs").rglob("*.yaml"))
+GOOD = sorted(
+    [*(ROOT / "configs/lines").glob("*.yaml"), *(ROOT / "configs/stations").glob("*.yaml")]
+)
+SCENARIOS = sorted((ROOT / "configs/scenarios").glob("*.yaml"))
 BAD = sorted((Path(__file__).parent / "configs_bad").glob("*.yaml"))
 
 # Errors that need names from elsewhere in the file (or from another file) are
@@ -55,6 +59,17 @@ def test_there_are_enough_bad_configs() -> None:
 def test_every_plant_file_loads(path: Path) -> None:
     loaded = load_any(path)
     assert loaded.content_hash.startswith("sha256:")
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
+def test_every_scenario_loads(path: Path) -> None:
+    assert load_scenario(path).vehicles
+
+
+def test_every_yaml_file_under_configs_is_loaded_by_a_test() -> None:
+    everything = set((ROOT / "configs").rglob("*.yaml"))
+    users = set((ROOT / "configs").glob("users*.yaml"))  # loaded by the interface tests
+    assert everything - users == set(GOOD) | set(SCENARIOS)
 
 
 def test_every_station_of_the_main_line_has_a_file() -> None:

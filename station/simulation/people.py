@@ -145,7 +145,7 @@ class People:
             await st.command("clear", *OPERATOR, "links back")
         elif state is State.STOPPED and self.links_up():
             await st.command("reset", *OPERATOR)
-        elif state is State.IDLE:
+        elif state is State.IDLE and not st.autostart:
             await st.command("start", *OPERATOR)
 
     async def _answer(self, kind: str, value: str, who: tuple[str, str]) -> None:

@@ -1,0 +1,180 @@
+"""`station run --config STATION.yaml [--simulate] [--scenario S.yaml] [--console]
+[--state-dir DIR] [--opcua URL] [--fast]`: run one station.
+
+Start-up: the config is validated (exit 2 with every error otherwise), the
+journal opened in the state directory, the visit in the station restored
+from it, every device started in parallel (with `--simulate` each is an
+in-process simulator speaking the real protocol on loopback), and the
+station's OPC UA interface served. READY=1 goes to systemd once the devices
+are connected, WATCHDOG=1 from the main loop while it runs. SIGTERM/SIGINT
+stop cleanly (exit 0); SIGHUP re-reads the config file, which is taken when
+no vehicle is in the station.
+
+With `--scenario` (or `--vehicles N`), simulated vehicles arrive at the
+station and simulated people answer its questions; `--exit-when-done` ends
+the run once every vehicle has left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from station.config.loader import LoadedStation
+    from station.runtime import Station
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="station file")
+    parser.add_argument("--simulate", action="store_true", help="simulate every device in process")
+    parser.add_argument("--scenario", type=Path, help="scenario file (with --simulate)")
+    parser.add_argument(
+        "--vehicles", type=int, default=0, help="generate N vehicles (with --simulate)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of --vehicles")
+    parser.add_argument("--console", action="store_true", help="run the operator console too")
+    parser.add_argument("--state-dir", type=Path, help="journal folder ($STATE_DIRECTORY, ./state)")
+    parser.add_argument("--opcua", help="endpoint of the station's OPC UA server")
+    parser.add_argument(
+        "--fast", action="store_true", help="shrink simulated physical times (x0.02)"
+    )
+    parser.add_argument(
+        "--exit-when-done", action="store_true", help="exit once every scenario vehicle has left"
+    )
+    parser.add_argument(
+        "--no-autostart",
+        action="store_true",
+        help="wait for an operator's reset and start (default with real devices)",
+    )
+    parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
+
+
+def run(args: argparse.Namespace) -> int:
+    from station import logs
+    from station.config.loader import ConfigError, load_station
+
+    logs.configure(args.log_level, json_lines=None if not args.console else True)
+    try:
+        loaded = load_station(args.config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 2
+    if (args.scenario or args.vehicles) and not args.simulate:
+        print("--scenario and --vehicles need --simulate", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_main(args, loaded))
+    except ConfigError as exc:  # a scenario file
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 2
+
+
+async def _main(args: argparse.Namespace, loaded: LoadedStation) -> int:
+    import structlog
+
+    from station.devices import DeviceSet, NotConnected, build_devices
+    from station.journal import Journal
+    from station.notify import notify
+    from station.runtime import DeviceFactory, Station
+    from station.scenario import generated, load_scenario
+    from station.simulation.devices import SimulatedDevices
+    from station.simulation.feeder import StationWorld
+    from station.simulation.people import ScenarioOrders
+    from station.state_dir import journal_path, resolve_state_dir
+
+    log = structlog.get_logger("run")
+    started = time.monotonic()
+    scenario = None
+    if args.scenario is not None:
+        scenario = load_scenario(args.scenario)
+    elif args.vehicles:
+        scenario = generated(args.vehicles, args.seed)
+    state_dir = resolve_state_dir(args.state_dir)
+    journal = Journal.open(journal_path(state_dir), loaded.model.station)
+    time_scale = 0.02 if args.fast else 1.0
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    sims: SimulatedDevices | None = None
+    try:
+        factory: DeviceFactory
+        if args.simulate:
+            sims = SimulatedDevices(loaded, time_scale=time_scale, state_dir=state_dir)
+            await sims.start()
+            factory = sims.build
+        else:
+
+            def factory(new: LoadedStation) -> DeviceSet:
+                return build_devices(new.model)
+
+        station = Station(
+            loaded,
+            journal,
+            factory(loaded),
+            device_factory=factory,
+            orders=ScenarioOrders(scenario) if scenario is not None else None,
+            time_scale=time_scale,
+            autostart=args.simulate and not args.no_autostart,
+        )
+        await station.start()
+        loop.add_signal_handler(
+            signal.SIGHUP,
+            lambda: loop.create_task(_swap(station, args.config), name="config-reload"),
+        )
+        try:
+            await station.devices.wait_connected(10.0)
+        except NotConnected as exc:
+            log.error("devices_not_connected", detail=str(exc))  # the station shows it too
+        notify("READY=1")
+        log.info("ready", station=station.name, start_s=round(time.monotonic() - started, 3))
+        tasks: list[asyncio.Task[object]] = [asyncio.create_task(_watchdog(), name="watchdog")]
+        finished: asyncio.Task[object] | None = None
+        if sims is not None and scenario is not None:
+            world = StationWorld(station, sims, scenario, time_scale=time_scale)
+            finished = asyncio.create_task(world.run(), name="world")
+            tasks.append(finished)
+        waiting: list[asyncio.Task[object]] = [asyncio.create_task(stop.wait(), name="stop-signal")]
+        if args.exit_when_done and finished is not None:
+            waiting.append(finished)
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        notify("STOPPING=1")
+        for task in [*tasks, *waiting]:
+            task.cancel()
+        await asyncio.gather(*tasks, *waiting, return_exceptions=True)
+        if finished is not None and not finished.cancelled() and finished.exception():
+            raise finished.exception()  # type: ignore[misc]
+        await station.stop()
+    finally:
+        if sims is not None:
+            await sims.stop()
+        await journal.close()
+    return 0
+
+
+async def _swap(station: Station, path: Path) -> None:
+    from station.config.loader import ConfigError
+    from station.runtime import Refused
+
+    with contextlib.suppress(ConfigError, Refused):  # journaled and alarmed by the station
+        await station.request_config(path)
+
+
+async def _watchdog() -> None:
+    from station.notify import notify, watchdog_interval
+
+    interval = watchdog_interval()
+    if interval is None:
+        return
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(interval)

@@ -1,0 +1,279 @@
+"""One station at a time, over the real drivers and the simulators (real
+Modbus TCP, a real pty for the barcode reader, TCP for the RFID head, a real
+OPC UA server for the inspection system), driven by scenarios: what the
+station journals is what the line engineer would see."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from station import tag as tagfmt
+from station.config.loader import LoadedStation, load_station
+from station.journal import Event, Journal
+from station.route import next_operation
+from station.runtime import Station
+from station.scenario import Scenario
+from station.simulation.devices import SimulatedDevices
+from station.simulation.feeder import StationWorld, tag_uid
+from station.simulation.people import ScenarioOrders
+
+STATIONS = Path(__file__).parent.parent / "configs" / "stations"
+FAST = 0.02
+
+
+@dataclass
+class Run:
+    station: Station
+    sims: SimulatedDevices
+    world: StationWorld
+
+    @property
+    def events(self) -> list[Event]:
+        return self.station.journal.events()
+
+    def kinds(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.kind == kind]
+
+    def tag(self, vin: str) -> tagfmt.Progress:  # type: ignore[name-defined]
+        return tagfmt.decode(self.sims.tags.memory(tag_uid(vin)), self.station.route)
+
+
+RunScenario = Callable[..., "asyncio.Future[Run]"]
+
+
+@pytest.fixture
+async def run_scenario(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
+    """Run a scenario at a station to the end; the fixture tears everything down."""
+    opened: list[tuple[Station, SimulatedDevices, Journal]] = []
+
+    async def run(station_file: str, scenario: dict[str, object], timeout: float = 30) -> Run:
+        loaded: LoadedStation = load_station(STATIONS / station_file)
+        plan = Scenario.model_validate(scenario)
+        sims = SimulatedDevices(loaded, time_scale=FAST, state_dir=tmp_path)
+        await sims.start()
+        journal = Journal.open(tmp_path / "journal.sqlite3", loaded.model.station)
+        station = Station(
+            loaded,
+            journal,
+            sims.build(loaded),
+            device_factory=sims.build,
+            orders=ScenarioOrders(plan),
+            time_scale=FAST,
+            autostart=True,
+        )
+        opened.append((station, sims, journal))
+        await station.start()
+        world = StationWorld(station, sims, plan, time_scale=FAST)
+        async with asyncio.timeout(timeout):
+            await world.run()
+        assert journal.verify().ok
+        return Run(station, sims, world)
+
+    yield run
+    for station, sims, journal in opened:
+        await station.stop()
+        await sims.stop()
+        await journal.close()
+
+
+def released_once(run: Run) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for event in run.kinds("released"):
+        assert event.vin is not None
+        counts[event.vin] = counts.get(event.vin, 0) + 1
+    return counts
+
+
+async def test_normal_cycle_at_the_photo_studio(run_scenario: Callable[..., object]) -> None:
+    run: Run = await run_scenario("photo-studio.yaml", {"vehicles": [{"vin": "VF1RFB00X66123456"}]})
+    assert run.world.results == {"VF1RFB00X66123456": "passed"}
+    session = run.kinds("photo_session")[-1]
+    assert session.result == "complete" and session.data["shots"] == 36
+    progress = run.tag("VF1RFB00X66123456")
+    assert "photo" in progress.done
+    nxt = next_operation(run.station.route, progress)
+    assert nxt is not None and nxt.operation == "quality-control"
+    assert released_once(run) == {"VF1RFB00X66123456": 1}
+    camera = [w for w in run.sims.plcs["plc"].writes if w.name == "camera_trigger" and w.value]
+    assert len(camera) == 36
+
+
+async def test_outputs_are_journaled_before_they_are_written(
+    run_scenario: Callable[..., object],
+) -> None:
+    run: Run = await run_scenario("photo-studio.yaml", {"vehicles": [{"vin": "VF1RFB00X66123456"}]})
+    journaled = [
+        (e.mono_ns / 1e9, name)
+        for e in run.kinds("outputs")
+        for name, value in e.data.items()
+        if value == 1
+    ]
+    for write in run.sims.plcs["plc"].writes:
+        if write.name in ("entry_gate_open", "exit_gate_open") and write.value == 1:
+            assert any(t < write.at and n == write.name for t, n in journaled), write
+
+
+async def test_turning_back_vehicle_is_held_with_the_violation_journaled(
+    run_scenario: Callable[..., object],
+) -> None:
+    vin = "WBA8E9C50GK000777"
+    run: Run = await run_scenario(
+        "photo-studio.yaml",
+        {
+            "vehicles": [{"vin": vin}],
+            "misroutes": [{"vin": vin, "station": "photo-studio", "after": "quality-control"}],
+        },
+    )
+    (violation,) = run.kinds("violation")
+    assert violation.result == "turning_back"
+    assert (violation.data["expected"], violation.data["found"]) == ("exit", "photo")
+    assert run.world.results == {vin: "held"}
+    assert released_once(run) == {}
+    assert any(e.result == f"turning_back:{vin}" for e in run.kinds("alarm_raised"))
+
+
+async def test_skipped_gate_is_held(run_scenario: Callable[..., object]) -> None:
+    vin = "VF1RFB00X66123456"
+    run: Run = await run_scenario(
+        "photo-studio.yaml",
+        {
+            "vehicles": [{"vin": vin}],
+            "misroutes": [{"vin": vin, "station": "photo-studio", "after": "cleaning"}],
+        },
+    )
+    (violation,) = run.kinds("violation")
+    assert violation.result == "skipped_gate"
+    assert violation.data["expected"] == "technical-control"
+    assert run.world.results == {vin: "held"}
+
+
+async def test_barcode_and_tag_disagree_the_vehicle_is_held(
+    run_scenario: Callable[..., object],
+) -> None:
+    vin = "VF1RFB00X66123456"
+    run: Run = await run_scenario(
+        "photo-studio.yaml",
+        {
+            "vehicles": [
+                {"vin": vin, "faults": [{"station": "photo-studio", "kind": "label_mismatch"}]}
+            ]
+        },
+    )
+    (hold,) = run.kinds("hold")
+    assert hold.result == "id_mismatch"
+    assert hold.data["expected"] == vin and hold.data["found"] == "VF1RFB00X66123457"
+    assert run.world.results == {vin: "held"}
+
+
+async def test_noread_then_manual_vin_by_an_operator(run_scenario: Callable[..., object]) -> None:
+    vin = "VF1RFB00X66123456"
+    run: Run = await run_scenario(
+        "reception.yaml",
+        {
+            "vehicles": [
+                {
+                    "vin": vin,
+                    "faults": [{"station": "reception", "kind": "barcode_noread", "count": 3}],
+                }
+            ]
+        },
+    )
+    assert len(run.kinds("noread")) == 3
+    (manual,) = run.kinds("manual_vin")
+    assert manual.vin == vin and manual.operator == "sim-operator"
+    assert run.world.results == {vin: "passed"}
+    progress = run.tag(vin)
+    assert progress.done == ("intake",)
+
+
+async def test_plc_link_dropped_mid_cycle_then_resumed_after_reset(
+    run_scenario: Callable[..., object],
+) -> None:
+    vin = "VF1RFB00X66123456"
+    run: Run = await run_scenario(
+        "photo-studio.yaml",
+        {
+            "vehicles": [
+                {
+                    "vin": vin,
+                    "faults": [
+                        {"station": "photo-studio", "kind": "plc_link_drop", "seconds": 1.0}
+                    ],
+                }
+            ]
+        },
+    )
+    states = [e.result for e in run.kinds("state")]
+    assert "Aborted" in states and states[-1] == "Execute"
+    assert any(e.result == "link:plc" for e in run.kinds("alarm_raised"))
+    assert any(e.result == "link:plc" for e in run.kinds("alarm_cleared"))
+    assert run.world.results == {vin: "passed"}
+    assert released_once(run) == {vin: 1}
+
+
+async def test_turntable_stall_aborts_and_the_session_is_retaken(
+    run_scenario: Callable[..., object],
+) -> None:
+    vin = "VF1RFB00X66123456"
+    run: Run = await run_scenario(
+        "photo-studio.yaml",
+        {
+            "vehicles": [
+                {
+                    "vin": vin,
+                    "faults": [
+                        {"station": "photo-studio", "kind": "turntable_stall", "at_deg": 95}
+                    ],
+                }
+            ]
+        },
+    )
+    sessions = run.kinds("photo_session")
+    assert [s.result for s in sessions] == ["incomplete", "complete"]
+    assert sessions[0].data["fault"]["kind"] == "stall"
+    assert "Aborted" in [e.result for e in run.kinds("state")]
+    assert released_once(run) == {vin: 1}
+
+
+async def test_failed_gate_sends_the_vehicle_to_rework(run_scenario: Callable[..., object]) -> None:
+    vin = "VF1RFB00X66123456"
+    run: Run = await run_scenario(
+        "technical-control.yaml",
+        {"vehicles": [{"vin": vin, "verdicts": {"technical-control": ["fail"]}}]},
+        timeout=60,
+    )
+    (verdict,) = run.kinds("verdict")
+    assert verdict.result == "fail" and verdict.operator == "inspection"
+    assert run.world.results == {vin: "failed"}
+    progress = run.tag(vin)
+    assert progress.failed_gate == "technical-control"
+    nxt = next_operation(run.station.route, progress)
+    assert nxt is not None and nxt.operation == "rework"
+
+
+async def test_tag_write_failing_holds_then_a_retry_writes_the_same_content(
+    run_scenario: Callable[..., object],
+) -> None:
+    vin = "VF1RFB00X66123456"
+    run: Run = await run_scenario(
+        "photo-studio.yaml",
+        {
+            "vehicles": [
+                {
+                    "vin": vin,
+                    "faults": [{"station": "photo-studio", "kind": "rfid_write_fail", "count": 3}],
+                }
+            ]
+        },
+    )
+    (hold,) = run.kinds("hold")
+    assert hold.result == "tag_write_failed"
+    intents = {e.data["tag"] for e in run.kinds("tag_write")}
+    assert len(intents) == 1, "the tag is never written with two different contents"
+    assert run.sims.tags.memory(tag_uid(vin)).hex() == intents.pop()
+    assert released_once(run) == {vin: 1}
