@@ -9,6 +9,7 @@ prompt is open at a time, so the console always knows what it is asked.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -53,9 +54,10 @@ class WrongPrompt(Exception):
 class Prompts:
     """The single open prompt, with a callback for each change (status publishing)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         self.current: Prompt | None = None
         self._waiters: list[asyncio.Event] = []
+        self._on_change = on_change
 
     async def ask(
         self,
@@ -103,3 +105,5 @@ class Prompts:
         waiters, self._waiters = self._waiters, []
         for event in waiters:
             event.set()
+        if self._on_change is not None:
+            self._on_change()

@@ -114,7 +114,7 @@ class Station:
         self.machine = StationMachine(initial=State.STOPPED)
         self.machine.on_change(self._on_state)
         self.alarms = AlarmList()
-        self.prompts = Prompts()
+        self.prompts = Prompts(on_change=self.changed)
         self.visit: Visit | None = None
         self.counts: Counter[str] = Counter()
         self.step_progress = 0.0
@@ -128,16 +128,21 @@ class Station:
         self._event_listeners: list[Callable[[Event], None]] = []
         self._swap_lock = asyncio.Lock()
         self._stopping = False
+        self._recover()
 
     # --- lifecycle -----------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Recover from the journal, start the devices, and (autostart) run."""
+    def _recover(self) -> None:
+        """The vehicle in the station and the counts, from the journal."""
         self.journal.config_hash = self.config.content_hash
         events = self.journal.events()
         self.visit = restore(events)
         self.counts.update(e.result or "" for e in events if e.kind == "cycle_ended")
         self.counts["cycles"] = sum(self.counts[k] for k in ("passed", "failed", "rework", "held"))
+
+    async def start(self) -> None:
+        """Start the devices and (autostart) run. The visit was restored from the journal
+        at construction, so a simulated world can put the vehicle back first."""
         self._watch_links()
         await self.record(
             "station_started",
@@ -181,9 +186,11 @@ class Station:
         """Call `listener` with every event, right after it is committed."""
         self._event_listeners.append(listener)
 
-    def on_change(self, listener: Callable[[], None]) -> None:
-        """Call `listener` after every change of the station's status."""
+    def on_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` after every change of the station's status; returns the
+        function that unregisters it."""
         self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     def changed(self) -> None:
         for listener in self._listeners:
@@ -213,7 +220,10 @@ class Station:
     @property
     def starved(self) -> bool:
         """Running but no vehicle: waiting for upstream."""
-        return self.state is State.EXECUTE and (self.visit is None or self.visit.vin is None)
+        visit = self.visit
+        return self.state is State.EXECUTE and (
+            visit is None or (visit.vin is None and visit.step_index == 0)
+        )
 
     @property
     def idle(self) -> bool:

@@ -218,7 +218,10 @@ def _check_steps(station: StationFile) -> Iterator[Problem]:
             identified = True
             if step.barcode is None and step.rfid is None:
                 yield (at, "identify needs a barcode reader, an rfid reader, or both")
-        if isinstance(step, VerifyRouteStep | WriteTagStep | ReleaseStep) and not identified:
+        if (
+            isinstance(step, VerifyRouteStep | WriteTagStep | ReleaseStep | InspectStep)
+            and not identified
+        ):
             yield ((*at, "step"), f"{step.step} needs an identify step before it")
         if isinstance(step, ReleaseStep) and index != last:
             yield ((*at, "step"), "release must be the last step of the cycle")

@@ -1,0 +1,66 @@
+"""The station's OPC UA interface: the contract both sides share.
+
+`server` serves a running `Station` (status and commands) to SCADA and to the
+operator console; `client` is the console's side of it; `users` holds the people
+who may act, with their roles. This module holds only the names both sides use
+(namespace, node ids, method names), so that the console imports neither the
+runtime nor asyncua's server. The address space itself is documented in
+`station.interface.server`.
+"""
+
+from __future__ import annotations
+
+NAMESPACE_URI = "urn:station-controller:station"
+"""The namespace of every node of ours; node ids are strings in it (`ns=<index>;s=...`)."""
+
+STATION = "Station"
+"""Node id of the station object (its browse and display name is the station's name)."""
+
+STATE_MACHINE = "Station.BaseStateMachine"
+"""The PackML state machine object: CurrentState and the PackML command methods."""
+
+COMMANDS = "Station.Commands"
+"""The object holding the station's own methods (alarms, prompts, overrides)."""
+
+STATUS_JSON = "Station.Status.Json"
+"""The whole status snapshot (`Station.status()`) as one JSON string: what the console reads."""
+
+EVENTS_JSON = "Station.Events.Recent"
+"""The station's most recent journal events, oldest first, as one JSON string."""
+
+PACKML_METHODS = (
+    "Start",
+    "Stop",
+    "Hold",
+    "Unhold",
+    "Reset",
+    "Clear",
+    "Abort",
+    "Suspend",
+    "Unsuspend",
+    "SetUnitMode",
+)
+"""Methods of the state machine object (OPC 30050 names)."""
+
+STATION_METHODS = (
+    "AcknowledgeAlarm",
+    "ConfirmChecklistItem",
+    "EnterVerdict",
+    "ManualVin",
+    "ConfirmStep",
+    "Override",
+    "Dispose",
+    "ForceOutput",
+    "WhoAmI",
+)
+"""Methods of the commands object."""
+
+
+def method_parent(method: str) -> str:
+    """The node id of the object that holds `method` (KeyError naming the methods)."""
+    if method in PACKML_METHODS:
+        return STATE_MACHINE
+    if method in STATION_METHODS:
+        return COMMANDS
+    known = ", ".join((*PACKML_METHODS, *STATION_METHODS))
+    raise KeyError(f"no method {method!r} (methods: {known})")

@@ -1,0 +1,243 @@
+"""The people who may act on the station over its OPC UA interface: names, roles, and
+salted password hashes, in a users file kept apart from the station file.
+
+The file (`interface.users_file` in the station file, e.g. /etc/station/users.yaml,
+readable by the station's service user only)::
+
+    users:
+      alice:
+        role: operator          # operator, inspector, supervisor or maintenance
+        password: scrypt$16384$8$1$<salt, base64>$<hash, base64>
+
+`station user add NAME --role ROLE --file USERS.yaml` writes an entry (the password
+read from a prompt or stdin, never from the command line). Hashes are
+`hashlib.scrypt` (n=16384, r=8, p=1, 32 bytes) over a random 16-byte salt; a check
+takes about 50 ms of CPU, compared in constant time. The parameters are stored in
+each hash, so they can be raised later without breaking existing entries.
+
+`Authenticator` is what the server asks at each session activation: it re-reads the
+file when it changed (a user added or removed takes effect without a restart; a file
+that no longer validates is refused with its located errors and the users read
+before stay in force), after `LOCKOUT_FAILURES` wrong passwords in a row for one
+user it refuses that user for `LOCKOUT_S` without hashing, and an unknown name is
+refused at once. Both bound what a password-guessing client costs the station's
+event loop (asyncua asks the user manager synchronously, so each hash is ~50 ms of
+stalled loop) and slow guessing; the price is that timing tells whether a name
+exists.
+
+Boundary: no OPC UA here; the server maps a session to (user, role) with this, and
+the Station checks the role of every action (`station.roles`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+
+from hal.config import Section
+from station.config.loader import ConfigError, ConfigIssue, load_document
+from station.roles import Role
+
+ANONYMOUS = "anonymous"
+"""The user name of a session without credentials (it may browse and read only)."""
+
+USER_NAME_PATTERN = r"^[a-z][a-z0-9._-]{0,47}$"
+UserName = Annotated[str, Field(pattern=USER_NAME_PATTERN)]
+
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+HASH_BYTES = 32
+SALT_BYTES = 16
+HASH_PATTERN = r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$"
+
+LOCKOUT_FAILURES = 5
+"""Wrong passwords in a row that lock a user name."""
+LOCKOUT_S = 30.0
+"""How long a locked name is refused without a check."""
+
+
+class UserEntry(Section):
+    """One user."""
+
+    role: Role
+    """What the user may do: operator, inspector, supervisor or maintenance."""
+    password: str = Field(pattern=HASH_PATTERN)
+    """The password's scrypt hash (`station user add` writes it), never the password."""
+
+
+class UsersFile(Section):
+    """The users of a station's OPC UA interface."""
+
+    users: dict[UserName, UserEntry] = Field(default_factory=dict)
+    """User name -> role and password hash."""
+
+    @field_validator("users")
+    @classmethod
+    def _no_anonymous(cls, users: dict[str, UserEntry]) -> dict[str, UserEntry]:
+        if ANONYMOUS in users:
+            raise ValueError(f"{ANONYMOUS!r} is reserved for sessions without credentials")
+        return users
+
+
+def hash_password(password: str) -> str:
+    """The stored form of `password` with a new random salt: scrypt$N$r$p$salt$hash."""
+    if not password:
+        raise ValueError("the password is empty")
+    salt = secrets.token_bytes(SALT_BYTES)
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, HASH_BYTES)
+    parts = ["scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P), _b64(salt), _b64(digest)]
+    return "$".join(parts)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """True when `password` gives `stored` (ValueError if `stored` is not a hash of ours)."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            raise ValueError(f"unknown scheme {scheme!r}")
+        expected = base64.b64decode(digest, validate=True)
+        candidate = _scrypt(
+            password, base64.b64decode(salt, validate=True), int(n), int(r), int(p), len(expected)
+        )
+    except (ValueError, binascii.Error) as exc:
+        raise ValueError(f"not a password hash of the form scrypt$N$r$p$salt$hash: {exc}") from exc
+    return hmac.compare_digest(candidate, expected)
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
+    memory = 128 * r * (n + p + 2)
+    return hashlib.scrypt(
+        password.encode(), salt=salt, n=n, r=r, p=p, dklen=length, maxmem=2 * memory
+    )
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def load_users(path: Path | str) -> UsersFile:
+    """Read and validate a users file (ConfigError with file, line and path)."""
+    return load_document(path, UsersFile)
+
+
+def add_user(path: Path, name: str, role: str, password: str) -> bool:
+    """Add `name` to the users file at `path`, or replace its role and password; the
+    file is created (mode 0600) when missing, its comments kept otherwise. True when
+    the user was new. The file is checked before and after, and written atomically."""
+    if not re.fullmatch(USER_NAME_PATTERN, name) or name == ANONYMOUS:
+        raise ValueError(
+            f"user name {name!r}: lower case letters, digits, '.', '_' or '-', starting "
+            f"with a letter, at most 48 characters, not {ANONYMOUS!r}"
+        )
+    try:
+        checked_role = Role(role)
+    except ValueError:
+        raise ValueError(f"role {role!r}: must be one of {', '.join(Role)}") from None
+    entry = UserEntry(role=checked_role, password=hash_password(password))
+    yaml = YAML(typ="rt")
+    yaml.width = 4096  # a hash on one line
+    if path.exists():
+        load_users(path)
+        document = yaml.load(path.read_text(encoding="utf-8"))
+    else:
+        document = CommentedMap()
+    users = document.setdefault("users", CommentedMap())
+    if users is None:
+        users = document["users"] = CommentedMap()
+    new = name not in users
+    users[name] = CommentedMap(role=entry.role.value, password=entry.password)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.touch(mode=0o600)
+    try:
+        if path.exists():
+            os.chmod(temporary, path.stat().st_mode & 0o777)
+        with temporary.open("w", encoding="utf-8") as stream:
+            yaml.dump(document, stream)
+        load_users(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return new
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    locked_until: float = 0.0
+
+
+class Authenticator:
+    """Checks a user name and password against the users file; see the module docstring."""
+
+    def __init__(self, path: Path | None, users: UsersFile | None = None) -> None:
+        self.path = path
+        self.users = users if users is not None else UsersFile()
+        self._mtime_ns = -1
+        self._failures: dict[str, _Failures] = {}
+
+    @classmethod
+    def open(cls, path: Path | None) -> Authenticator:
+        """Read the file now (ConfigError when it is not valid); None: nobody may log in."""
+        if path is None:
+            return cls(None)
+        authenticator = cls(path, load_users(path))
+        authenticator._mtime_ns = path.stat().st_mtime_ns
+        return authenticator
+
+    def reload(self) -> ConfigError | None:
+        """Re-read the file if it changed; the error when it no longer validates (the
+        users read before are kept)."""
+        if self.path is None:
+            return None
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except OSError as exc:
+            issue = ConfigIssue(str(self.path), 1, "<file>", f"cannot read: {exc.strerror}")
+            return ConfigError([issue])
+        if mtime == self._mtime_ns:
+            return None
+        try:
+            self.users = load_users(self.path)
+        except ConfigError as exc:
+            return exc
+        self._mtime_ns = mtime
+        return None
+
+    def check(self, name: str, password: str) -> Role | None:
+        """The user's role when the password is right; None otherwise (unknown name,
+        wrong password, or a name locked after too many wrong passwords)."""
+        entry = self.users.users.get(name)
+        if entry is None:
+            return None
+        now = time.monotonic()
+        failures = self._failures.get(name)
+        if failures is not None and failures.locked_until > now:
+            return None
+        if verify_password(password, entry.password):
+            self._failures.pop(name, None)
+            return entry.role
+        failures = self._failures.setdefault(name, _Failures())
+        failures.count += 1
+        if failures.count >= LOCKOUT_FAILURES:
+            failures.count = 0
+            failures.locked_until = now + LOCKOUT_S
+        return None
+
+    def locked(self, name: str) -> bool:
+        """True while `name` is refused for too many wrong passwords."""
+        failures = self._failures.get(name)
+        return failures is not None and failures.locked_until > time.monotonic()
