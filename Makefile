@@ -14,9 +14,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The photo studio on simulated hardware (real protocols on loopback), vehicles
+# from a scenario, the operator console on this terminal (logged in as alice,
+# an operator of configs/users.example.yaml). Quit the console with q.
 demo: $(STAMP)
 	$(BIN)/station config check configs/lines/*.yaml configs/stations/*.yaml
-	$(BIN)/station route explain --config configs/lines/line1.yaml --ev
+	rm -rf .demo
+	$(BIN)/station run --config configs/stations/photo-studio.yaml --simulate \
+		--scenario configs/scenarios/photo-demo.yaml --users configs/users.example.yaml \
+		--state-dir .demo --console
 
 test: $(STAMP) lint types unit
 

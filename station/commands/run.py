@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from station.config.loader import LoadedStation
+    from station.interface.server import StationServer
     from station.runtime import Station
 
 
@@ -41,7 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of --vehicles")
     parser.add_argument("--console", action="store_true", help="run the operator console too")
     parser.add_argument("--state-dir", type=Path, help="journal folder ($STATE_DIRECTORY, ./state)")
-    parser.add_argument("--opcua", help="endpoint of the station's OPC UA server")
+    parser.add_argument(
+        "--opcua",
+        metavar="URL",
+        help="endpoint of the station's OPC UA server (overrides the station file); "
+        "'off' runs without it (benches)",
+    )
+    parser.add_argument(
+        "--users", type=Path, help="users file of the OPC UA interface (overrides the station file)"
+    )
+    parser.add_argument(
+        "--console-user", default="alice", help="user the --console logs in as (demo)"
+    )
     parser.add_argument(
         "--fast", action="store_true", help="shrink simulated physical times (x0.02)"
     )
@@ -60,7 +73,14 @@ def run(args: argparse.Namespace) -> int:
     from station import logs
     from station.config.loader import ConfigError, load_station
 
-    logs.configure(args.log_level, json_lines=None if not args.console else True)
+    if args.console:
+        # The console draws on this terminal: the runtime logs to its state folder.
+        from station.state_dir import resolve_state_dir
+
+        log_file = (resolve_state_dir(args.state_dir) / "station.log").open("a", buffering=1)
+        logs.configure(args.log_level, file=log_file)
+    else:
+        logs.configure(args.log_level)
     try:
         loaded = load_station(args.config)
     except ConfigError as exc:
@@ -106,6 +126,7 @@ async def _main(args: argparse.Namespace, loaded: LoadedStation) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     sims: SimulatedDevices | None = None
+    stack = contextlib.AsyncExitStack()
     try:
         factory: DeviceFactory
         if args.simulate:
@@ -126,6 +147,14 @@ async def _main(args: argparse.Namespace, loaded: LoadedStation) -> int:
             time_scale=time_scale,
             autostart=args.simulate and not args.no_autostart,
         )
+        world = None
+        if sims is not None and scenario is not None:
+            # Before the station moves: a vehicle restored from the journal is put back.
+            world = StationWorld(station, sims, scenario, time_scale=time_scale)
+        server = None
+        if args.opcua != "off":
+            server = await _serve(station, args, state_dir)
+            stack.push_async_callback(server.stop)
         await station.start()
         loop.add_signal_handler(
             signal.SIGHUP,
@@ -136,16 +165,22 @@ async def _main(args: argparse.Namespace, loaded: LoadedStation) -> int:
         except NotConnected as exc:
             log.error("devices_not_connected", detail=str(exc))  # the station shows it too
         notify("READY=1")
-        log.info("ready", station=station.name, start_s=round(time.monotonic() - started, 3))
+        log.info(
+            "ready",
+            station=station.name,
+            start_s=round(time.monotonic() - started, 3),
+            opcua=server.endpoint if server is not None else None,
+        )
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(_watchdog(), name="watchdog")]
         finished: asyncio.Task[object] | None = None
-        if sims is not None and scenario is not None:
-            world = StationWorld(station, sims, scenario, time_scale=time_scale)
+        if world is not None:
             finished = asyncio.create_task(world.run(), name="world")
             tasks.append(finished)
         waiting: list[asyncio.Task[object]] = [asyncio.create_task(stop.wait(), name="stop-signal")]
-        if args.exit_when_done and finished is not None:
+        if finished is not None and args.exit_when_done:
             waiting.append(finished)
+        if args.console and server is not None:
+            waiting.append(asyncio.create_task(_console(server.endpoint, args), name="console"))
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         notify("STOPPING=1")
         for task in [*tasks, *waiting]:
@@ -155,10 +190,52 @@ async def _main(args: argparse.Namespace, loaded: LoadedStation) -> int:
             raise finished.exception()  # type: ignore[misc]
         await station.stop()
     finally:
+        await stack.aclose()
         if sims is not None:
             await sims.stop()
         await journal.close()
     return 0
+
+
+async def _serve(station: Station, args: argparse.Namespace, state_dir: Path) -> StationServer:
+    """The station's OPC UA interface. Simulated stations without a users file on this
+    machine serve it read only, so a demo or a bench runs anywhere."""
+    from station.interface.server import StationServer
+
+    interface = station.config.model.interface
+    users = args.users
+    if users is None and interface.users_file is not None:
+        configured = station.config.path.parent / interface.users_file
+        if args.simulate and not configured.exists():
+            interface = interface.model_copy(update={"users_file": None})
+    server = StationServer(
+        station, interface, endpoint=args.opcua, users_file=users, pki_dir=state_dir / "pki"
+    )
+    await server.start()
+    return server
+
+
+async def _console(endpoint: str, args: argparse.Namespace) -> None:
+    """The operator console in its own process, on this terminal, through OPC UA."""
+    env = {**os.environ}
+    env.setdefault("STATION_PASSWORD", f"{args.console_user}-example")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "station.cli",
+        "console",
+        "--endpoint",
+        endpoint,
+        "--user",
+        args.console_user,
+        env=env,
+    )
+    try:
+        await process.wait()
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
 
 
 async def _swap(station: Station, path: Path) -> None:

@@ -405,7 +405,7 @@ def event_summary(event: Event) -> dict[str, Any]:
 def _data_value(value: Any, variant_type: ua.VariantType) -> ua.DataValue:
     if value is None:
         return ua.DataValue(
-            ua.Variant(None, variant_type),
+            ua.Variant(ua.get_default_value(variant_type), variant_type),
             StatusCode=ua.StatusCode(ua.UInt32(StatusCodes.BadNoCommunication)),
         )
     return ua.DataValue(ua.Variant(value, variant_type))
@@ -578,7 +578,11 @@ class StationServer:
         await parent.add_variable(
             self._id(node_id),
             ua.QualifiedName(name, self._ns),
-            ua.Variant(value, variant_type),
+            # a value not known yet (a link still down) is created with the type's
+            # default, then marked BadNoCommunication below
+            ua.Variant(
+                ua.get_default_value(variant_type) if value is None else value, variant_type
+            ),
             varianttype=variant_type,
         )
         self._variable_types[node_id] = variant_type
