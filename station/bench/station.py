@@ -1,0 +1,154 @@
+"""Benchmark of one station runtime: `python -m station.bench.station [--vehicles N] [--json]`.
+
+Figures (printed as JSON):
+
+- cycle overhead: the exit station (barcode on a pty, RFID over TCP, PLC over
+  Modbus TCP at a 10 ms poll, a checklist answered at once, tag write with
+  read-back, release) with the simulators' physical times shrunk to almost
+  nothing (time scale 1e-4), so what is left is the controller: protocol round
+  trips, poll periods, journal commits (synchronous=FULL), the state machine.
+  Cycles per second, journal events per cycle and per second. (The turntable is
+  left out: a drive model cannot turn at 10,000 times its speed and still stop
+  on an angle.)
+- RSS of the process running that station and its simulators, after the run.
+- time from start to ready of `station run --simulate` as a separate process
+  (imports, simulators, OPC UA server, devices connected), from exec to the
+  `ready` log line, and the runtime's own figure (`start_s`, after imports).
+
+Speed is a benchmark figure, never a unit-test assertion: quote medians of
+several runs; the CI machine is noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STATIONS = Path(__file__).resolve().parents[2] / "configs" / "stations"
+CONFIG = STATIONS / "photo-studio.yaml"
+OVERHEAD = STATIONS / "exit.yaml"
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def cycle_overhead(vehicles: int, state: Path) -> dict[str, float]:
+    from station.config.loader import load_station
+    from station.journal import Journal
+    from station.runtime import Station
+    from station.scenario import generated
+    from station.simulation.devices import SimulatedDevices
+    from station.simulation.feeder import StationWorld
+    from station.simulation.people import ScenarioOrders
+
+    scale = 1e-4
+    state.mkdir(parents=True)
+    loaded = load_station(OVERHEAD)
+    plan = generated(vehicles, seed=7, fail_share=0.0, noread_share=0.0)
+    sims = SimulatedDevices(loaded, time_scale=scale, state_dir=state)
+    await sims.start()
+    journal = Journal.open(state / "journal.sqlite3", loaded.model.station)
+    station = Station(
+        loaded,
+        journal,
+        sims.build(loaded),
+        orders=ScenarioOrders(plan),
+        time_scale=scale,
+        autostart=True,
+    )
+    world = StationWorld(station, sims, plan, time_scale=scale)
+    await station.start()
+    await station.devices.wait_connected(10)
+    first = len(journal.events())
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    await world.run()
+    wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+    events = len(journal.events()) - first
+    cycles = len(world.results)
+    rss = _rss_mib()
+    await station.stop()
+    await sims.stop()
+    await journal.close()
+    return {
+        "vehicles": cycles,
+        "cycles_per_s": round(cycles / wall, 2),
+        "s_per_cycle": round(wall / cycles, 3),
+        "cpu_s_per_cycle": round(cpu / cycles, 3),
+        "events_per_cycle": round(events / cycles, 1),
+        "events_per_s": round(events / wall, 1),
+        "rss_mib": round(rss, 1),
+    }
+
+
+def start_to_ready(state: Path) -> dict[str, float]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    began = time.monotonic()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "station.cli",
+            "run",
+            "--config",
+            str(CONFIG),
+            "--simulate",
+            "--state-dir",
+            str(state),
+            "--opcua",
+            f"opc.tcp://127.0.0.1:{port}/station",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stderr is not None
+    try:
+        for line in process.stderr:
+            if '"ready"' in line:
+                ready = json.loads(line)
+                return {
+                    "exec_to_ready_s": round(time.monotonic() - began, 3),
+                    "runtime_start_s": ready["start_s"],
+                }
+        raise RuntimeError("station exited before it was ready")
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        process.stderr.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vehicles", type=int, default=20)
+    parser.add_argument("--json", action="store_true", help="one JSON document (default)")
+    args = parser.parse_args()
+    from station import logs
+
+    logs.configure("warning")
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = {
+            "cycle": asyncio.run(cycle_overhead(args.vehicles, Path(tmp) / "a")),
+            "startup": start_to_ready(Path(tmp) / "b"),
+        }
+    print(json.dumps(figures, indent=None if args.json else 2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
