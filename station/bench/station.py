@@ -55,7 +55,6 @@ async def cycle_overhead(vehicles: int, state: Path) -> dict[str, float]:
     from station.simulation.people import ScenarioOrders
 
     scale = 1e-4
-    state.mkdir(parents=True)
     loaded = load_station(OVERHEAD)
     plan = generated(vehicles, seed=7, fail_share=0.0, noread_share=0.0)
     sims = SimulatedDevices(loaded, time_scale=scale, state_dir=state)
@@ -143,7 +142,7 @@ def main() -> int:
     logs.configure("warning")
     with tempfile.TemporaryDirectory() as tmp:
         figures = {
-            "cycle": asyncio.run(cycle_overhead(args.vehicles, Path(tmp) / "a")),
+            "cycle": asyncio.run(cycle_overhead(args.vehicles, Path(tmp))),
             "startup": start_to_ready(Path(tmp) / "b"),
         }
     print(json.dumps(figures, indent=None if args.json else 2))
