@@ -464,7 +464,9 @@ class Journal(_EventStore):
             read.execute("PRAGMA query_only = ON")
             read.execute("PRAGMA busy_timeout = 5000")
             cleanup.pop_all()
-        return cls(path, station, read, write, lock_file, head)
+        journal = cls(path, station, read, write, lock_file, head)
+        journal.max_bytes = max_bytes
+        return journal
 
     async def append(
         self,
@@ -513,10 +515,20 @@ class Journal(_EventStore):
             self._queue.put(_Append(fields, future))
         return await asyncio.shield(asyncio.wrap_future(future))
 
+    max_bytes: int | None = None
+    """The cap given to `open`, if any."""
+
     def free_bytes(self) -> int:
-        """Bytes free for an unprivileged writer on the journal's filesystem."""
+        """Bytes the journal may still grow by: free space for an unprivileged writer on
+        its filesystem, or what is left under `max_bytes` when that is smaller."""
         stat = os.statvfs(self.path.parent)
-        return stat.f_bavail * stat.f_frsize
+        free = stat.f_bavail * stat.f_frsize
+        if self.max_bytes is not None:
+            with self._reading() as conn:
+                pages = conn.execute("PRAGMA page_count").fetchone()[0]
+                size = conn.execute("PRAGMA page_size").fetchone()[0]
+            free = min(free, max(0, self.max_bytes - pages * size))
+        return free
 
     async def close(self) -> None:
         """Commit what was appended, stop the writer thread, close the file. Idempotent."""

@@ -101,8 +101,10 @@ class Station:
         orders: Orders | None = None,
         time_scale: float = 1.0,
         autostart: bool = False,
+        disk_low_bytes: int = DISK_LOW_BYTES,
     ) -> None:
         self.config = config
+        self.disk_low_bytes = disk_low_bytes
         self.name = config.model.station
         self.route = RouteSnapshot.from_line(config.line.model)
         self.journal = journal
@@ -390,8 +392,12 @@ class Station:
         """Between vehicles: take a pending config; refuse vehicles while the disk is low."""
         if self.pending_config is not None:
             await self._apply_config()
-        while self.journal.free_bytes() < DISK_LOW_BYTES:
-            self.alarms_raise("disk", Priority.CRITICAL, "journal disk almost full: no new vehicle")
+        while (free := self.journal.free_bytes()) < self.disk_low_bytes:
+            self.alarms_raise(
+                "disk",
+                Priority.CRITICAL,
+                f"journal disk almost full ({free // 1024} KiB left): no new vehicle accepted",
+            )
             await asyncio.sleep(5.0)
         self.alarms_clear("disk")
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from station.config.loader import load_station
+from station.config.loader import ConfigError, load_station
 from station.devices import DeviceSet
 from station.fsm import State
 from station.journal import Journal
@@ -18,13 +18,20 @@ from station.runtime import Refused, Station
 CONFIG = Path(__file__).parent / "stations" / "checklist-only.yaml"
 
 
-async def wait_state(station: Station, state: State, timeout: float = 5.0) -> None:
+async def wait_until(station: Station, condition: Callable[[], bool], timeout: float = 5.0) -> None:
     changed = asyncio.Event()
-    station.on_change(changed.set)
-    async with asyncio.timeout(timeout):
-        while station.state is not state:
-            changed.clear()
-            await changed.wait()
+    unsubscribe = station.on_change(changed.set)
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                changed.clear()
+                await changed.wait()
+    finally:
+        unsubscribe()
+
+
+async def wait_state(station: Station, state: State, timeout: float = 5.0) -> None:
+    await wait_until(station, lambda: station.state is state, timeout)
 
 
 @pytest.fixture
@@ -106,4 +113,68 @@ async def test_restart_restores_the_visit_from_the_journal(tmp_path: Path) -> No
         assert journal.verify().ok
     finally:
         await second.stop()
+        await journal.close()
+
+
+def _variant(tmp_path: Path, name: str, old: str, new: str) -> Path:
+    """A copy of the checklist station file with `old` replaced by `new`, its line file
+    path made absolute."""
+    line = (CONFIG.parent / "../../configs/lines/line1.yaml").resolve()
+    source = CONFIG.read_text().replace("../../configs/lines/line1.yaml", str(line))
+    path = tmp_path / name
+    path.write_text(source.replace(old, new))
+    return path
+
+
+async def test_config_swap_waits_for_the_vehicle_to_leave(station: Station, tmp_path: Path) -> None:
+    new = _variant(tmp_path, "new.yaml", "road test done]", "road test done, paperwork filed]")
+    await station.prompts.wait_for("checklist", timeout=5)  # a vehicle is in the station
+    old_hash = station.config.content_hash
+    assert await station.request_config(new, "sue", "supervisor") == "pending"
+    assert station.config.content_hash == old_hash
+    for _ in range(2):
+        await station.prompts.wait_for("checklist", timeout=5)
+        await station.answer("checklist", "done", "alice", "operator")
+    prompt = await station.prompts.wait_for("checklist", timeout=5)
+    assert station.config.content_hash != old_hash
+    swapped = station.journal.last("config_swapped")
+    assert swapped is not None and swapped.data == {
+        "old": old_hash,
+        "new": station.config.content_hash,
+    }
+    assert prompt.text == "scan done" and len(station.config.model.cycle[0].items) == 3  # type: ignore[union-attr]
+
+
+async def test_a_config_that_fails_validation_never_replaces_the_running_one(
+    station: Station, tmp_path: Path
+) -> None:
+    bad = _variant(
+        tmp_path,
+        "bad.yaml",
+        "step: operator_checklist",
+        "step: operator_checklist\n    timeout_s: -1",
+    )
+    running = station.config.content_hash
+    with pytest.raises(ConfigError):
+        await station.request_config(bad, "sue", "supervisor")
+    assert station.config.content_hash == running
+    rejected = station.journal.last("config_rejected")
+    assert rejected is not None and rejected.data["running"] == running
+    assert any("bad.yaml" in error and "timeout_s" in error for error in rejected.data["errors"])
+    assert "config" in {a.key for a in station.alarms.active()}
+
+
+async def test_low_disk_raises_an_alarm_and_accepts_no_new_vehicle(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path / "journal.sqlite3", "diagnosis", max_bytes=256 * 1024)
+    st = Station(
+        load_station(CONFIG), journal, DeviceSet(), autostart=True, disk_low_bytes=1024 * 1024
+    )
+    await st.start()
+    try:
+        await wait_state(st, State.EXECUTE)
+        await wait_until(st, lambda: "disk" in {a.key for a in st.alarms.active()})
+        assert st.journal.last("cycle_started") is None
+        assert st.prompts.current is None
+    finally:
+        await st.stop()
         await journal.close()

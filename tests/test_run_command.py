@@ -1,0 +1,124 @@
+"""`station run` as systemd runs it: READY=1 once the devices are up, WATCHDOG=1
+from the main loop, SIGHUP re-reads the config (a bad one is refused and the
+running one kept), SIGTERM stops cleanly with exit 0, JSON-line logs when not
+on a terminal, exit 2 with located errors for a bad config."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from station.journal import Event, JournalError, JournalReader
+
+CONFIG = Path(__file__).parent / "stations" / "checklist-only.yaml"
+LINE = (Path(__file__).parent.parent / "configs" / "lines" / "line1.yaml").resolve()
+
+
+def _station_file(path: Path, old: str = "", new: str = "") -> Path:
+    text = CONFIG.read_text().replace("../../configs/lines/line1.yaml", str(LINE))
+    path.write_text(text.replace(old, new) if old else text)
+    return path
+
+
+def _journal_event(state: Path, kind: str, timeout: float = 20.0) -> Event:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with JournalReader.open(state / "journal.sqlite3") as reader:
+                event = reader.last(kind)
+        except JournalError:
+            event = None
+        if event is not None:
+            return event
+        time.sleep(0.02)
+    pytest.fail(f"no {kind} event within {timeout} s")
+
+
+def test_systemd_notify_sighup_and_sigterm(tmp_path: Path) -> None:
+    config = _station_file(tmp_path / "station.yaml")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(20)
+    state = tmp_path / "state"
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "station.cli",
+            "run",
+            "--config",
+            str(config),
+            "--opcua",
+            "off",
+            "--state-dir",
+            str(state),
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    try:
+        messages = [notify.recv(64).decode()]
+        messages.append(notify.recv(64).decode())
+        assert messages[0] == "READY=1"
+        assert messages[1] == "WATCHDOG=1"
+
+        _station_file(config, "operation: diagnosis", "operation: diagnosiss")
+        process.send_signal(signal.SIGHUP)
+        rejected = _journal_event(state, "config_rejected")
+        assert any("no operation 'diagnosiss'" in e for e in rejected.data["errors"])
+
+        _station_file(config, "road test done]", "road test done, tyres checked]")
+        process.send_signal(signal.SIGHUP)
+        swapped = _journal_event(state, "config_swapped")
+        assert swapped.data["old"] == rejected.data["running"] != swapped.data["new"]
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        notify.close()
+    assert process.stderr is not None
+    lines = process.stderr.read().splitlines()
+    process.stderr.close()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert records and len(records) == len(lines), "every log line is a JSON object"
+    assert any(r.get("event") == "ready" for r in records)
+
+
+def test_bad_config_exits_2_with_every_error_located(tmp_path: Path) -> None:
+    config = _station_file(
+        tmp_path / "bad.yaml", "road test done]", "road test done]\n    role: boss"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "station.cli",
+            "run",
+            "--config",
+            str(config),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"{config}:10: cycle[0].role: must be 'operator', 'inspector' or 'supervisor' (got 'boss')"
+    )
