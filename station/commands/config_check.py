@@ -8,7 +8,6 @@ all files are valid, 2 otherwise.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from station.config.loader import ConfigError, LoadedStation, load_any
 
@@ -23,9 +22,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             loaded = load_any(file)
         except ConfigError as exc:
+            exc.report()
             failed = True
-            for issue in exc.issues:
-                print(issue, file=sys.stderr)
             continue
         if isinstance(loaded, LoadedStation):
             station = loaded.model

@@ -53,9 +53,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         line = load_line(args.config)
     except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return 2
+        return exc.report()
     route = RouteSnapshot.from_line(line.model)
     try:
         attributes = check_attributes(route, _attributes(args.attr, args.ev))

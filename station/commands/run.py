@@ -84,18 +84,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         loaded = load_station(args.config)
     except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return 2
+        return exc.report()
     if (args.scenario or args.vehicles) and not args.simulate:
         print("--scenario and --vehicles need --simulate", file=sys.stderr)
         return 2
     try:
         return asyncio.run(_main(args, loaded))
     except ConfigError as exc:  # a scenario file
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return 2
+        return exc.report()
 
 
 async def _main(args: argparse.Namespace, loaded: LoadedStation) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -53,6 +54,12 @@ class ConfigError(Exception):
     def __init__(self, issues: list[ConfigIssue]) -> None:
         self.issues = issues
         super().__init__("\n".join(str(issue) for issue in issues))
+
+    def report(self) -> int:
+        """Print every issue to stderr, one a line (CLI.md); returns exit code 2."""
+        for issue in self.issues:
+            print(issue, file=sys.stderr)
+        return 2
 
 
 @dataclass(frozen=True)

@@ -22,29 +22,23 @@ import asyncio
 import contextlib
 from collections import defaultdict, deque
 from collections.abc import Callable
+from typing import get_args
 
 import structlog
 
 from station.fsm import State
+from station.route import ViolationKind
 from station.runtime import Refused, Station
 from station.scenario import Scenario, ScenarioVehicle
 
-REMOVE_ON = frozenset(
-    {
-        "turning_back",
-        "skipped_gate",
-        "skipped_operation",
-        "unknown_vehicle",
-        "route_changed",
-        "on_hold",
-        "id_mismatch",
-        "ambiguous_read",
-        "several_tags",
-        "no_tag",
-        "tag_corrupt",
-        "noread",
-    }
-)
+REMOVE_ON = frozenset(get_args(ViolationKind)) | {
+    "id_mismatch",
+    "ambiguous_read",
+    "several_tags",
+    "no_tag",
+    "tag_corrupt",
+    "noread",
+}
 """Hold kinds a supervisor resolves by taking the vehicle out of the station."""
 
 OPERATOR = ("sim-operator", "operator")

@@ -1,0 +1,408 @@
+"""Line benchmarks: `python -m station.bench.line {plant-day,density} [options] [--json]`.
+
+`plant-day`: a plant's day, `--vehicles` (180) generated vehicles through every
+station of line 1 with `--fast` (`station.simulation.line.LineRun`, the code of
+`station line`): wall time, CPU time of the process (every thread: the
+stations, their simulators, the journals' writers), peak RSS, and the photo
+studio's time per vehicle (the line's bottleneck, as on the real line).
+
+`density`: how many station runtimes one machine holds while the
+event-to-actuation p99 stays under `--limit-ms` (50) at the stations' 10 ms
+PLC poll. Each unit is a photo-studio station (configs/stations/photo-studio.yaml:
+PLC polled every 10 ms, turntable drive every 20 ms, barcode reader on a pty,
+RFID head on TCP) with its own simulators on loopback, its own journal, running
+in Execute and waiting for a vehicle: at the plant's takt (6 minutes a vehicle
+at the studio) a cycle's work is a few milliseconds of CPU now and then, and
+the polls are the steady load. The simulators run beside each station and their
+CPU is counted: a pessimistic figure (a real PLC is another box). Unit 0 gets a
+probe: an extra input and output joined by a reflex (debounce 0), toggled on
+its simulated PLC at a random phase of the poll while all units run; the
+latency is from the input's change to the simulator taking the reflex's output
+write (the `station diag latency` probe); `probe_state` says whether that
+station was still running (Execute) at the end.
+
+Two placements, `--mode`:
+- `process` (the deployment: one `station` service per station): one process
+  per unit, started by this one (`... density-unit`), each with its own event
+  loop; RSS and PSS per process, CPU of all of them over the measurement.
+- `inprocess` (as `station line` runs a line): every unit in this process,
+  one event loop; RSS per unit is the growth of the process over the units.
+
+N goes 1, 2, 4, 8, 16 ... while the p99 holds, then bisects between the last
+N that held and the first that did not. A run whose probe times out (a
+station that lost its PLC link under load, say) did not hold.
+
+A benchmark measures and reports; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hal.config import InputPoint, ModbusPlcConfig, OutputPoint, Reflex
+from station.commands.diag_latency import Figures, _Probe
+from station.config.loader import LoadedStation, load_station
+from station.fsm import State
+from station.journal import Journal
+from station.runtime import Station
+from station.simulation.devices import SimulatedDevices
+from station.simulation.line import LineLayout, LineRun
+from station.state_dir import journal_path
+
+CONFIGS = Path(__file__).resolve().parent.parent.parent / "configs"
+LINE = CONFIGS / "lines" / "line1.yaml"
+UNIT = CONFIGS / "stations" / "photo-studio.yaml"
+FAST = 0.02
+PROBE_IN, PROBE_OUT = "bench_probe", "bench_probe_lamp"
+START_TIMEOUT_S = 20.0
+"""Longest wait for one unit to reach Execute (plus a share per unit under load)."""
+PROBE_TIMEOUT_S = 2.0
+"""Longest wait for one reflex write; longer and the run did not hold."""
+
+
+# --- plant day -------------------------------------------------------------------------------
+
+
+async def plant_day(vehicles: int, seed: int) -> dict[str, Any]:
+    layout = LineLayout.load(LINE)
+    scenario = layout.generated(vehicles, seed)
+    with tempfile.TemporaryDirectory(prefix="bench-line-") as folder:
+        result = await LineRun(layout, scenario, Path(folder), time_scale=FAST).run()
+    photo = [
+        stop.t_out - stop.t_in
+        for record in result.vehicles
+        for stop in record.journey
+        if stop.station == "photo-studio"
+    ]
+    return {
+        "bench": "plant-day",
+        "line": result.line,
+        "vehicles": vehicles,
+        "seed": seed,
+        "time_scale": FAST,
+        "wall_s": result.wall_s,
+        "cpu_s": result.cpu_s,
+        "cpu_cores": round(result.cpu_s / result.wall_s, 2),
+        "startup_s": result.startup_s,
+        "released": sum(v.final == "released" for v in result.vehicles),
+        "held": sum(v.final == "held" for v in result.vehicles),
+        "as_expected": not result.unexpected,
+        "conservation_ok": not result.problems,
+        "photo_s_per_vehicle": round(statistics.median(photo), 3) if photo else None,
+        "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+# --- one unit: a photo-studio station with its simulators --------------------------------
+
+
+def probed_config() -> LoadedStation:
+    """The photo studio with the probe's input, output and reflex on its PLC."""
+    loaded = load_station(UNIT)
+    plc = loaded.model.devices["plc"]
+    assert isinstance(plc, ModbusPlcConfig)
+    free_input = 1 + max(p.address for p in plc.inputs.values() if p.table == "discrete_input")
+    free_coil = 1 + max(p.address for p in plc.outputs.values() if p.table == "coil")
+    probed = plc.model_copy(
+        update={
+            "inputs": {
+                **plc.inputs,
+                PROBE_IN: InputPoint(table="discrete_input", address=free_input),
+            },
+            "outputs": {**plc.outputs, PROBE_OUT: OutputPoint(table="coil", address=free_coil)},
+            "reflexes": [*plc.reflexes, Reflex(input=PROBE_IN, output=PROBE_OUT)],
+        }
+    )
+    devices = {**loaded.model.devices, "plc": probed}
+    return dataclasses.replace(loaded, model=loaded.model.model_copy(update={"devices": devices}))
+
+
+@dataclasses.dataclass
+class Unit:
+    """One station runtime in Execute, its simulators and its journal."""
+
+    sims: SimulatedDevices
+    journal: Journal
+    station: Station
+
+    @classmethod
+    async def start(cls, loaded: LoadedStation, folder: Path, timeout: float) -> Unit:
+        sims = SimulatedDevices(loaded, state_dir=folder)
+        await sims.start()
+        journal = Journal.open(journal_path(folder), loaded.model.station)
+        station = Station(
+            loaded, journal, sims.build(loaded), device_factory=sims.build, autostart=True
+        )
+        unit = cls(sims, journal, station)
+        changed = asyncio.Event()
+        station.on_change(changed.set)
+        await station.start()
+        async with asyncio.timeout(timeout):
+            while station.state is not State.EXECUTE:
+                changed.clear()
+                await changed.wait()
+        return unit
+
+    async def stop(self) -> None:
+        await self.station.stop()
+        await self.sims.stop()
+        await self.journal.close()
+
+    async def probe(self, samples: int, seed: int) -> list[float]:
+        """Reflex latencies (s) of `samples` input edges at random phases of the poll."""
+        from hal.modbus.plc import reflex_value
+
+        plc_config = self.sims.loaded.model.devices["plc"]
+        assert isinstance(plc_config, ModbusPlcConfig)
+        reflex = next(r for r in plc_config.reflexes if r.input == PROBE_IN)
+        output = plc_config.outputs[PROBE_OUT]
+        probe = _Probe(
+            self.sims.plcs["plc"],
+            reflex,
+            lambda value: reflex_value(reflex, output, value),
+            PROBE_TIMEOUT_S,
+            random.Random(seed),
+        )
+        await probe.settled()
+        return await probe.samples(samples, plc_config.poll_interval_ms / 1000)
+
+
+def rss_kib(pid: int | str = "self") -> tuple[int, int]:
+    """(RSS, PSS) of a process in KiB, from /proc."""
+    rss = pss = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1])
+    with contextlib.suppress(FileNotFoundError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    return rss, pss
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of a process, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+# --- density: in one process --------------------------------------------------------------------
+
+
+async def density_inprocess(count: int, samples: int, seed: int) -> dict[str, Any]:
+    loaded = probed_config()
+    before, _ = rss_kib()
+    units: list[Unit] = []
+    with tempfile.TemporaryDirectory(prefix="bench-density-") as folder:
+        try:
+            timeout = START_TIMEOUT_S + count
+            for index in range(count):
+                unit_dir = Path(folder) / f"unit{index}"
+                unit_dir.mkdir()
+                units.append(await Unit.start(loaded, unit_dir, timeout))
+            after, _ = rss_kib()
+            cpu, wall = time.process_time(), time.monotonic()
+            try:
+                latencies = await units[0].probe(samples, seed)
+            except TimeoutError:
+                latencies = []
+            window = time.monotonic() - wall
+            cpu_cores = (time.process_time() - cpu) / window
+            probe_state = str(units[0].station.state)
+        finally:
+            for unit in units:
+                await unit.stop()
+    return _density_row(count, latencies, probe_state, cpu_cores, (after - before) / count, None)
+
+
+def _density_row(
+    count: int,
+    latencies: list[float],
+    probe_state: str,
+    cpu_cores: float,
+    rss_per_unit_kib: float,
+    pss_per_unit_kib: float | None,
+) -> dict[str, Any]:
+    figures = vars(Figures.of(latencies)) if latencies else None
+    return {
+        "stations": count,
+        "latency": figures,
+        "probe_state": probe_state,
+        "cpu_cores": round(cpu_cores, 3),
+        "cpu_per_station_pct": round(100 * cpu_cores / count, 2),
+        "rss_per_station_mib": round(rss_per_unit_kib / 1024, 1),
+        "pss_per_station_mib": (
+            round(pss_per_unit_kib / 1024, 1) if pss_per_unit_kib is not None else None
+        ),
+    }
+
+
+# --- density: one process per unit --------------------------------------------------------------
+
+
+async def unit_process(probe: bool, samples: int, seed: int) -> None:
+    """`density-unit`: run one unit; 'ready' on stdout in Execute; with the probe, on
+    'go' measure and print the latencies as JSON; stop at the end of stdin."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    with tempfile.TemporaryDirectory(prefix="bench-unit-") as folder:
+        unit = await Unit.start(probed_config(), Path(folder), START_TIMEOUT_S * 4)
+        try:
+            print("ready", flush=True)
+            if probe and (await reader.readline()).strip() == b"go":
+                try:
+                    latencies = await unit.probe(samples, seed)
+                except TimeoutError:
+                    latencies = []
+                state = str(unit.station.state)
+                print(json.dumps({"latencies": latencies, "state": state}), flush=True)
+            await reader.read()  # until the bench closes our stdin
+        finally:
+            await unit.stop()
+
+
+async def density_processes(count: int, samples: int, seed: int) -> dict[str, Any]:
+    command = [sys.executable, "-m", "station.bench.line", "density-unit"]
+    procs: list[asyncio.subprocess.Process] = []
+    try:
+        for index in range(count):
+            extra = (
+                ["--probe", "--samples", str(samples), "--seed", str(seed)] if index == 0 else []
+            )
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    *command,
+                    *extra,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+            )
+        async with asyncio.timeout(START_TIMEOUT_S + 3.0 * count):
+            for proc in procs:
+                assert proc.stdout is not None
+                line = await proc.stdout.readline()
+                if line.strip() != b"ready":
+                    raise RuntimeError(f"unit process {proc.pid} did not start: {line!r}")
+        memory = [rss_kib(proc.pid) for proc in procs]
+        ticks = sum(cpu_ticks(proc.pid) for proc in procs)
+        wall = time.monotonic()
+        probe = procs[0]
+        assert probe.stdin is not None and probe.stdout is not None
+        probe.stdin.write(b"go\n")
+        await probe.stdin.drain()
+        report = json.loads(await probe.stdout.readline())
+        window = time.monotonic() - wall
+        used = (sum(cpu_ticks(proc.pid) for proc in procs) - ticks) / os.sysconf("SC_CLK_TCK")
+    finally:
+        for proc in procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        await asyncio.gather(*(proc.wait() for proc in procs))
+    return _density_row(
+        count,
+        report["latencies"],
+        report["state"],
+        used / window,
+        statistics.median(rss for rss, _ in memory),
+        statistics.median(pss for _, pss in memory),
+    )
+
+
+async def density(
+    mode: str, limit_ms: float, samples: int, seed: int, largest: int
+) -> dict[str, Any]:
+    measure = density_processes if mode == "process" else density_inprocess
+    rows: dict[int, dict[str, Any]] = {}
+
+    async def holds(count: int) -> bool:
+        row = await measure(count, samples, seed)
+        latency = row["latency"]
+        row["holds"] = latency is not None and latency["p99_ms"] < limit_ms
+        rows[count] = row
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        return bool(row["holds"])
+
+    good, bad, count = 0, None, 1
+    while count <= largest:
+        if not await holds(count):
+            bad = count
+            break
+        good, count = count, count * 2
+    while bad is not None and bad - good > max(1, good // 8):
+        middle = (good + bad) // 2
+        if await holds(middle):
+            good = middle
+        else:
+            bad = middle
+    return {
+        "bench": "density",
+        "mode": mode,
+        "unit": str(UNIT.relative_to(CONFIGS.parent)),
+        "poll_ms": 10,
+        "limit_p99_ms": limit_ms,
+        "samples": samples,
+        "max_stations": good,
+        "first_failing": bad,
+        "cpus": os.cpu_count(),
+        "runs": [rows[n] for n in sorted(rows)],
+    }
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m station.bench.line", description=__doc__)
+    sub = parser.add_subparsers(dest="bench", required=True)
+    day = sub.add_parser("plant-day", help="vehicles through line 1 with --fast")
+    day.add_argument("--vehicles", type=int, default=180)
+    day.add_argument("--seed", type=int, default=1)
+    dens = sub.add_parser("density", help="station runtimes per machine under a latency limit")
+    dens.add_argument("--mode", choices=("process", "inprocess"), default="process")
+    dens.add_argument("--limit-ms", type=float, default=50.0)
+    dens.add_argument("--samples", type=int, default=200)
+    dens.add_argument("--max", type=int, default=128, help="largest N tried")
+    dens.add_argument("--seed", type=int, default=1)
+    for each in (day, dens):
+        each.add_argument("--json", action="store_true", help="one JSON document")
+    unit = sub.add_parser("density-unit", help="(internal) one unit of `density --mode process`")
+    unit.add_argument("--probe", action="store_true")
+    unit.add_argument("--samples", type=int, default=200)
+    unit.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    import structlog
+
+    structlog.configure(  # the figures go to stdout; only errors of the stations to stderr
+        wrapper_class=structlog.make_filtering_bound_logger(40),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+    if args.bench == "density-unit":
+        asyncio.run(unit_process(args.probe, args.samples, args.seed))
+        return 0
+    if args.bench == "plant-day":
+        report = asyncio.run(plant_day(args.vehicles, args.seed))
+    else:
+        report = asyncio.run(density(args.mode, args.limit_ms, args.samples, args.seed, args.max))
+    print(json.dumps(report) if args.json else json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

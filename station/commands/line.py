@@ -1,0 +1,231 @@
+"""`station line --config LINE.yaml --simulate [--scenario S.yaml | --vehicles N]
+[--seed N] [--fast] [--json] [--state-dir DIR]`: every station of a line on
+simulated hardware, and vehicles moved through it (`station.simulation.line`).
+
+Output: on a terminal, a live summary (a bar of the vehicles out of the line,
+a row per station) redrawn in place; elsewhere one plain line per vehicle as
+its journey ends. It goes to stderr with `--json`, which puts CLI.md's JSON
+document on stdout; without `--json` a summary follows on stdout.
+
+Exit: 0 when every vehicle ended released or held as the scenario expects and
+the conservation check passed; 1 otherwise (each difference on stderr); 2 for
+bad input (options, the line or its station files, the scenario, a state
+folder already used), each error naming where and what.
+
+The journals and the tags of the run go to `--state-dir` (a new or empty
+folder, kept) or to a temporary folder removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from station.scenario import Scenario
+    from station.simulation.line import LineLayout, LineResult, LineRun, VehicleRecord
+
+FAST = 0.02
+"""Time scale of --fast: simulated physical times x0.02 (as `station run --fast`)."""
+REFRESH_S = 0.25
+"""Redraw period of the live summary on a terminal."""
+BAR = 30
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, metavar="LINE.yaml", help="line file")
+    parser.add_argument(
+        "--simulate", action="store_true", help="simulate every device in process (required)"
+    )
+    parser.add_argument("--scenario", type=Path, metavar="S.yaml", help="scenario file")
+    parser.add_argument(
+        "--vehicles", type=int, metavar="N", help="generate N vehicles (instead of --scenario)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of --vehicles (default 1)")
+    parser.add_argument(
+        "--fast", action="store_true", help=f"shrink simulated physical times (x{FAST})"
+    )
+    parser.add_argument("--json", action="store_true", help="print CLI.md's JSON document")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep the run's journals and tags in DIR (new or empty; default: a temporary folder)",
+    )
+    parser.add_argument(
+        "--log-level", default="error", help="stations' logs on stderr: debug ... error (error)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from station import logs
+    from station.config.loader import ConfigError
+    from station.simulation.line import LineInputError
+
+    logs.configure(args.log_level)
+    try:
+        layout, scenario = _inputs(args)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 2
+    except LineInputError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    stream = sys.stderr if args.json else sys.stdout
+    if args.state_dir is not None:
+        result = asyncio.run(_run(layout, scenario, args.state_dir, args.fast, stream))
+        document = result.to_json()
+    else:
+        with tempfile.TemporaryDirectory(prefix="station-line-") as folder:
+            result = asyncio.run(_run(layout, scenario, Path(folder), args.fast, stream))
+        document = result.to_json() | {"run_dir": None}
+    if args.json:
+        print(json.dumps(document))
+    else:
+        _print_summary(document)
+    for record in result.unexpected:
+        print(
+            f"{record.vin}: ended {record.final}, the scenario expects {record.expected}"
+            + (f" ({record.note})" if record.note else ""),
+            file=sys.stderr,
+        )
+    for problem in result.problems:
+        print(f"conservation: {problem}", file=sys.stderr)
+    return result.exit_code
+
+
+def _inputs(args: argparse.Namespace) -> tuple[LineLayout, Scenario]:
+    """The line and the scenario, checked together; LineInputError or ConfigError."""
+    from station.scenario import load_scenario
+    from station.simulation.line import LineInputError, LineLayout, check_scenario
+
+    problems = []
+    if not args.simulate:
+        problems.append("station line: runs simulated hardware only: add --simulate")
+    if (args.scenario is None) == (args.vehicles is None):
+        problems.append("station line: give one of --scenario S.yaml or --vehicles N")
+    if args.vehicles is not None and args.vehicles < 1:
+        problems.append(f"station line: --vehicles must be >= 1 (got {args.vehicles})")
+    state_dir: Path | None = args.state_dir
+    if state_dir is not None and state_dir.exists():
+        if not state_dir.is_dir():
+            problems.append(f"--state-dir {state_dir}: not a directory")
+        elif any(state_dir.iterdir()):
+            problems.append(f"--state-dir {state_dir}: not empty (a line run needs a new folder)")
+    if problems:
+        raise LineInputError(problems)
+    layout = LineLayout.load(args.config)
+    if args.scenario is not None:
+        scenario, source = load_scenario(args.scenario), str(args.scenario)
+    else:
+        scenario = layout.generated(args.vehicles, args.seed)
+        source = f"--vehicles {args.vehicles} --seed {args.seed}"
+    problems = check_scenario(layout, scenario, source)
+    if problems:
+        raise LineInputError(problems)
+    return layout, scenario
+
+
+async def _run(
+    layout: LineLayout, scenario: Scenario, run_dir: Path, fast: bool, stream: TextIO
+) -> LineResult:
+    from station.simulation.line import LineRun
+
+    line = LineRun(layout, scenario, run_dir, time_scale=FAST if fast else 1.0)
+    async with live_summary(line, stream):
+        return await line.run()
+
+
+@contextlib.asynccontextmanager
+async def live_summary(line: LineRun, stream: TextIO) -> AsyncIterator[None]:
+    """The run as it goes: redrawn in place on a terminal, plain lines elsewhere."""
+    if not stream.isatty():
+        line.on_vehicle_end(functools.partial(_plain_line, line, stream))
+        yield
+        return
+    screen = _Screen(line, stream)
+    task = asyncio.create_task(screen.redraw(), name="line-summary")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        screen.draw()
+
+
+class _Screen:
+    """The summary's lines, drawn over the previous drawing."""
+
+    def __init__(self, line: LineRun, stream: TextIO) -> None:
+        self.line = line
+        self.stream = stream
+        self._drawn = 0
+
+    async def redraw(self) -> None:
+        while True:
+            self.draw()
+            await asyncio.sleep(REFRESH_S)
+
+    def draw(self) -> None:
+        lines = render(self.line.snapshot())
+        up = f"\x1b[{self._drawn}F\x1b[J" if self._drawn else ""
+        self.stream.write(up + "\n".join(lines) + "\n")
+        self.stream.flush()
+        self._drawn = len(lines)
+
+
+def _plain_line(line: LineRun, stream: TextIO, record: VehicleRecord) -> None:
+    """One line for a vehicle whose journey has ended."""
+    ended = sum(r.final is not None for r in line.records.values())
+    stops = " > ".join(f"{s.station}:{s.result}" for s in record.journey)
+    stream.write(
+        f"{line.now():9.1f} s {ended:>5}/{len(line.records)} {record.vin} {record.final}: {stops}\n"
+    )
+    stream.flush()
+
+
+def render(snapshot: dict[str, Any]) -> list[str]:
+    """The live summary's lines: the progress bar, then a row per station."""
+    total = snapshot["vehicles"]
+    out = snapshot["released"] + snapshot["held"] + snapshot["stranded"]
+    filled = BAR * out // total if total else BAR
+    lines = [
+        f"[{'#' * filled}{'.' * (BAR - filled)}] {out}/{total} out: "
+        f"{snapshot['released']} released, {snapshot['held']} held"
+        + (f", {snapshot['stranded']} stranded" if snapshot["stranded"] else "")
+        + f"; {snapshot['travelling']} travelling; {snapshot['t']:.1f} s"
+    ]
+    for row in snapshot["stations"]:
+        lines.append(
+            f"  {row['station']:<18} {row['state']:<10} {row['vin'] or '-':<17} "
+            f"queue {row['queue']:>3}  cycles {row['cycles']:>4}"
+        )
+    return lines
+
+
+def _print_summary(document: dict[str, Any]) -> None:
+    vehicles = document["vehicles"]
+    print(
+        f"line {document['line']}: {len(vehicles)} vehicles, {document['released']} released, "
+        f"{document['held']} held; wall {document['wall_s']:.1f} s, cpu {document['cpu_s']:.1f} s"
+    )
+    for violation in document["violations"]:
+        print(
+            f"  violation {violation['kind']} at {violation['station']}: {violation['vin']} "
+            f"expected {violation['expected']}, found {violation['found']} -> {violation['action']}"
+        )
+    for station in document["stations"]:
+        print(f"  {station['station']:<18} {station['state']:<10} cycles {station['cycles']:>4}")
+    conservation = document["conservation"]
+    print(f"conservation check: {'ok' if conservation['ok'] else 'FAILED'}")
