@@ -9,6 +9,7 @@ never the controller's decisions: those are what the run shows.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,7 @@ from pydantic import Field
 from hal.config import Section
 from station.config.loader import load_document
 from station.config.models import Slug
+from station.vin import check_digit
 
 FaultKind = Literal[
     "barcode_noread",
@@ -109,11 +111,19 @@ def generated(
     ev_share: float = 0.25,
     body_share: float = 0.3,
     fail_share: float = 0.08,
+    exhausted_share: float = 0.1,
+    noread_share: float = 0.05,
+    gates: Sequence[str] = ("technical-control", "quality-control", "battery-qualification"),
+    noread_station: str = "reception",
 ) -> Scenario:
     """A realistic mix of `count` vehicles, the same for the same seed.
 
-    European VINs (no check digit enforced) with a serial number; shares of EVs,
-    of vehicles needing bodywork and of failed gates (then passed after rework).
+    European VINs with a serial number and a valid check digit; shares of EVs, of
+    vehicles needing bodywork, of failed `gates` (each gate drawn on its own), and of
+    unreadable VIN labels at `noread_station` (the check-in, where the tag is still
+    blank: an operator types the VIN). A failed gate is passed after one rework,
+    except for `exhausted_share` of them, which fail again until the rework loops
+    (2 on line 1) are used up: the vehicle is held for a supervisor.
     """
     rng = random.Random(seed)
     vehicles = []
@@ -121,16 +131,21 @@ def generated(
         wmi = rng.choice(["VF1", "VF3", "WVW", "WBA", "ZFA", "VSS", "TMB"])
         middle = "".join(rng.choice(_VIN_CHARS) for _ in range(8))
         vin = f"{wmi}{middle}{index % 1_000_000:06d}"
+        vin = f"{vin[:8]}{check_digit(vin)}{vin[9:]}"
         verdicts: dict[str, list[Literal["pass", "fail"]]] = {}
-        for gate in ("technical-control", "quality-control", "battery-qualification"):
+        for gate in gates:
             if rng.random() < fail_share:
-                verdicts[gate] = ["fail", "pass"]
+                exhausted = rng.random() < exhausted_share
+                verdicts[gate] = ["fail", "fail", "fail"] if exhausted else ["fail", "pass"]
+        noread = rng.random() < noread_share
+        faults = [ScenarioFault(station=noread_station, kind="barcode_noread", count=3)]
         vehicles.append(
             ScenarioVehicle(
                 vin=vin,
                 ev=rng.random() < ev_share,
                 attributes={"needs_bodywork": rng.random() < body_share},
                 verdicts=verdicts,
+                faults=faults if noread else [],
             )
         )
     return Scenario(vehicles=vehicles)
