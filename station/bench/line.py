@@ -21,16 +21,19 @@ latency is from the input's change to the simulator taking the reflex's output
 write (the `station diag latency` probe); `probe_state` says whether that
 station was still running (Execute) at the end.
 
-Two placements, `--mode`:
-- `process` (the deployment: one `station` service per station): one process
-  per unit, started by this one (`... density-unit`), each with its own event
-  loop; RSS and PSS per process, CPU of all of them over the measurement.
-- `inprocess` (as `station line` runs a line): every unit in this process,
-  one event loop; RSS per unit is the growth of the process over the units.
+Two placements, `--mode`, each run in fresh processes started by this one
+(`... density-host --units K`, this process only measures):
+- `process` (the deployment: one `station` service per station): N processes
+  of one unit each, each with its own event loop; RSS and PSS per process.
+- `inprocess` (as `station line` runs a line): one process of N units, one
+  event loop (so at most one core); RSS per unit is the growth of that
+  process over its RSS after the imports, divided by N.
+CPU is that of every host process over the probe's measurement.
 
 N goes 1, 2, 4, 8, 16 ... while the p99 holds, then bisects between the last
 N that held and the first that did not. A run whose probe times out (a
-station that lost its PLC link under load, say) did not hold.
+station that lost its PLC link under load, say), or whose hosts do not all
+reach Execute in time, did not hold; its row says why.
 
 A benchmark measures and reports; it asserts nothing.
 """
@@ -200,139 +203,117 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
-# --- density: in one process --------------------------------------------------------------------
+# --- density: hosts of units -------------------------------------------------------------------
 
 
-async def density_inprocess(count: int, samples: int, seed: int) -> dict[str, Any]:
-    loaded = probed_config()
-    before, _ = rss_kib()
-    units: list[Unit] = []
-    with tempfile.TemporaryDirectory(prefix="bench-density-") as folder:
-        try:
-            timeout = START_TIMEOUT_S + count
-            for index in range(count):
-                unit_dir = Path(folder) / f"unit{index}"
-                unit_dir.mkdir()
-                units.append(await Unit.start(loaded, unit_dir, timeout))
-            after, _ = rss_kib()
-            cpu, wall = time.process_time(), time.monotonic()
-            try:
-                latencies = await units[0].probe(samples, seed)
-            except TimeoutError:
-                latencies = []
-            window = time.monotonic() - wall
-            cpu_cores = (time.process_time() - cpu) / window
-            probe_state = str(units[0].station.state)
-        finally:
-            for unit in units:
-                await unit.stop()
-    return _density_row(count, latencies, probe_state, cpu_cores, (after - before) / count, None)
-
-
-def _density_row(
-    count: int,
-    latencies: list[float],
-    probe_state: str,
-    cpu_cores: float,
-    rss_per_unit_kib: float,
-    pss_per_unit_kib: float | None,
-) -> dict[str, Any]:
-    figures = vars(Figures.of(latencies)) if latencies else None
-    return {
-        "stations": count,
-        "latency": figures,
-        "probe_state": probe_state,
-        "cpu_cores": round(cpu_cores, 3),
-        "cpu_per_station_pct": round(100 * cpu_cores / count, 2),
-        "rss_per_station_mib": round(rss_per_unit_kib / 1024, 1),
-        "pss_per_station_mib": (
-            round(pss_per_unit_kib / 1024, 1) if pss_per_unit_kib is not None else None
-        ),
-    }
-
-
-# --- density: one process per unit --------------------------------------------------------------
-
-
-async def unit_process(probe: bool, samples: int, seed: int) -> None:
-    """`density-unit`: run one unit; 'ready' on stdout in Execute; with the probe, on
-    'go' measure and print the latencies as JSON; stop at the end of stdin."""
+async def host(units: int, probe: bool, samples: int, seed: int) -> None:
+    """`density-host`: run `units` units in this process. When all are in Execute print
+    `ready {"baseline_kib": RSS before the first unit}`; with the probe, on `go` probe
+    unit 0 and print `{"latencies": [...], "state": ...}`; stop at the end of stdin."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    with tempfile.TemporaryDirectory(prefix="bench-unit-") as folder:
-        unit = await Unit.start(probed_config(), Path(folder), START_TIMEOUT_S * 4)
+    loaded = probed_config()
+    baseline, _ = rss_kib()
+    started: list[Unit] = []
+    with tempfile.TemporaryDirectory(prefix="bench-host-") as folder:
         try:
-            print("ready", flush=True)
+            for index in range(units):
+                unit_dir = Path(folder) / f"unit{index}"
+                unit_dir.mkdir()
+                started.append(await Unit.start(loaded, unit_dir, START_TIMEOUT_S + units))
+            print("ready", json.dumps({"baseline_kib": baseline}), flush=True)
             if probe and (await reader.readline()).strip() == b"go":
                 try:
-                    latencies = await unit.probe(samples, seed)
+                    latencies = await started[0].probe(samples, seed)
                 except TimeoutError:
                     latencies = []
-                state = str(unit.station.state)
+                state = str(started[0].station.state)
                 print(json.dumps({"latencies": latencies, "state": state}), flush=True)
             await reader.read()  # until the bench closes our stdin
         finally:
-            await unit.stop()
+            for unit in started:
+                await unit.stop()
 
 
-async def density_processes(count: int, samples: int, seed: int) -> dict[str, Any]:
-    command = [sys.executable, "-m", "station.bench.line", "density-unit"]
-    procs: list[asyncio.subprocess.Process] = []
-    try:
-        for index in range(count):
-            extra = (
-                ["--probe", "--samples", str(samples), "--seed", str(seed)] if index == 0 else []
-            )
-            procs.append(
-                await asyncio.create_subprocess_exec(
-                    *command,
-                    *extra,
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.DEVNULL,
-                )
-            )
-        async with asyncio.timeout(START_TIMEOUT_S + 3.0 * count):
+async def measure(mode: str, count: int, samples: int, seed: int) -> dict[str, Any]:
+    """One run with `count` units: one host each (`process`) or one host of all."""
+    per_host = [1] * count if mode == "process" else [count]
+    row: dict[str, Any] = {"stations": count, "processes": len(per_host)}
+    with tempfile.TemporaryDirectory(prefix="bench-density-") as folder:
+        logs = [Path(folder) / f"host{index}.log" for index in range(len(per_host))]
+        procs: list[asyncio.subprocess.Process] = []
+        try:
+            for index, (units, log) in enumerate(zip(per_host, logs, strict=True)):
+                options = ["--units", str(units), "--samples", str(samples), "--seed", str(seed)]
+                with log.open("wb") as stderr:
+                    procs.append(
+                        await asyncio.create_subprocess_exec(
+                            *(sys.executable, "-m", "station.bench.line", "density-host"),
+                            *options,
+                            *(["--probe"] if index == 0 else []),
+                            stdin=asyncio.subprocess.PIPE,
+                            stdout=asyncio.subprocess.PIPE,
+                            stderr=stderr,
+                        )
+                    )
+            row |= await _probe_hosts(procs, logs, count, marginal=mode == "inprocess")
+        finally:
             for proc in procs:
+                if proc.stdin is not None:
+                    proc.stdin.close()
+            await asyncio.gather(*(proc.wait() for proc in procs))
+    return row
+
+
+async def _probe_hosts(
+    procs: list[asyncio.subprocess.Process], logs: list[Path], count: int, *, marginal: bool
+) -> dict[str, Any]:
+    """Wait for the hosts, probe, measure. RSS per station: a host's growth over its
+    baseline divided by `count` (`marginal`), else the median process's."""
+    baselines = []
+    try:
+        async with asyncio.timeout(START_TIMEOUT_S + 3.0 * count):
+            for proc, log in zip(procs, logs, strict=True):
                 assert proc.stdout is not None
-                line = await proc.stdout.readline()
-                if line.strip() != b"ready":
-                    raise RuntimeError(f"unit process {proc.pid} did not start: {line!r}")
-        memory = [rss_kib(proc.pid) for proc in procs]
-        ticks = sum(cpu_ticks(proc.pid) for proc in procs)
-        wall = time.monotonic()
-        probe = procs[0]
-        assert probe.stdin is not None and probe.stdout is not None
-        probe.stdin.write(b"go\n")
-        await probe.stdin.drain()
-        report = json.loads(await probe.stdout.readline())
-        window = time.monotonic() - wall
-        used = (sum(cpu_ticks(proc.pid) for proc in procs) - ticks) / os.sysconf("SC_CLK_TCK")
-    finally:
-        for proc in procs:
-            if proc.stdin is not None:
-                proc.stdin.close()
-        await asyncio.gather(*(proc.wait() for proc in procs))
-    return _density_row(
-        count,
-        report["latencies"],
-        report["state"],
-        used / window,
-        statistics.median(rss for rss, _ in memory),
-        statistics.median(pss for _, pss in memory),
-    )
+                word, _, rest = (await proc.stdout.readline()).decode().partition(" ")
+                if word != "ready":
+                    lines = log.read_text(errors="replace").strip().splitlines() or ["no output"]
+                    return {"error": f"host {proc.pid} did not start: {lines[-1]}"}
+                baselines.append(json.loads(rest)["baseline_kib"])
+    except TimeoutError:
+        return {"error": f"hosts not ready within {START_TIMEOUT_S + 3.0 * count:.0f} s"}
+    memory = [rss_kib(proc.pid) for proc in procs]
+    ticks = sum(cpu_ticks(proc.pid) for proc in procs)
+    wall = time.monotonic()
+    probe = procs[0]
+    assert probe.stdin is not None and probe.stdout is not None
+    probe.stdin.write(b"go\n")
+    await probe.stdin.drain()
+    report = json.loads(await probe.stdout.readline())
+    window = time.monotonic() - wall
+    cores = (sum(cpu_ticks(p.pid) for p in procs) - ticks) / os.sysconf("SC_CLK_TCK") / window
+    rss = statistics.median(r for r, _ in memory)
+    per_station = (rss - baselines[0]) / count if marginal else rss
+    return {
+        "latency": vars(Figures.of(report["latencies"])) if report["latencies"] else None,
+        "probe_state": report["state"],
+        "cpu_cores": round(cores, 3),
+        "cpu_per_station_pct": round(100 * cores / count, 2),
+        "process_rss_mib": round(rss / 1024, 1),
+        "process_pss_mib": round(statistics.median(p for _, p in memory) / 1024, 1),
+        "rss_per_station_mib": round(per_station / 1024, 2),
+    }
 
 
 async def density(
     mode: str, limit_ms: float, samples: int, seed: int, largest: int
 ) -> dict[str, Any]:
-    measure = density_processes if mode == "process" else density_inprocess
     rows: dict[int, dict[str, Any]] = {}
 
     async def holds(count: int) -> bool:
-        row = await measure(count, samples, seed)
-        latency = row["latency"]
+        row = await measure(mode, count, samples, seed)
+        latency = row.get("latency")
         row["holds"] = latency is not None and latency["p99_ms"] < limit_ms
         rows[count] = row
         print(json.dumps(row), file=sys.stderr, flush=True)
@@ -381,10 +362,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     dens.add_argument("--seed", type=int, default=1)
     for each in (day, dens):
         each.add_argument("--json", action="store_true", help="one JSON document")
-    unit = sub.add_parser("density-unit", help="(internal) one unit of `density --mode process`")
-    unit.add_argument("--probe", action="store_true")
-    unit.add_argument("--samples", type=int, default=200)
-    unit.add_argument("--seed", type=int, default=1)
+    hosting = sub.add_parser("density-host", help="(internal) the units of one `density` process")
+    hosting.add_argument("--units", type=int, default=1)
+    hosting.add_argument("--probe", action="store_true")
+    hosting.add_argument("--samples", type=int, default=200)
+    hosting.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
     import structlog
@@ -393,8 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         wrapper_class=structlog.make_filtering_bound_logger(40),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
-    if args.bench == "density-unit":
-        asyncio.run(unit_process(args.probe, args.samples, args.seed))
+    if args.bench == "density-host":
+        asyncio.run(host(args.units, args.probe, args.samples, args.seed))
         return 0
     if args.bench == "plant-day":
         report = asyncio.run(plant_day(args.vehicles, args.seed))
