@@ -94,6 +94,8 @@ def _start(state: Path, scenario: Path) -> subprocess.Popen[bytes]:
             str(scenario),
             "--fast",
             "--exit-when-done",
+            "--opcua",
+            "off",
             "--state-dir",
             str(state),
         ],

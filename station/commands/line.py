@@ -75,9 +75,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         layout, scenario = _inputs(args)
     except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return 2
+        return exc.report()
     except LineInputError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
