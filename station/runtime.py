@@ -46,6 +46,7 @@ from hal.link import LinkState
 from station import cycle, roles
 from station.alarms import AlarmList, Priority
 from station.config.loader import ConfigError, LoadedStation, load_station
+from station.config.models import WaitInputStep
 from station.devices import DeviceSet, NotConnected
 from station.fsm import Command, IllegalCommand, State, StationMachine, UnitMode
 from station.journal import Event, Journal, JournalFull
@@ -130,6 +131,8 @@ class Station:
         self._event_listeners: list[Callable[[Event], None]] = []
         self._swap_lock = asyncio.Lock()
         self._stopping = False
+        self._removed = False
+        """A held vehicle was removed: the next cycle waits until the station is empty."""
         self._recover()
 
     # --- lifecycle -----------------------------------------------------------------
@@ -347,6 +350,9 @@ class Station:
             except cycle.StepFailed as failure:
                 await self._on_failure(failure)
                 return
+            except DeviceError as exc:  # between steps: resuming, waiting for an empty station
+                await self._on_failure(cycle.device_failure(exc, "between vehicles"))
+                return
             except JournalFull as exc:
                 self.alarms_raise("disk", Priority.CRITICAL, str(exc))
                 self._spawn(self._command_system(Command.ABORT, str(exc)), "disk_full")
@@ -389,7 +395,15 @@ class Station:
         self.changed()
 
     async def _before_vehicle(self) -> None:
-        """Between vehicles: take a pending config; refuse vehicles while the disk is low."""
+        """Between vehicles: wait until a removed vehicle is really gone, take a pending
+        config, refuse vehicles while the disk is low."""
+        first = self.config.model.cycle[0]
+        if self._removed and isinstance(first, WaitInputStep):
+            # the arrival input must first read 'empty', or the next cycle would take
+            # the removed vehicle (still in front of the photo-eye) for a new one
+            plc = self.devices.plc_with_input(first.input)
+            await plc.wait_for(first.input, 0 if first.value else 1, None)
+        self._removed = False
         if self.pending_config is not None:
             await self._apply_config()
         while (free := self.journal.free_bytes()) < self.disk_low_bytes:
@@ -487,6 +501,7 @@ class Station:
         )
         if action == "remove":
             await self._end_cycle("held")
+            self._removed = True
         await self.machine.command(Command.UNHOLD, f"{user}: {action}")
 
     async def set_mode(self, mode: str, user: str, role: str) -> None:
