@@ -61,7 +61,7 @@ from asyncua.ua.ua_binary import variant_to_binary
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError, UaStringParsingError
 
 from hal.config import OpcUaDeviceConfig
-from hal.errors import DeviceError, LinkDown, RequestTimeout
+from hal.errors import DeviceError, LinkDown, RequestTimeout, UntrustedCertificate
 from hal.link import LinkSupervisor
 from hal.opcua import certs
 
@@ -305,11 +305,16 @@ class OpcUaClientDevice:
         try:
             await self._serve(link)
         except Exception as exc:
-            self.last_error = exc
+            # A refusal can be masked by what asyncua raises while it tears the half-open
+            # connection down (a closed socket): the refusal is what the engineer needs.
+            error = _refusal_in(exc) or exc
+            self.last_error = error
             for waiter in self._error_waiters:
                 if not waiter.done():
-                    waiter.set_result(exc)
+                    waiter.set_result(error)
             self._error_waiters.clear()
+            if error is not exc:
+                raise error from exc
             raise
 
     async def _serve(self, link: LinkSupervisor) -> None:
@@ -464,3 +469,15 @@ class OpcUaClientDevice:
             log.warning("opcua_disconnect_timeout", device=self.name, url=self.config.url)
         finally:
             client.disconnect_socket()
+
+
+def _refusal_in(exc: BaseException) -> UntrustedCertificate | None:
+    """The certificate refusal among an exception's causes and contexts, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, UntrustedCertificate):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
