@@ -255,8 +255,15 @@ class ServerCertificateValidator:
         assert self._validator is not None
         try:
             await self._validator.validate(certificate, description)
-        except ServiceError as exc:
-            status = ua.StatusCode(ua.UInt32(exc.code)).name
+        except Exception as exc:  # every failure of validation is a refusal, never a pass
+            # asyncua reports "not trusted" as a ServiceError; a certificate whose issuer
+            # name matches a trusted one but whose signature does not (a changed key with
+            # the same subject) fails inside `cryptography` with its own VerificationError.
+            status = (
+                ua.StatusCode(ua.UInt32(exc.code)).name
+                if isinstance(exc, ServiceError)
+                else f"{type(exc).__name__}: {exc}"
+            )
             log.error(
                 "opcua_server_certificate_refused",
                 audit=True,
