@@ -239,6 +239,8 @@ class ServerCertificateValidator:
         self.url = url
         self.trust_dir = trust_dir
         self._validator: CertificateValidator | None = None
+        self.refused: UntrustedCertificate | None = None
+        """The refusal of the last validation, if it refused."""
 
     async def reload(self) -> None:
         """Read the trust folder again (at every connection attempt)."""
@@ -276,9 +278,11 @@ class ServerCertificateValidator:
                 not_after=certificate.not_valid_after_utc.isoformat(),
                 trust_dir=str(self.trust_dir),
             )
-            raise UntrustedCertificate(
+            self.refused = UntrustedCertificate(
                 self.device,
                 f"server certificate {certificate.subject.rfc4514_string()} "
                 f"(SHA-1 {thumbprint(certificate)}) refused: {status}; trust it by copying it "
                 f"into {self.trust_dir}",
-            ) from exc
+            )
+            raise self.refused from exc
+        self.refused = None

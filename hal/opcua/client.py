@@ -362,6 +362,7 @@ class OpcUaClientDevice:
         )
         client.name = client.description = f"station device {self.name}"
         client.session_timeout = SESSION_TIMEOUT_MS
+        validator: certs.ServerCertificateValidator | None = None
         try:
             if security.trust_dir is not None:
                 validator = certs.ServerCertificateValidator(
@@ -378,12 +379,22 @@ class OpcUaClientDevice:
                 await client.connect()
         except TimeoutError:
             client.disconnect_socket()
+            if validator is not None and validator.refused is not None:
+                raise validator.refused from None
             raise RequestTimeout(
                 self.name,
                 f"connect {config.url}: no session within {config.link.connect_timeout_s} s",
             ) from None
-        except BaseException:
+        except BaseException as exc:
             client.disconnect_socket()
+            # asyncua may report a refused certificate as a timeout or a closed
+            # connection: the validator's own word is what the engineer needs
+            if (
+                validator is not None
+                and validator.refused is not None
+                and validator.refused is not exc
+            ):
+                raise validator.refused from exc
             raise
         return client
 
