@@ -266,6 +266,12 @@ class ServerCertificateValidator:
                 if isinstance(exc, ServiceError)
                 else f"{type(exc).__name__}: {exc}"
             )
+            self.refused = UntrustedCertificate(
+                self.device,
+                f"server certificate {certificate.subject.rfc4514_string()} "
+                f"(SHA-1 {thumbprint(certificate)}) refused: {status}; trust it by copying it "
+                f"into {self.trust_dir}",
+            )
             log.error(
                 "opcua_server_certificate_refused",
                 audit=True,
@@ -277,12 +283,6 @@ class ServerCertificateValidator:
                 thumbprint_sha1=thumbprint(certificate),
                 not_after=certificate.not_valid_after_utc.isoformat(),
                 trust_dir=str(self.trust_dir),
-            )
-            self.refused = UntrustedCertificate(
-                self.device,
-                f"server certificate {certificate.subject.rfc4514_string()} "
-                f"(SHA-1 {thumbprint(certificate)}) refused: {status}; trust it by copying it "
-                f"into {self.trust_dir}",
             )
             raise self.refused from exc
         self.refused = None

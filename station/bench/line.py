@@ -371,9 +371,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import structlog
 
+    from station.logs import current_stderr
+
     structlog.configure(  # the figures go to stdout; only errors of the stations to stderr
         wrapper_class=structlog.make_filtering_bound_logger(40),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=current_stderr()),
     )
     if args.bench == "density-host":
         asyncio.run(host(args.units, args.probe, args.samples, args.seed))

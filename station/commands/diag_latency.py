@@ -99,9 +99,11 @@ def run(args: argparse.Namespace) -> int:
     reflex = next(r for r in device.reflexes if args.reflex in (None, r.input))
     import structlog
 
+    from station.logs import current_stderr
+
     rng = random.Random(args.seed)
     logging = structlog.get_config()
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=current_stderr()))
     try:  # stdout carries the figures: logs go to stderr while measuring
         report = asyncio.run(measure(device, reflex, args.samples, args.timeout, rng))
     finally:
