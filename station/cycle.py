@@ -20,11 +20,9 @@ the route rules and the people (prompts). Rules that hold for every step:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from hal.errors import AmbiguousRead, DeviceError, LinkDown, ReaderError
+from hal.errors import AmbiguousRead, DeviceError, LinkDown, ReaderError, WriteNotVerified
 from hal.sweep import sweep
 from station import route as rules
 from station import tag as tagfmt
@@ -76,19 +74,6 @@ def device_failure(exc: DeviceError, step: str) -> StepFailed:
     """A device error during a step: abort, naming the device and what failed."""
     kind = "link_lost" if isinstance(exc, LinkDown) else type(exc).__name__
     return StepFailed("abort", kind, f"{step}: {exc}", priority=Priority.CRITICAL)
-
-
-@dataclass
-class Identity:
-    """What identification found."""
-
-    vin: str
-    tag: bytes | None
-    """The tag's user memory (None: no RFID at this station)."""
-    source: str
-
-
-StepRunner = Callable[["Station", int, Any], Awaitable[None]]
 
 
 async def run_step(rt: Station, index: int, step: CycleStep) -> None:
@@ -471,12 +456,8 @@ async def _write_tag(rt: Station, index: int, step: WriteTagStep) -> None:
     reader = rt.devices.rfids[step.rfid]
     try:
         await reader.write_blocks(0, content)
-    except (ReaderError, AmbiguousRead) as exc:
+    except (ReaderError, WriteNotVerified) as exc:  # no tag, several tags, no read-back
         raise StepFailed("hold", "tag_write_failed", f"{step.rfid}: {exc}") from exc
-    except DeviceError as exc:
-        if type(exc).__name__ == "WriteNotVerified":
-            raise StepFailed("hold", "tag_write_failed", f"{step.rfid}: {exc}") from exc
-        raise
     await rt.record("tag_written", vin=visit.vin, step=f"{index}:write_tag", result="verified")
 
 

@@ -44,6 +44,7 @@ import structlog
 from hal.errors import DeviceError
 from hal.link import LinkState
 from station import cycle, roles
+from station import tag as tagfmt
 from station.alarms import AlarmList, Priority
 from station.config.loader import ConfigError, LoadedStation, load_station
 from station.config.models import WaitInputStep
@@ -612,7 +613,8 @@ class Station:
         """The route as the console draws it: each operation, gate or not, done or not."""
         done: set[str] = set()
         if self.visit is not None:
-            with contextlib.suppress(Exception):
+            # a tag of another route or a corrupt one shows nothing done (the step says why)
+            with contextlib.suppress(tagfmt.TagError):
                 progress = cycle.progress_in(self)
                 done = set(progress.done) if progress else set()
         here = self.config.model.operation
