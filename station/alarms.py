@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import IntEnum
 
+from station.status import AlarmStatus
+
 
 class Priority(IntEnum):
     """Lower is more urgent (ISA-18.2 style)."""
@@ -36,7 +38,7 @@ class Alarm:
     active: bool = True
     acked_by: str | None = None
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> AlarmStatus:
         return {
             "key": self.key,
             "priority": int(self.priority),

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from station.status import PromptStatus
+
 PromptKind = Literal["manual_vin", "checklist", "verdict", "confirm_step", "disposition"]
 
 
@@ -38,7 +40,7 @@ class Prompt:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> PromptStatus:
         return {
             "kind": self.kind,
             "text": self.text,

@@ -53,6 +53,7 @@ from station.fsm import Command, IllegalCommand, State, StationMachine, UnitMode
 from station.journal import Event, Journal, JournalFull
 from station.prompts import PromptKind, Prompts
 from station.route import RouteSnapshot
+from station.status import RouteStop, Status
 from station.visit import VISIT_KINDS, Visit, restore
 
 SYSTEM = "station"
@@ -576,7 +577,7 @@ class Station:
 
     # --- status snapshot ------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> Status:
         """Everything the console and SCADA show, as plain data."""
         visit = self.visit
         steps = self.config.model.cycle
@@ -597,7 +598,13 @@ class Station:
             "step_progress": round(self.step_progress, 3),
             "prompt": self.prompts.current.to_dict() if self.prompts.current else None,
             "alarms": [a.to_dict() for a in self.alarms.all()],
-            "counts": {k: self.counts[k] for k in ("cycles", "passed", "failed", "rework", "held")},
+            "counts": {
+                "cycles": self.counts["cycles"],
+                "passed": self.counts["passed"],
+                "failed": self.counts["failed"],
+                "rework": self.counts["rework"],
+                "held": self.counts["held"],
+            },
             "blocked": self.blocked,
             "starved": self.starved,
             "inputs": {n: self.devices.input_value(n) for n in self.devices.input_names()},
@@ -609,7 +616,7 @@ class Station:
             "route_version": self.route.version,
         }
 
-    def _route_strip(self) -> list[dict[str, Any]]:
+    def _route_strip(self) -> list[RouteStop]:
         """The route as the console draws it: each operation, gate or not, done or not."""
         done: set[str] = set()
         if self.visit is not None:

@@ -52,6 +52,7 @@ from hal.link import LinkSupervisor
 from hal.opcua import certs
 from station import interface
 from station.interface.users import ANONYMOUS
+from station.status import Status
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +81,7 @@ _LOGIN_REFUSALS = frozenset(
 class Snapshot:
     """What the station shows: `Station.status()` and its recent journal events."""
 
-    status: dict[str, Any]
+    status: Status
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -155,7 +156,7 @@ class StationClient:
         self._on_link = on_link
         self._client: Client | None = None
         self._ns = 0
-        self._status: dict[str, Any] | None = None
+        self._status: Status | None = None
         self._events: list[dict[str, Any]] = []
         self._refused: asyncio.Future[str] | None = None
         self._failures = 0

@@ -142,6 +142,7 @@ from station.interface.users import ANONYMOUS, Authenticator
 from station.journal import Event
 from station.roles import NotAuthorized
 from station.runtime import Refused, Station
+from station.status import AlarmStatus, PromptStatus, Status
 
 log = structlog.get_logger(__name__)
 
@@ -316,24 +317,21 @@ class _CallRefused(Exception):
 
 # --- the address space's variables -------------------------------------------------------
 
-Status = dict[str, Any]
 
-
-def _alarm_line(alarm: dict[str, Any]) -> str:
+def _alarm_line(alarm: AlarmStatus) -> str:
     flags = ("" if alarm["active"] else " (cleared)") + (
         f" (acknowledged by {alarm['acked_by']})" if alarm["acked_by"] else ""
     )
     return f"P{alarm['priority']} {alarm['key']}: {alarm['text']}{flags}"
 
 
-def _prompt(status: Status, key: str, default: Any) -> Any:
-    prompt = status["prompt"]
-    return default if prompt is None else prompt[key]
+NO_PROMPT: PromptStatus = {"kind": "", "text": "", "options": [], "item": 0}
 
 
 def variables(status: Status) -> dict[str, tuple[Any, ua.VariantType]]:
     """Node id -> (value, type) of every variable, from one status snapshot."""
     counts = status["counts"]
+    prompt = status["prompt"] or NO_PROMPT
     alarms = status["alarms"]
     route = status["route"]
     done = [op["operation"] for op in route if op["done"]]
@@ -367,10 +365,10 @@ def variables(status: Status) -> dict[str, tuple[Any, ua.VariantType]]:
         "Station.Step.Count": (status["step_count"], V.Int32),
         "Station.Step.Name": (status["step"], V.String),
         "Station.Step.Progress": (float(status["step_progress"]), V.Double),
-        "Station.Prompt.Kind": (_prompt(status, "kind", ""), V.String),
-        "Station.Prompt.Text": (_prompt(status, "text", ""), V.String),
-        "Station.Prompt.Options": (list(_prompt(status, "options", [])), V.String),
-        "Station.Prompt.Item": (_prompt(status, "item", 0), V.Int32),
+        "Station.Prompt.Kind": (prompt["kind"], V.String),
+        "Station.Prompt.Text": (prompt["text"], V.String),
+        "Station.Prompt.Options": (list(prompt["options"]), V.String),
+        "Station.Prompt.Item": (prompt["item"], V.Int32),
         "Station.Alarms.Active": ([a["key"] for a in alarms if a["active"]], V.String),
         "Station.Alarms.Unacknowledged": (
             [a["key"] for a in alarms if not a["acked_by"]],

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.widgets import Static
 
 from station.console.messages import ConsoleState
+from station.status import AlarmStatus
 
 
 class AlarmDetail(Static):
@@ -17,7 +16,7 @@ class AlarmDetail(Static):
 
     def __init__(self) -> None:
         super().__init__()
-        self._alarms: list[dict[str, Any]] = []
+        self._alarms: list[AlarmStatus] = []
         self._key: str | None = None
 
     def show_state(self, state: ConsoleState) -> None:

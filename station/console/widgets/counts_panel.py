@@ -7,8 +7,6 @@ from textual.widgets import Static
 
 from station.console.messages import ConsoleState
 
-COUNTS = ("cycles", "passed", "failed", "rework", "held")
-
 
 class CountsPanel(Static):
     DEFAULT_CSS = """
@@ -21,7 +19,8 @@ class CountsPanel(Static):
             return
         counts = state.snapshot.status["counts"]
         text = Text()
-        for index, name in enumerate(COUNTS[:3]):
-            text.append(("\n" if index else "") + f"{name:<8}{counts[name]:>6}")
+        text.append(f"{'cycles':<8}{counts['cycles']:>6}")
+        text.append(f"\n{'passed':<8}{counts['passed']:>6}")
+        text.append(f"\n{'failed':<8}{counts['failed']:>6}")
         text.append(f"\nrework{counts['rework']:>3}  held{counts['held']:>3}")
         self.update(text)

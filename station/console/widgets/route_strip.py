@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from station.console.messages import ConsoleState
+from station.status import RouteStop
 
 ARROW = " → "
 
@@ -21,7 +22,7 @@ class RouteStrip(Widget):
 
     def __init__(self) -> None:
         super().__init__()
-        self._route: list[dict[str, Any]] = []
+        self._route: list[RouteStop] = []
         self._vehicle = False
 
     def show_state(self, state: ConsoleState) -> None:

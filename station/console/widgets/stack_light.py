@@ -4,17 +4,16 @@ suspended or a person is asked; green: running)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.widgets import Static
 
 from station.console.messages import ConsoleState
+from station.status import Status
 
 LAMPS = (("red", "red"), ("amber", "dark_orange"), ("green", "green"))
 
 
-def lamps(status: dict[str, Any]) -> dict[str, bool | None]:
+def lamps(status: Status) -> dict[str, bool | None]:
     """Lamp -> lit (None: unknown, its output unreadable)."""
     outputs = status["outputs"]
     if all(f"stack_{lamp}" in outputs for lamp, _ in LAMPS):
