@@ -28,8 +28,7 @@ import time
 from dataclasses import dataclass
 
 from hal.config import ModbusTurntableConfig
-from hal.modbus.client import Table
-from hal.modbus.turntable import (
+from hal.modbus.drive_protocol import (
     ANGLE_COUNT_DEG,
     CONTROL_FAULT_RESET,
     CONTROL_HOME,
@@ -42,6 +41,7 @@ from hal.modbus.turntable import (
     STATUS_STOPPED,
     STATUS_STOPPING,
 )
+from hal.modbus.wire import Table
 from simulators.modbus_server import (
     ExceptionReply,
     LinkDrop,

@@ -23,7 +23,7 @@ Design
   cancelled by its owner commands stop before it ends.
 
 Register semantics (the `DriveRegisters` docstrings) are shared with
-`simulators.turntable`, which imports the constants below.
+`simulators.turntable` through `hal.modbus.drive_protocol`.
 """
 
 from __future__ import annotations
@@ -34,28 +34,25 @@ from collections.abc import Callable, Mapping
 
 import structlog
 
+from hal.changes import Changes
 from hal.config import ModbusTurntableConfig
 from hal.errors import DeviceError, LinkDown, TurntableFault
 from hal.interfaces import TurntableStatus, ZoneClear
-from hal.modbus.client import Changes, ModbusConnection, PolledModbusDevice, Table, plan_reads
+from hal.modbus.client import ModbusConnection, PolledModbusDevice, plan_reads
+from hal.modbus.drive_protocol import (
+    ANGLE_COUNT_DEG,
+    CONTROL_FAULT_RESET,
+    CONTROL_HOME,
+    CONTROL_REVERSE,
+    CONTROL_RUN,
+    STATUS_HOMED,
+    STATUS_HOMING,
+    STATUS_RUNNING,
+    STATUS_STOPPING,
+)
+from hal.modbus.wire import Table
 
 log = structlog.get_logger(__name__)
-
-CONTROL_RUN = 0x1
-CONTROL_REVERSE = 0x2
-CONTROL_FAULT_RESET = 0x4
-CONTROL_HOME = 0x8
-
-STATUS_STOPPED = 0
-STATUS_STOPPING = 1
-STATUS_STANDBY = 2
-STATUS_RUNNING = 3
-STATUS_HOMING = 4
-STATUS_HOMED = 0x100
-"""Status register: the low byte is the run state, bit 8 is set once homed."""
-
-ANGLE_COUNT_DEG = 0.1
-"""One count of the angle register; progress is at least one count."""
 
 _HOLDING: Table = "holding_register"
 
