@@ -37,7 +37,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException
 from pymodbus.pdu import ModbusPDU
 
-from hal.config import LinkSettings, ModbusPlcConfig, ModbusTurntableConfig
+from hal.config import LinkSettings, ModbusDeviceConfig
 from hal.errors import DeviceError, LinkDown, ModbusExceptionReply, RequestTimeout
 from hal.link import LinkSupervisor
 from hal.modbus.wire import BIT_TABLES, MAX_READ_COUNT, Table
@@ -288,7 +288,7 @@ def _raise_dropped_cancel(cancels_before: int) -> None:
 class PolledModbusDevice(ABC):
     """Base of the Modbus drivers: one supervised link, polled at the device's interval."""
 
-    def __init__(self, name: str, config: ModbusPlcConfig | ModbusTurntableConfig) -> None:
+    def __init__(self, name: str, config: ModbusDeviceConfig) -> None:
         settings = config.link
         if config.poll_interval_ms / 1000 >= settings.stale_after_s:
             raise ValueError(
