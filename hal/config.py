@@ -6,7 +6,7 @@ number has bounds, unknown keys are errors, and each field's docstring
 becomes its description in `station config schema`.
 
 The `driver:` key of a device selects both the model below and, in the
-runtime, the driver class (one registry: `hal.registry`). `hal` never imports
+station, its device type (driver, simulator, checks). `hal` never imports
 `station`; the station file model composes these sections.
 """
 

@@ -1,8 +1,8 @@
 """The small typed async interfaces the station programs against.
 
 A real driver and a simulator-backed test both serve these; the station
-imports only this module (and `hal.errors`), never a driver, and gets its
-drivers from `hal.registry` by the `driver:` name of each device.
+programs against this module (and `hal.errors`) only, and gets its drivers
+from its device types, chosen by the `driver:` name of each device.
 
 Every device has a `link` (up/down, see `hal.link`) and `start()`/`stop()`.
 `start()` returns at once: connecting is the supervisor task's job, and

@@ -2,5 +2,5 @@
 studio's turntable drive (`turntable.ModbusTurntable`), both on one request
 layer (`client`). The simulators share only the wire format with them:
 `wire` (tables, per-request limits) and `drive_protocol` (what the drive's
-registers mean). The station reaches the drivers only through
-`hal.interfaces` and `hal.registry`."""
+registers mean). The station programs against `hal.interfaces` only; its
+device types name the drivers."""
