@@ -97,16 +97,8 @@ class Turntable(Device, Protocol):
         """Find the home position; TurntableFault(home_not_found) on timeout."""
         ...
 
-    async def rotate_to(self, angle_deg: float) -> float:
-        """Turn to an absolute angle; returns the angle reached. TurntableFault on stall."""
-        ...
-
     async def rotate_by(self, delta_deg: float) -> float:
-        """Turn by a relative angle; returns the angle reached."""
-        ...
-
-    async def stop_motion(self) -> None:
-        """Command stop and wait until the drive reports stopped."""
+        """Turn by a relative angle; returns the angle reached. TurntableFault on stall."""
         ...
 
     async def status(self) -> TurntableStatus:

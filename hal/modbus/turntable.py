@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import structlog
 
@@ -148,14 +148,8 @@ class ModbusTurntable(PolledModbusDevice):
             raise
         await self._command(0)
 
-    async def rotate_to(self, angle_deg: float) -> float:
-        return await self._move(lambda start: wrap180(angle_deg - start))
-
     async def rotate_by(self, delta_deg: float) -> float:
-        return await self._move(lambda start: delta_deg)
-
-    async def stop_motion(self) -> None:
-        await self._stop_and_wait()
+        return await self._move(delta_deg)
 
     async def reset_fault(self) -> None:
         await self._command(CONTROL_FAULT_RESET)
@@ -171,7 +165,7 @@ class ModbusTurntable(PolledModbusDevice):
 
     # --- moves ---------------------------------------------------------------------------
 
-    async def _move(self, travel_from: Callable[[float], float]) -> float:
+    async def _move(self, travel: float) -> float:
         config = self.config
         self._refuse_unless_zone_clear("rotation", None)
         start = await self._next_status()
@@ -184,7 +178,6 @@ class ModbusTurntable(PolledModbusDevice):
                 "has not been homed",
                 start.angle_deg,
             )
-        travel = travel_from(start.angle_deg)
         if abs(travel) <= config.position_tolerance_deg:
             return start.angle_deg
         direction = 1.0 if travel > 0 else -1.0
