@@ -6,7 +6,7 @@ number has bounds, unknown keys are errors, and each field's docstring
 becomes its description in `station config schema`.
 
 The `driver:` key of a device selects both the model below and, in the
-runtime, the driver class (one registry: `hal.registry`). `hal` never imports
+station, its device type (driver, simulator, checks). `hal` never imports
 `station`; the station file model composes these sections.
 """
 
@@ -56,6 +56,29 @@ class LinkSettings(Section):
                 f"({self.backoff_initial_s})"
             )
         return self
+
+
+# --- Modbus TCP devices ---------------------------------------------------------
+
+PollInterval = Annotated[int, Field(ge=1, le=10_000)]
+
+
+class ModbusDeviceConfig(Section):
+    """What every device on Modbus TCP has: where it is, its unit id, its link and
+    poll timing. The PLC and the turntable drive extend it with the same keys."""
+
+    driver: str
+    """Selects the driver (each device section narrows it to its own name)."""
+    host: str = Field(min_length=1, max_length=253)
+    """Device (or gateway) address: a name or an IP."""
+    port: Port = 502
+    """Modbus TCP port."""
+    device_id: int = Field(default=1, ge=0, le=247)
+    """Modbus unit identifier (0..247)."""
+    poll_interval_ms: PollInterval = 10
+    """Period of the input poll."""
+    link: LinkSettings = LinkSettings()
+    """Timeouts, retries and reconnect backoff."""
 
 
 # --- Modbus TCP PLC -----------------------------------------------------------
@@ -109,21 +132,11 @@ class Reflex(Section):
     """Write the negated value."""
 
 
-class ModbusPlcConfig(Section):
+class ModbusPlcConfig(ModbusDeviceConfig):
     """A PLC reached over Modbus TCP: the station's sensors and actuators."""
 
     driver: Literal["modbus_plc"]
     """Selects the Modbus TCP PLC driver."""
-    host: str = Field(min_length=1, max_length=253)
-    """PLC address (name or IP)."""
-    port: Port = 502
-    """Modbus TCP port."""
-    device_id: int = Field(default=1, ge=0, le=247)
-    """Modbus unit identifier (0..247)."""
-    poll_interval_ms: int = Field(default=10, ge=1, le=10_000)
-    """Period of the input poll."""
-    link: LinkSettings = LinkSettings()
-    """Timeouts, retries and reconnect backoff."""
     inputs: dict[Name, InputPoint] = Field(default_factory=dict)
     """Named inputs (read only)."""
     outputs: dict[Name, OutputPoint] = Field(default_factory=dict)
@@ -152,21 +165,13 @@ class DriveRegisters(Section):
     """Read: table angle in 0.1 degree (encoder) or counted from the home switch."""
 
 
-class ModbusTurntableConfig(Section):
+class ModbusTurntableConfig(ModbusDeviceConfig):
     """The photo studio's turntable: a drive on Modbus TCP."""
 
     driver: Literal["modbus_turntable"]
     """Selects the turntable drive driver."""
-    host: str = Field(min_length=1, max_length=253)
-    """Drive (or gateway) address."""
-    port: Port = 502
-    """Modbus TCP port."""
-    device_id: int = Field(default=1, ge=0, le=247)
-    """Modbus unit identifier of the drive."""
-    poll_interval_ms: int = Field(default=20, ge=1, le=10_000)
+    poll_interval_ms: PollInterval = 20
     """Period of the status poll while moving."""
-    link: LinkSettings = LinkSettings()
-    """Timeouts, retries and reconnect backoff."""
     registers: DriveRegisters = DriveRegisters()
     """Register map of the drive."""
     angle_source: Literal["encoder", "home_switch"] = "encoder"

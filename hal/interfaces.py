@@ -1,8 +1,8 @@
 """The small typed async interfaces the station programs against.
 
 A real driver and a simulator-backed test both serve these; the station
-imports only this module (and `hal.errors`), never a driver, and gets its
-drivers from `hal.registry` by the `driver:` name of each device.
+programs against this module (and `hal.errors`) only, and gets its drivers
+from its device types, chosen by the `driver:` name of each device.
 
 Every device has a `link` (up/down, see `hal.link`) and `start()`/`stop()`.
 `start()` returns at once: connecting is the supervisor task's job, and
@@ -97,16 +97,8 @@ class Turntable(Device, Protocol):
         """Find the home position; TurntableFault(home_not_found) on timeout."""
         ...
 
-    async def rotate_to(self, angle_deg: float) -> float:
-        """Turn to an absolute angle; returns the angle reached. TurntableFault on stall."""
-        ...
-
     async def rotate_by(self, delta_deg: float) -> float:
-        """Turn by a relative angle; returns the angle reached."""
-        ...
-
-    async def stop_motion(self) -> None:
-        """Command stop and wait until the drive reports stopped."""
+        """Turn by a relative angle; returns the angle reached. TurntableFault on stall."""
         ...
 
     async def status(self) -> TurntableStatus:

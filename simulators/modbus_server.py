@@ -24,7 +24,7 @@ Design
 
 Boundary: no device behaviour here (see `simulators.plc`,
 `simulators.turntable`); the only thing shared with the drivers is the wire
-format (`hal.modbus.client.Table`).
+format (`hal.modbus.wire`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from hal.modbus.client import BIT_TABLES, Table
+from hal.modbus.wire import BIT_TABLES, Table
 
 log = structlog.get_logger(__name__)
 

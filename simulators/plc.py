@@ -34,8 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
+from hal.changes import Changes
 from hal.config import ModbusPlcConfig
-from hal.modbus.client import BIT_TABLES, Changes, Table
+from hal.modbus.wire import BIT_TABLES, Table
 from simulators.modbus_server import (
     ExceptionReply,
     LinkDrop,

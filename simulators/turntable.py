@@ -28,20 +28,8 @@ import time
 from dataclasses import dataclass
 
 from hal.config import ModbusTurntableConfig
-from hal.modbus.client import Table
-from hal.modbus.turntable import (
-    ANGLE_COUNT_DEG,
-    CONTROL_FAULT_RESET,
-    CONTROL_HOME,
-    CONTROL_REVERSE,
-    CONTROL_RUN,
-    STATUS_HOMED,
-    STATUS_HOMING,
-    STATUS_RUNNING,
-    STATUS_STANDBY,
-    STATUS_STOPPED,
-    STATUS_STOPPING,
-)
+from hal.modbus import drive_protocol as drive
+from hal.modbus.wire import Table
 from simulators.modbus_server import (
     ExceptionReply,
     LinkDrop,
@@ -139,16 +127,16 @@ class DriveModel:
         return (self.position - self._zero) % 360.0
 
     def write_control(self, word: int) -> None:
-        if word & CONTROL_FAULT_RESET:
+        if word & drive.CONTROL_FAULT_RESET:
             self.fault = 0
         if self.fault:
             return
-        if word & CONTROL_RUN and word & CONTROL_HOME:
+        if word & drive.CONTROL_RUN and word & drive.CONTROL_HOME:
             if self.mode != "homing":
                 self.mode, self.homed, self.direction = "homing", False, 1.0
-        elif word & CONTROL_RUN:
+        elif word & drive.CONTROL_RUN:
             self.mode = "run"
-            self.direction = -1.0 if word & CONTROL_REVERSE else 1.0
+            self.direction = -1.0 if word & drive.CONTROL_REVERSE else 1.0
         else:
             self.mode = "stopping" if self.frequency > 0 else "idle"
 
@@ -195,18 +183,18 @@ class DriveModel:
     def registers(self) -> dict[str, int]:
         """The readable registers, by `DriveRegisters` field name."""
         if self.fault or self.mode == "idle":
-            state = STATUS_STOPPED
+            state = drive.STATUS_STOPPED
         elif self.mode == "homing":
-            state = STATUS_HOMING
+            state = drive.STATUS_HOMING
         elif self.mode == "stopping":
-            state = STATUS_STOPPING
+            state = drive.STATUS_STOPPING
         else:
-            state = STATUS_RUNNING if self.command_hz > 0 else STATUS_STANDBY
+            state = drive.STATUS_RUNNING if self.command_hz > 0 else drive.STATUS_STANDBY
         return {
-            "status": state | (STATUS_HOMED if self.homed else 0),
+            "status": state | (drive.STATUS_HOMED if self.homed else 0),
             "fault_code": self.fault,
             "output_frequency": round(self.frequency * 100),
-            "angle": round(self.angle / ANGLE_COUNT_DEG) % round(360 / ANGLE_COUNT_DEG),
+            "angle": round(self.angle / drive.ANGLE_COUNT_DEG) % round(360 / drive.ANGLE_COUNT_DEG),
         }
 
 

@@ -1,5 +1,6 @@
-"""The station's devices: built from the config through the driver registry,
-connected all in parallel, every failure reported in one tree.
+"""The station's devices: built from the config through the device-type
+registry (`station.device_types`), connected all in parallel, every failure
+reported in one tree.
 
 The station only ever sees the `hal.interfaces` protocols. Which driver
 serves a device is the `driver:` key of its section (STYLE.md item 3).
@@ -8,20 +9,13 @@ serves a device is the `driver:` key of its section (STYLE.md item 3).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from hal.config import (
-    BalluffRfidConfig,
-    KeyenceBarcodeConfig,
-    ModbusPlcConfig,
-    ModbusTurntableConfig,
-    OpcUaDeviceConfig,
-)
 from hal.errors import LinkDown
 from hal.interfaces import CodeReader, Device, OpcUaDevice, PlcIo, TagReader, Turntable
-from hal.registry import driver_class
-from station.config.models import StationFile, TurntableSweepStep
+from station.config.models import StationFile
+from station.device_types import device_type
 
 
 class NotConnected(Exception):
@@ -45,6 +39,11 @@ class DeviceSet:
     opcua: dict[str, OpcUaDevice] = field(default_factory=dict)
     _inputs: dict[str, PlcIo] = field(default_factory=dict)
     _outputs: dict[str, PlcIo] = field(default_factory=dict)
+
+    def add_io(self, plc: PlcIo, inputs: Iterable[str], outputs: Iterable[str]) -> None:
+        """The inputs and outputs `plc` serves, found by name from now on."""
+        self._inputs.update(dict.fromkeys(inputs, plc))
+        self._outputs.update(dict.fromkeys(outputs, plc))
 
     def plc_with_input(self, name: str) -> PlcIo:
         return self._inputs[name]
@@ -91,45 +90,13 @@ class DeviceSet:
             raise NotConnected(failures)
 
 
-def _zone_interlock(station: StationFile, devices: DeviceSet, turntable: str) -> Any:
-    """The zone-clear input the sweep steps name for this turntable (False while unknown)."""
-    names = [
-        step.zone_clear_input
-        for step in station.cycle
-        if isinstance(step, TurntableSweepStep) and step.turntable == turntable
-    ]
-
-    def zone_clear() -> bool:
-        return bool(names) and all(devices.input_value(name) == 1 for name in names)
-
-    return zone_clear
-
-
 def build_devices(station: StationFile) -> DeviceSet:
-    """Instantiate the driver of every device section (nothing connects yet)."""
+    """Instantiate the driver of every device section (nothing connects yet); the
+    types built first (the PLCs) come first in `all`."""
     devices = DeviceSet()
-    for name, config in station.devices.items():
-        cls = driver_class(config.driver)
-        if isinstance(config, ModbusPlcConfig):
-            plc: PlcIo = cls(name, config)
-            devices.plcs[name] = plc
-            devices._inputs.update(dict.fromkeys(config.inputs, plc))
-            devices._outputs.update(dict.fromkeys(config.outputs, plc))
-            devices.all[name] = plc
-    for name, config in station.devices.items():
-        cls = driver_class(config.driver)
-        device: Device
-        if isinstance(config, ModbusTurntableConfig):
-            table = cls(name, config, _zone_interlock(station, devices, name))
-            devices.turntables[name] = table
-            device = table
-        elif isinstance(config, KeyenceBarcodeConfig):
-            device = devices.barcodes.setdefault(name, cls(name, config))
-        elif isinstance(config, BalluffRfidConfig):
-            device = devices.rfids.setdefault(name, cls(name, config))
-        elif isinstance(config, OpcUaDeviceConfig):
-            device = devices.opcua.setdefault(name, cls(name, config))
-        else:
-            continue
-        devices.all[name] = device
+    sections = sorted(
+        station.devices.items(), key=lambda item: not device_type(item[1].driver).builds_first
+    )
+    for name, config in sections:
+        devices.all[name] = device_type(config.driver).build(name, config, station, devices)
     return devices

@@ -14,15 +14,9 @@ import pytest
 from modbus_rig import plc_config, plc_rig, poll_until, turntable_config, turntable_rig
 
 from hal.errors import TurntableFault
+from hal.modbus.drive_protocol import CONTROL_HOME, CONTROL_RUN, STATUS_HOMED, STATUS_RUNNING
 from hal.modbus.plc import ModbusPlc
-from hal.modbus.turntable import (
-    CONTROL_HOME,
-    CONTROL_RUN,
-    STATUS_HOMED,
-    STATUS_RUNNING,
-    decode_status,
-    wrap180,
-)
+from hal.modbus.turntable import decode_status, wrap180
 from hal.sweep import SweepResult, sweep
 from simulators.plc import SimPlc
 from simulators.turntable import DriveFault, DriveModel, HomeNotFound, SimTurntable, Stall

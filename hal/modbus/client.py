@@ -32,25 +32,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException
 from pymodbus.pdu import ModbusPDU
 
-from hal.config import LinkSettings, ModbusPlcConfig, ModbusTurntableConfig
+from hal.config import LinkSettings, ModbusDeviceConfig
 from hal.errors import DeviceError, LinkDown, ModbusExceptionReply, RequestTimeout
 from hal.link import LinkSupervisor
-
-Table = Literal["coil", "discrete_input", "holding_register", "input_register"]
-BIT_TABLES: tuple[Table, ...] = ("coil", "discrete_input")
-MAX_READ_COUNT: dict[Table, int] = {
-    "coil": 2000,
-    "discrete_input": 2000,
-    "holding_register": 125,
-    "input_register": 125,
-}
-"""Most values one read request may ask for (Modbus application protocol 1.1b3)."""
+from hal.modbus.wire import BIT_TABLES, MAX_READ_COUNT, Table
 
 _POISONED_TID = 0xFFFF
 """pymodbus numbers its requests 1..65000: a frame re-labelled with this id never matches."""
@@ -106,26 +96,6 @@ def _block(table: Table, run: list[int], names: dict[int, list[str]]) -> ReadBlo
     start = run[0]
     points = tuple((name, address - start) for address in run for name in names[address])
     return ReadBlock(table, start, len(run), points)
-
-
-class Changes:
-    """Wakes every waiter when something changed; each re-checks its own condition."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait_until(self, condition: Callable[[], bool], timeout: float | None) -> None:
-        """Return once `condition()` is true (it may raise); TimeoutError after `timeout` s."""
-        async with asyncio.timeout(timeout):
-            while True:
-                event = self._event  # taken before the check: a change in between still wakes us
-                if condition():
-                    return
-                await event.wait()
 
 
 class ModbusConnection:
@@ -318,7 +288,7 @@ def _raise_dropped_cancel(cancels_before: int) -> None:
 class PolledModbusDevice(ABC):
     """Base of the Modbus drivers: one supervised link, polled at the device's interval."""
 
-    def __init__(self, name: str, config: ModbusPlcConfig | ModbusTurntableConfig) -> None:
+    def __init__(self, name: str, config: ModbusDeviceConfig) -> None:
         settings = config.link
         if config.poll_interval_ms / 1000 >= settings.stale_after_s:
             raise ValueError(

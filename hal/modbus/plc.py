@@ -31,11 +31,12 @@ from collections.abc import AsyncIterator
 
 import structlog
 
+from hal.changes import Changes
 from hal.config import ModbusPlcConfig, OutputPoint, Reflex
 from hal.errors import DeviceError, LinkDown, OutputNotAllowed, WriteNotVerified
 from hal.interfaces import InputEdge
 from hal.link import LinkState
-from hal.modbus.client import Changes, ModbusConnection, PolledModbusDevice, plan_reads
+from hal.modbus.client import ModbusConnection, PolledModbusDevice, plan_reads
 
 log = structlog.get_logger(__name__)
 

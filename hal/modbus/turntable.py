@@ -23,39 +23,36 @@ Design
   cancelled by its owner commands stop before it ends.
 
 Register semantics (the `DriveRegisters` docstrings) are shared with
-`simulators.turntable`, which imports the constants below.
+`simulators.turntable` through `hal.modbus.drive_protocol`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import structlog
 
+from hal.changes import Changes
 from hal.config import ModbusTurntableConfig
 from hal.errors import DeviceError, LinkDown, TurntableFault
 from hal.interfaces import TurntableStatus, ZoneClear
-from hal.modbus.client import Changes, ModbusConnection, PolledModbusDevice, Table, plan_reads
+from hal.modbus.client import ModbusConnection, PolledModbusDevice, plan_reads
+from hal.modbus.drive_protocol import (
+    ANGLE_COUNT_DEG,
+    CONTROL_FAULT_RESET,
+    CONTROL_HOME,
+    CONTROL_REVERSE,
+    CONTROL_RUN,
+    STATUS_HOMED,
+    STATUS_HOMING,
+    STATUS_RUNNING,
+    STATUS_STOPPING,
+)
+from hal.modbus.wire import Table
 
 log = structlog.get_logger(__name__)
-
-CONTROL_RUN = 0x1
-CONTROL_REVERSE = 0x2
-CONTROL_FAULT_RESET = 0x4
-CONTROL_HOME = 0x8
-
-STATUS_STOPPED = 0
-STATUS_STOPPING = 1
-STATUS_STANDBY = 2
-STATUS_RUNNING = 3
-STATUS_HOMING = 4
-STATUS_HOMED = 0x100
-"""Status register: the low byte is the run state, bit 8 is set once homed."""
-
-ANGLE_COUNT_DEG = 0.1
-"""One count of the angle register; progress is at least one count."""
 
 _HOLDING: Table = "holding_register"
 
@@ -151,14 +148,8 @@ class ModbusTurntable(PolledModbusDevice):
             raise
         await self._command(0)
 
-    async def rotate_to(self, angle_deg: float) -> float:
-        return await self._move(lambda start: wrap180(angle_deg - start))
-
     async def rotate_by(self, delta_deg: float) -> float:
-        return await self._move(lambda start: delta_deg)
-
-    async def stop_motion(self) -> None:
-        await self._stop_and_wait()
+        return await self._move(delta_deg)
 
     async def reset_fault(self) -> None:
         await self._command(CONTROL_FAULT_RESET)
@@ -174,7 +165,7 @@ class ModbusTurntable(PolledModbusDevice):
 
     # --- moves ---------------------------------------------------------------------------
 
-    async def _move(self, travel_from: Callable[[float], float]) -> float:
+    async def _move(self, travel: float) -> float:
         config = self.config
         self._refuse_unless_zone_clear("rotation", None)
         start = await self._next_status()
@@ -187,7 +178,6 @@ class ModbusTurntable(PolledModbusDevice):
                 "has not been homed",
                 start.angle_deg,
             )
-        travel = travel_from(start.angle_deg)
         if abs(travel) <= config.position_tolerance_deg:
             return start.angle_deg
         direction = 1.0 if travel > 0 else -1.0

@@ -6,5 +6,5 @@
 - `keyence`: `KeyenceReader`, a `hal.interfaces.CodeReader`;
 - `bis`: `BisTagReader`, a `hal.interfaces.TagReader`, and its telegrams.
 
-The station gets these classes through `hal.registry`, never by import.
+The station programs against `hal.interfaces`; only its device types name these classes.
 """

@@ -5,7 +5,8 @@ The device section is taken from the station file: the one device whose
 driver serves DEVICE (`--device NAME` chooses when there are several). The
 simulator runs until SIGTERM or SIGINT, which is a clean stop (exit 0). Exit
 2 for a bad config, a device that cannot be chosen, or a simulator that
-refuses its arguments. Simulators are imported only here, when they run.
+refuses its arguments. Simulators are imported only here, when they run
+(each device type names its own: `station.device_types`).
 """
 
 from __future__ import annotations
@@ -13,24 +14,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from hal.config import DeviceConfig
 from station.config.loader import ConfigError, load_station
 from station.config.models import StationFile
-
-SIMULATORS: dict[str, tuple[str, str]] = {
-    "plc": ("modbus_plc", "simulators.plc:run_standalone"),
-    "turntable": ("modbus_turntable", "simulators.turntable:run_standalone"),
-    "barcode": ("keyence_sr", "simulators.barcode:run_standalone"),
-    "rfid": ("balluff_bis", "simulators.rfid:run_standalone"),
-    "inspection": ("opcua", "simulators.inspection:run_standalone"),
-}
-"""DEVICE word -> (driver it simulates, "module:function" run_standalone)."""
+from station.device_types import DEVICE_TYPES, by_word
 
 
 class DeviceChoiceError(Exception):
@@ -40,9 +32,9 @@ class DeviceChoiceError(Exception):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "device_kind",
-        choices=list(SIMULATORS),
+        choices=[t.word for t in DEVICE_TYPES],
         metavar="DEVICE",
-        help=f"one of: {', '.join(SIMULATORS)}",
+        help=f"one of: {', '.join(t.word for t in DEVICE_TYPES)}",
     )
     parser.add_argument(
         "--config",
@@ -113,22 +105,21 @@ def load_device(path: str, driver: str, name: str | None) -> tuple[str, DeviceCo
 
 
 def run(args: argparse.Namespace) -> int:
-    driver, target = SIMULATORS[args.device_kind]
+    kind = by_word(args.device_kind)
+    driver = kind.driver
     found = load_device(args.config, driver, args.device)
     if found is None:
         return 2
     name, config = found
-    module_name, function_name = target.split(":")
     try:
-        module = importlib.import_module(module_name)
+        serve = kind.standalone()
     except ModuleNotFoundError as exc:
         print(f"no {args.device_kind} simulator in this build ({exc})", file=sys.stderr)
         return 2
-    serve: Callable[..., Coroutine[Any, Any, None]] = getattr(module, function_name)
     where = f"{args.listen[0]}:{args.listen[1]}" if args.listen else args.pty or "default"
     print(f"station sim {args.device_kind}: device {name} ({driver}) on {where}", flush=True)
     try:
-        asyncio.run(_serve_until_signal(serve(config, listen=args.listen, pty=args.pty)))
+        asyncio.run(_serve_until_signal(serve(config, args.listen, args.pty)))
     except ValueError as exc:
         print(f"station sim {args.device_kind}: {exc}", file=sys.stderr)
         return 2

@@ -9,13 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hal.config import (
-    BalluffRfidConfig,
-    KeyenceBarcodeConfig,
-    ModbusPlcConfig,
-    ModbusTurntableConfig,
-    OpcUaDeviceConfig,
-)
+from hal.config import ModbusPlcConfig
 from station.config.models import (
     IdentifyStep,
     InspectStep,
@@ -28,15 +22,10 @@ from station.config.models import (
     WaitInputStep,
     WriteTagStep,
 )
+from station.device_types import DEVICE_TYPES, device_type
+from station.device_types.base import Problem
 
-Problem = tuple[tuple[str | int, ...], str]
-
-_DEVICE_KINDS: dict[str, type] = {
-    "barcode": KeyenceBarcodeConfig,
-    "rfid": BalluffRfidConfig,
-    "turntable": ModbusTurntableConfig,
-    "device": OpcUaDeviceConfig,
-}
+_STEP_FIELDS = [(t.step_field, t.config) for t in DEVICE_TYPES if t.step_field is not None]
 """Step field naming a device -> the device section it must be."""
 
 
@@ -94,9 +83,11 @@ def check_line(line: LineFile) -> list[Problem]:
 
 
 def check_station(station: StationFile, line: LineFile) -> list[Problem]:
-    """The station against its line, its steps against its devices and I/O map."""
+    """The station against its line, each device by its type's own checks, the steps
+    against the devices and the I/O map."""
     problems = list(_check_route_binding(station, line))
-    problems += _check_addresses(station)
+    for name, device in station.devices.items():
+        problems += device_type(device.driver).check(name, device, station)
     problems += _check_steps(station)
     return problems
 
@@ -126,44 +117,6 @@ def _check_route_binding(station: StationFile, line: LineFile) -> Iterator[Probl
         )
 
 
-def _check_addresses(station: StationFile) -> Iterator[Problem]:
-    """No two names share an address; reflexes name points of their own PLC."""
-    for device_name, device in station.devices.items():
-        at = ("devices", device_name)
-        if isinstance(device, ModbusPlcConfig):
-            owner: dict[tuple[str, int], str] = {}
-            points = [("inputs", n, p.table, p.address) for n, p in device.inputs.items()]
-            points += [("outputs", n, p.table, p.address) for n, p in device.outputs.items()]
-            for group, name, table, address in points:
-                key = (table, address)
-                if key in owner:
-                    yield (
-                        (*at, group, name, "address"),
-                        f"{table} {address} is already used by {owner[key]!r}",
-                    )
-                owner.setdefault(key, name)
-            for index, reflex in enumerate(device.reflexes):
-                if reflex.input not in device.inputs:
-                    yield (
-                        (*at, "reflexes", index, "input"),
-                        f"no input {reflex.input!r} in {device_name}",
-                    )
-                if reflex.output not in device.outputs:
-                    yield (
-                        (*at, "reflexes", index, "output"),
-                        f"no output {reflex.output!r} in {device_name}",
-                    )
-        if isinstance(device, ModbusTurntableConfig):
-            registers: dict[int, str] = {}
-            for register, address in device.registers.model_dump().items():
-                if address in registers:
-                    yield (
-                        (*at, "registers", register),
-                        f"register {address} is already used by {registers[address]!r}",
-                    )
-                registers.setdefault(address, register)
-
-
 def _io_names(station: StationFile) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
     """Input name -> PLC, output name -> (PLC, table) over every PLC of the station."""
     inputs: dict[str, str] = {}
@@ -181,7 +134,7 @@ def _check_steps(station: StationFile) -> Iterator[Problem]:
     last = len(station.cycle) - 1
     for index, step in enumerate(station.cycle):
         at = ("cycle", index)
-        for field, kind in _DEVICE_KINDS.items():
+        for field, kind in _STEP_FIELDS:
             name = getattr(step, field, None)
             if name is None:
                 continue
@@ -191,6 +144,8 @@ def _check_steps(station: StationFile) -> Iterator[Problem]:
                 yield ((*at, field), f"no device {name!r} in this station (devices: {known})")
             elif not isinstance(device, kind):
                 yield ((*at, field), f"device {name!r} is a {device.driver}, not a {field}")
+            else:
+                yield from device_type(device.driver).check_step(step, at, device)
         written: dict[str, int] = {}
         if isinstance(step, SetOutputsStep | ReleaseStep):
             written = step.outputs
@@ -225,10 +180,3 @@ def _check_steps(station: StationFile) -> Iterator[Problem]:
             yield ((*at, "step"), f"{step.step} needs an identify step before it")
         if isinstance(step, ReleaseStep) and index != last:
             yield ((*at, "step"), "release must be the last step of the cycle")
-        if isinstance(step, InspectStep) and step.device is not None:
-            device = station.devices.get(step.device)
-            if isinstance(device, OpcUaDeviceConfig):
-                for field in ("vin_node", "verdict_node"):
-                    node = getattr(step, field)
-                    if node not in device.nodes:
-                        yield ((*at, field), f"no node {node!r} in device {step.device!r}")

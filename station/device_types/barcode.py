@@ -1,0 +1,59 @@
+"""The VIN barcode reader: Keyence SR command set over serial or TCP.
+
+Driver `hal.readers.keyence.KeyenceReader`, simulator
+`simulators.barcode.SimBarcode` (on a pseudo-terminal in process).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hal.config import KeyenceBarcodeConfig
+from hal.interfaces import CodeReader
+from station.device_types.base import DeviceType
+
+if TYPE_CHECKING:
+    from simulators.barcode import SimBarcode
+    from station.config.models import StationFile
+    from station.devices import DeviceSet
+    from station.scenario import ScenarioFault
+    from station.simulation.devices import SimulatedDevices
+
+
+class BarcodeType(DeviceType[KeyenceBarcodeConfig, "SimBarcode"]):
+    word = "barcode"
+    config = KeyenceBarcodeConfig
+    simulator_module = "simulators.barcode"
+    step_field = "barcode"
+
+    def build(
+        self, name: str, config: KeyenceBarcodeConfig, station: StationFile, devices: DeviceSet
+    ) -> CodeReader:
+        from hal.readers.keyence import KeyenceReader
+
+        return devices.barcodes.setdefault(name, KeyenceReader(name, config))
+
+    def simulate(
+        self, name: str, config: KeyenceBarcodeConfig, sims: SimulatedDevices
+    ) -> SimBarcode:
+        from simulators.barcode import SimBarcode
+
+        sim = SimBarcode(config, pty=True, name=name)
+        sims.barcodes[name] = sim
+        return sim
+
+    def present(self, sim: SimBarcode, vin: str | None, uid: str | None, label: str | None) -> None:
+        sim.present(label or vin)
+
+    async def inject(
+        self, name: str, config: KeyenceBarcodeConfig, sim: SimBarcode, fault: ScenarioFault
+    ) -> None:
+        from simulators.barcode import Garbage, NoRead
+
+        if fault.kind == "barcode_noread":
+            sim.inject(NoRead(fault.count))
+        elif fault.kind == "barcode_garbage":
+            sim.inject(Garbage(b"\x00\xff#@!garbage\x1b" * fault.count))
+
+
+BARCODE = BarcodeType()
