@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from station.events import (
     Admitted,
@@ -47,7 +46,6 @@ from station.events import (
     Override,
     PhotoSession,
     Released,
-    RouteViolated,
     StepDone,
     StepStarted,
     TagWrite,
@@ -63,7 +61,6 @@ _FOLDED: dict[EventKind, type[Entry]] = {
         CycleStarted,
         Identified,
         Admitted,
-        RouteViolated,
         StepStarted,
         StepDone,
         ChecklistItem,
@@ -94,7 +91,6 @@ class Visit:
     model: str = ""
     tag_in: str | None = None
     """Hex of the tag as read at identification (None: blank or no tag)."""
-    operation: str | None = None
     rework: bool = False
     step_index: int = 0
     """Step to run (or resume) next."""
@@ -110,7 +106,6 @@ class Visit:
     tag_written: bool = False
     outputs: dict[str, int] = field(default_factory=dict)
     """Last value of each output set during this visit (re-asserted on a resume)."""
-    violation: dict[str, Any] | None = None
     held: str | None = None
     """Why the vehicle is held (None: not held)."""
     released: bool = False
@@ -145,10 +140,7 @@ class Visit:
             case IntakeProgress(data=data):
                 self.tag_in = str(data["tag"])
             case Admitted(data=data):
-                self.operation = str(data["operation"])
                 self.rework = bool(data.get("rework", False))
-            case RouteViolated(data=data):
-                self.violation = dict(data)
             case StepStarted(step=step) if (index := _step_index(step)) is not None:
                 self.step_index, self.step_running = index, True
             case StepDone(step=step) if (index := _step_index(step)) is not None:
