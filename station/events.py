@@ -133,24 +133,21 @@ class SafeState(Entry):
 @dataclass(frozen=True, kw_only=True)
 class AlarmRaised(Entry):
     KIND = EventKind.ALARM_RAISED
-    result: str
-    """The alarm's key."""
+    result: str  # the alarm's key
     data: AlarmStatus
 
 
 @dataclass(frozen=True, kw_only=True)
 class AlarmCleared(Entry):
     KIND = EventKind.ALARM_CLEARED
-    result: str
-    """The alarm's key."""
+    result: str  # the alarm's key
 
 
 @dataclass(frozen=True, kw_only=True)
 class AlarmAcked(Entry):
     KIND = EventKind.ALARM_ACKED
     operator: str
-    result: str
-    """The alarm's key."""
+    result: str  # the alarm's key
     data: AlarmStatus
 
 
@@ -186,7 +183,8 @@ class StepDone(Entry):
 
 @dataclass(frozen=True, kw_only=True)
 class StepFailure(Entry):
-    """A step that could not finish (see `Hold` and `Fault`)."""
+    """A step that could not finish: `Hold` for a cause a person must decide on,
+    `Fault` for a device fault (the station aborts)."""
 
     vin: str | None
     result: str
@@ -197,15 +195,11 @@ class StepFailure(Entry):
 
 @dataclass(frozen=True, kw_only=True)
 class Hold(StepFailure):
-    """A cause a person must decide on: the station holds."""
-
     KIND = EventKind.HOLD
 
 
 @dataclass(frozen=True, kw_only=True)
 class Fault(StepFailure):
-    """A device fault: the station aborts."""
-
     KIND = EventKind.FAULT
 
 
@@ -228,8 +222,7 @@ class Noread(Entry):
 
 
 class VinRejectedData(TypedDict):
-    code: str
-    """The code the barcode reader read."""
+    code: str  # as the barcode reader read it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -412,8 +405,7 @@ class CommandTaken(Entry):
 
     KIND = EventKind.COMMAND
     operator: str
-    result: str
-    """The action."""
+    result: str  # the action
     data: CommandData
 
 
@@ -426,8 +418,7 @@ class RefusedData(TypedDict, total=False):
 class CommandRefused(Entry):
     KIND = EventKind.REFUSED
     operator: str
-    result: str
-    """The action."""
+    result: str  # the action
     data: RefusedData
 
 
