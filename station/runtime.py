@@ -9,13 +9,17 @@ One `Station` per station process. It owns:
   leaving Execute;
 - the cycle task, which runs the configured steps (`station.cycle`) for the
   vehicle in the station, resuming a visit restored from the journal
-  (`station.visit`) at the step it was in;
+  (`station.visit`) at the step it was in; a step is given a
+  `station.step_context.StepContext`, never the station;
 - the journal: every event is committed before the output it causes, and
   folded into the visit right after (so memory never runs ahead of disk);
 - the alarms and the open prompt (a question to an operator or inspector);
 - the commands people and the plant issue (through the OPC UA interface):
   each is checked against the user's role and journaled with the user,
-  refused or not.
+  refused or not (`station.control`, a part of `Station`);
+- the status snapshot (`station.snapshot`).
+
+Events are journaled as typed entries (`station.events`) with `commit`.
 
 Device loss: a link going down raises a critical alarm and, when the station
 is running, aborts it (or holds it, per `on_device_loss`); Aborting writes
@@ -23,9 +27,10 @@ every output's safe value where the link still allows; Clearing waits for
 the links to come back; an operator's reset and start then resume the
 vehicle at the step it was in.
 
-Config swap: a new config is validated first (a failing one never replaces
-the running one), then taken only while no vehicle is in the station. Both
-outcomes are journaled with the hashes.
+Config swap (`station.config_swap`, a part of `Station`): a new config is
+validated first (a failing one never replaces the running one), then taken
+only while no vehicle is in the station. Both outcomes are journaled with the
+hashes.
 """
 
 from __future__ import annotations
@@ -33,65 +38,62 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from hal.errors import DeviceError
 from hal.link import LinkState
-from station import cycle, roles
-from station import tag as tagfmt
+from station import cycle
 from station.alarms import AlarmList, Priority
-from station.config.loader import ConfigError, LoadedStation, load_station
+from station.config.loader import LoadedStation
 from station.config.models import WaitInputStep
+from station.config_swap import CONNECT_TIMEOUT_S, ConfigSwap, DeviceFactory
+from station.control import Control, Refused
 from station.devices import DeviceSet, NotConnected
+from station.events import (
+    AlarmCleared,
+    AlarmRaised,
+    CycleEnded,
+    CycleStarted,
+    Entry,
+    EventKind,
+    Fault,
+    Hold,
+    SafeState,
+    StateChanged,
+    StationStarted,
+    StationStopped,
+    StepDone,
+    StepStarted,
+)
 from station.fsm import Command, IllegalCommand, State, StationMachine, UnitMode
 from station.journal import Event, Journal, JournalFull
-from station.prompts import PromptKind, Prompts
+from station.prompts import Prompts
 from station.route import RouteSnapshot
-from station.status import RouteStop, Status
+from station.snapshot import StationView, build_status
+from station.status import Status
+from station.step_context import (
+    NoOrders,
+    Orders,
+    StepContext,
+    StepFailed,
+    StepReport,
+    device_failure,
+)
 from station.visit import VISIT_KINDS, Visit, restore
 
-SYSTEM = "station"
-"""The user name of the runtime's own actions."""
+__all__ = ["DeviceFactory", "Refused", "Station"]
+"""What callers import from here (`Refused` and `DeviceFactory` live with the commands
+and the config swap)."""
 
 DISK_LOW_BYTES = 64 * 1024 * 1024
 """Below this much free space the station raises an alarm and accepts no new vehicle."""
 
-CONNECT_TIMEOUT_S = 10.0
-"""Starting waits this long for every device link before it aborts."""
 
-
-class Orders(Protocol):
-    """The plant's order data for a VIN (the line simulator's scenario, or an MES)."""
-
-    def attributes(self, vin: str) -> frozenset[str]: ...
-
-    def model(self, vin: str) -> str: ...
-
-
-class NoOrders:
-    """No order system: no vehicle attributes at intake, no model names."""
-
-    def attributes(self, vin: str) -> frozenset[str]:
-        return frozenset()
-
-    def model(self, vin: str) -> str:
-        return ""
-
-
-class Refused(Exception):
-    """A command that was not carried out, with the reason (journaled)."""
-
-
-DeviceFactory = Callable[[LoadedStation], DeviceSet]
-
-
-class Station:
+class Station(Control, ConfigSwap):
     """One station: see the module docstring."""
 
     def __init__(
@@ -122,11 +124,10 @@ class Station:
         self.prompts = Prompts(on_change=self.changed)
         self.visit: Visit | None = None
         self.counts: Counter[str] = Counter()
-        self.step_progress = 0.0
-        self.blocked = False
+        self.report = StepReport(changed=self.changed)
+        """The running step's progress, and whether the vehicle waits to leave."""
         self.pending_config: LoadedStation | None = None
         self.log = structlog.get_logger("station").bind(station=self.name)
-        self.started_at = time.monotonic()
         self._cycle_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listeners: list[Callable[[], None]] = []
@@ -144,21 +145,23 @@ class Station:
         self.journal.config_hash = self.config.content_hash
         events = self.journal.events()
         self.visit = restore(events)
-        self.counts.update(e.result or "" for e in events if e.kind == "cycle_ended")
+        ended = (e.result or "" for e in events if e.kind == EventKind.CYCLE_ENDED)
+        self.counts.update(ended)
         self.counts["cycles"] = sum(self.counts[k] for k in ("passed", "failed", "rework", "held"))
 
     async def start(self) -> None:
         """Start the devices and (autostart) run. The visit was restored from the journal
         at construction, so a simulated world can put the vehicle back first."""
         self._watch_links()
-        await self.record(
-            "station_started",
-            vin=self.visit.vin if self.visit else None,
-            data={
-                "route": self.route.label,
-                "config": str(self.config.path),
-                "resumed_step": self.visit.step_index if self.visit else None,
-            },
+        await self.commit(
+            StationStarted(
+                vin=self.visit.vin if self.visit else None,
+                data={
+                    "route": self.route.label,
+                    "config": str(self.config.path),
+                    "resumed_step": self.visit.step_index if self.visit else None,
+                },
+            )
         )
         await self.devices.start()
         if self.autostart:
@@ -173,15 +176,21 @@ class Station:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.devices.stop()
         with contextlib.suppress(JournalFull):
-            await self.record("station_stopped", result=str(self.machine.state))
+            await self.commit(StationStopped(result=str(self.machine.state)))
 
     # --- journal, status ---------------------------------------------------------------
 
-    async def record(self, kind: str, **fields: Any) -> Event:
+    async def commit(self, entry: Entry) -> Event:
         """Commit an event, then fold it into the visit and tell the listeners."""
-        event = await self.journal.append(kind, **fields)
-        if kind == "cycle_started":
-            self.visit = Visit(cycle=int(event.data["cycle"]))
+        return await self.record(entry.KIND, **entry.fields())
+
+    async def record(self, kind: str, **fields: Any) -> Event:
+        """`commit` for a caller without an entry: `kind` must be an `EventKind` value
+        (ValueError otherwise) and `fields` the columns and data its entry declares."""
+        kind = EventKind(kind)
+        event = await self.journal.append(kind.value, **fields)
+        if kind is EventKind.CYCLE_STARTED:
+            self.visit = Visit.begin(CycleStarted.of(event))
         elif self.visit is not None and kind in VISIT_KINDS:
             self.visit.apply(event)
         for listener in self._event_listeners:
@@ -211,19 +220,6 @@ class Station:
     def state(self) -> State:
         return self.machine.state
 
-    def attributes_of(self, vin: str) -> frozenset[str]:
-        return self.orders.attributes(vin)
-
-    def model_of(self, vin: str) -> str:
-        return self.orders.model(vin)
-
-    def safe_value(self, output: str) -> int:
-        for device in self.config.model.devices.values():
-            outputs = getattr(device, "outputs", {})
-            if output in outputs:
-                return int(outputs[output].safe)
-        raise KeyError(output)
-
     @property
     def starved(self) -> bool:
         """Running but no vehicle: waiting for upstream."""
@@ -243,21 +239,23 @@ class Station:
         alarm = self.alarms.raise_(key, priority, text)
         if alarm is not None:
             self.log.warning("alarm", key=key, text=text, priority=int(priority))
-            self._spawn(self.record("alarm_raised", result=key, data=alarm.to_dict()), "alarm")
+            self._spawn(self.commit(AlarmRaised(result=key, data=alarm.to_dict())), "alarm")
 
     def alarms_clear(self, key: str) -> None:
         if self.alarms.clear(key) is not None:
-            self._spawn(self.record("alarm_cleared", result=key), "alarm")
+            self._spawn(self.commit(AlarmCleared(result=key)), "alarm")
 
     # --- state machine hook and acting states ---------------------------------------------
 
     async def _on_state(self, old: State, new: State, trigger: str, reason: str) -> None:
-        await self.record(
-            "state", result=str(new), data={"from": str(old), "trigger": trigger, "reason": reason}
+        await self.commit(
+            StateChanged(
+                result=str(new), data={"from": str(old), "trigger": trigger, "reason": reason}
+            )
         )
         self.log.info("state", old=str(old), new=str(new), trigger=trigger, reason=reason)
         if old is State.EXECUTE and new is not State.EXECUTE:
-            self._stop_cycle()
+            self._interrupt_cycle()
         if new is State.EXECUTE:
             self._start_cycle()
         elif self.machine.is_acting(new):
@@ -288,7 +286,7 @@ class Station:
             not_written = await plc.write_safe()
             if not_written:
                 self.log.warning("safe_values_not_written", plc=name, outputs=not_written)
-        await self.record("safe_state", result="outputs to safe values")
+        await self.commit(SafeState(result="outputs to safe values"))
 
     async def _wait_links(self) -> None:
         while down := self.devices.down():
@@ -333,12 +331,14 @@ class Station:
         if self._cycle_task is None or self._cycle_task.done():
             self._cycle_task = asyncio.create_task(self._run_cycles(), name=f"cycle:{self.name}")
 
-    def _stop_cycle(self) -> None:
+    def _interrupt_cycle(self) -> None:
+        """Leaving Execute: cancel the cycle task (unless it is the one leaving)."""
         task = self._cycle_task
         if task is not None and task is not asyncio.current_task():
             task.cancel()
 
     async def _cancel_cycle(self) -> None:
+        """Stopping the station: cancel the cycle task and wait until it has ended."""
         task, self._cycle_task = self._cycle_task, None
         if task is not None:
             task.cancel()
@@ -349,11 +349,11 @@ class Station:
         while True:
             try:
                 await self._one_cycle()
-            except cycle.StepFailed as failure:
+            except StepFailed as failure:
                 await self._on_failure(failure)
                 return
             except DeviceError as exc:  # between steps: resuming, waiting for an empty station
-                await self._on_failure(cycle.device_failure(exc, "between vehicles"))
+                await self._on_failure(device_failure(exc, "between vehicles"))
                 return
             except JournalFull as exc:
                 self.alarms_raise("disk", Priority.CRITICAL, str(exc))
@@ -364,13 +364,15 @@ class Station:
         if self.visit is None:
             await self._before_vehicle()
             number = self.counts["cycles"] + 1
-            await self.record("cycle_started", data={"cycle": number})
+            await self.commit(CycleStarted(data={"cycle": number}))
         elif self.visit.outputs:
             # Resuming (after a hold, an abort or a restart): the PLC may have put its
             # outputs to safe values meanwhile; assert again what this visit had set.
-            await cycle.set_outputs(self, dict(self.visit.outputs), "resume")
+            outputs = dict(self.visit.outputs)
+            await cycle.set_outputs(self.commit, self.devices, self.vin, outputs, "resume")
         visit = self.visit
         assert visit is not None
+        context = self._step_context(visit)
         steps = self.config.model.cycle
         for index in range(visit.step_index, len(steps)):
             step = steps[index]
@@ -382,15 +384,33 @@ class Station:
                     options=("go",),
                     item=index,
                 )
-            self.step_progress = 0.0
-            await self.record("step_started", vin=visit.vin, step=f"{index}:{step.step}")
-            await cycle.run_step(self, index, step)
-            await self.record("step_done", vin=self.vin, step=f"{index}:{step.step}", result="ok")
-        result = "rework" if visit.rework else cycle.outcome(self)
+            self.report.progress = 0.0
+            await self.commit(StepStarted(vin=visit.vin, step=f"{index}:{step.step}"))
+            await cycle.run_step(context, index, step)
+            await self.commit(StepDone(vin=self.vin, step=f"{index}:{step.step}", result="ok"))
+        result = "rework" if visit.rework else visit.outcome
         await self._end_cycle(result)
 
+    def _step_context(self, visit: Visit) -> StepContext:
+        """What the steps get for this vehicle (the config and devices do not change
+        while a vehicle is in the station)."""
+        return StepContext(
+            station=self.config.model,
+            route=self.route,
+            visit=visit,
+            devices=self.devices,
+            prompts=self.prompts,
+            orders=self.orders,
+            record=self.commit,
+            raise_alarm=self.alarms_raise,
+            clear_alarm=self.alarms_clear,
+            report=self.report,
+            time_scale=self.time_scale,
+            log=self.log,
+        )
+
     async def _end_cycle(self, result: str) -> None:
-        await self.record("cycle_ended", vin=self.vin, result=result)
+        await self.commit(CycleEnded(vin=self.vin, result=result))
         self.counts[result] += 1
         self.counts["cycles"] += 1
         self.visit = None
@@ -417,224 +437,33 @@ class Station:
             await asyncio.sleep(5.0)
         self.alarms_clear("disk")
 
-    async def _on_failure(self, failure: cycle.StepFailed) -> None:
+    async def _on_failure(self, failure: StepFailed) -> None:
         vin = self.vin or failure.vin
-        await self.record(
-            "hold" if failure.action == "hold" else "fault",
-            vin=vin,
-            result=failure.kind,
-            data={"message": failure.message, **failure.data},
-        )
+        entry = Hold if failure.action == "hold" else Fault
+        data = {"message": failure.message, **failure.data}
+        await self.commit(entry(vin=vin, result=failure.kind, data=data))
         self.alarms_raise(f"{failure.kind}:{vin or self.name}", failure.priority, failure.message)
         command = Command.HOLD if failure.action == "hold" else Command.ABORT
         self._spawn(self._command_system(command, failure.message), "step_failed")
-
-    # --- commands from people and the plant -----------------------------------------------------
-
-    async def _authorize(self, user: str, role: str, action: str, detail: str = "") -> None:
-        try:
-            roles.check(user, role, action)
-        except roles.NotAuthorized as exc:
-            await self.record(
-                "refused", operator=user, result=action, data={"role": role, "why": str(exc)}
-            )
-            raise
-        await self.record(
-            "command", operator=user, result=action, data={"role": role, "detail": detail}
-        )
-
-    async def command(self, name: str, user: str, role: str, reason: str = "") -> State:
-        """A PackML command (start, stop, hold, unhold, reset, clear, abort, suspend, unsuspend)."""
-        try:
-            cmd = Command(name)
-        except ValueError:
-            raise Refused(f"no command {name!r} (commands: {', '.join(Command)})") from None
-        await self._authorize(user, role, cmd.value, reason)
-        try:
-            return await self.machine.command(cmd, f"{user}: {reason}" if reason else user)
-        except IllegalCommand as exc:
-            await self.record("refused", operator=user, result=cmd.value, data={"why": str(exc)})
-            raise Refused(str(exc)) from exc
-
-    async def acknowledge(self, key: str, user: str, role: str) -> None:
-        await self._authorize(user, role, "acknowledge", key)
-        try:
-            alarm = self.alarms.acknowledge(key, user)
-        except KeyError as exc:
-            raise Refused(str(exc.args[0])) from exc
-        await self.record("alarm_acked", operator=user, result=key, data=alarm.to_dict())
-
-    async def answer(self, kind: PromptKind, value: str, user: str, role: str) -> None:
-        """Answer the open prompt: manual_vin, checklist ('done'), verdict, confirm_step."""
-        action = {"manual_vin": "manual_vin", "verdict": "verdict"}.get(kind, "confirm")
-        await self._authorize(user, role, action, value)
-        prompt = self.prompts.current
-        if prompt is not None and prompt.kind == kind and role not in prompt.roles:
-            await self.record("refused", operator=user, result=action, data={"role": role})
-            raise roles.NotAuthorized(user, role, action)
-        try:
-            self.prompts.answer(kind, value, user, role)
-        except Exception as exc:
-            raise Refused(str(exc)) from exc
-
-    async def override(self, what: str, reason: str, user: str, role: str) -> None:
-        """A supervisor accepts an incomplete photo session, with a reason."""
-        await self._authorize(user, role, "override", f"{what}: {reason}")
-        if what != "photo_session":
-            raise Refused(f"no override for {what!r}: only photo_session can be overridden")
-        if not reason.strip():
-            raise Refused("an override needs a reason")
-        if self.visit is None or self.visit.vin is None:
-            raise Refused("no vehicle in the station")
-        await self.record(
-            "override", vin=self.vin, operator=user, data={"what": what, "reason": reason}
-        )
-
-    async def dispose(self, action: str, reason: str, user: str, role: str) -> None:
-        """A supervisor decides on a held vehicle: `retry` the failed step, or
-        `remove` it from the station (its record ends as held)."""
-        await self._authorize(user, role, "dispose", f"{action}: {reason}")
-        if self.state is not State.HELD or self.visit is None:
-            raise Refused(f"dispose needs a held vehicle (state {self.state})")
-        if action not in ("retry", "remove"):
-            raise Refused(f"disposition must be retry or remove (got {action!r})")
-        await self.record(
-            "disposition", vin=self.vin, operator=user, data={"action": action, "reason": reason}
-        )
-        if action == "remove":
-            await self._end_cycle("held")
-            self._removed = True
-        await self.machine.command(Command.UNHOLD, f"{user}: {action}")
-
-    async def set_mode(self, mode: str, user: str, role: str) -> None:
-        await self._authorize(user, role, "mode", mode)
-        try:
-            await self.machine.set_mode(UnitMode(mode), user)
-        except Exception as exc:
-            raise Refused(str(exc)) from exc
-
-    async def force_output(self, name: str, value: int, user: str, role: str) -> None:
-        """Maintenance only: write an output by hand (journaled first)."""
-        await self._authorize(user, role, "force_output", f"{name}={value}")
-        if self.machine.mode is not UnitMode.MAINTENANCE:
-            raise Refused("outputs may be forced in maintenance mode only")
-        if name not in self.devices.output_names():
-            raise Refused(f"no output {name!r} (outputs: {', '.join(self.devices.output_names())})")
-        try:
-            await cycle.set_outputs(self, {name: value}, "forced", operator=user)
-        except DeviceError as exc:
-            raise Refused(str(exc)) from exc
-
-    # --- config swap ------------------------------------------------------------------------
-
-    async def request_config(self, path: Path | str, user: str = SYSTEM, role: str = "") -> str:
-        """Validate a new config; take it now if no vehicle is in the station, else
-        after the vehicle leaves. A config that fails validation changes nothing."""
-        if user != SYSTEM:
-            await self._authorize(user, role, "swap_config", str(path))
-        try:
-            new = load_station(path)
-            if new.model.station != self.name:
-                raise Refused(f"{path} is for station {new.model.station}, not {self.name}")
-        except (ConfigError, Refused) as exc:
-            errors = [str(i) for i in exc.issues] if isinstance(exc, ConfigError) else [str(exc)]
-            await self.record(
-                "config_rejected",
-                operator=user,
-                data={"path": str(path), "errors": errors, "running": self.config.content_hash},
-            )
-            self.alarms_raise("config", Priority.MEDIUM, f"config {path} rejected: {errors[0]}")
-            raise
-        self.alarms_clear("config")
-        self.pending_config = new
-        await self.record(
-            "config_pending",
-            operator=user,
-            data={"path": str(path), "new": new.content_hash, "running": self.config.content_hash},
-        )
-        if self.idle and self.state is not State.EXECUTE:
-            await self._apply_config()
-            return "taken"
-        return "pending"
-
-    async def _apply_config(self) -> None:
-        async with self._swap_lock:
-            new = self.pending_config
-            if new is None:
-                return
-            self.pending_config = None
-            old_hash = self.config.content_hash
-            if new.model.devices != self.config.model.devices and self.device_factory is not None:
-                await self.devices.stop()
-                self.devices = self.device_factory(new)
-                self._watch_links()
-                await self.devices.start()
-                await self.devices.wait_connected(CONNECT_TIMEOUT_S)
-            self.config = new
-            self.route = RouteSnapshot.from_line(new.line.model)
-            self.journal.config_hash = new.content_hash
-            await self.record("config_swapped", data={"old": old_hash, "new": new.content_hash})
 
     # --- status snapshot ------------------------------------------------------------------------
 
     def status(self) -> Status:
         """Everything the console and SCADA show, as plain data."""
-        visit = self.visit
-        steps = self.config.model.cycle
-        index = visit.step_index if visit is not None else 0
-        step = steps[min(index, len(steps) - 1)]
-        return {
-            "station": self.name,
-            "operation": self.config.model.operation,
-            "state": str(self.state),
-            "mode": str(self.machine.mode),
-            "vin": visit.vin if visit else None,
-            "model": visit.model if visit else "",
-            "held": visit.held if visit else None,
-            "route": self._route_strip(),
-            "step_index": index,
-            "step_count": len(steps),
-            "step": step.label or step.step,
-            "step_progress": round(self.step_progress, 3),
-            "prompt": self.prompts.current.to_dict() if self.prompts.current else None,
-            "alarms": [a.to_dict() for a in self.alarms.all()],
-            "counts": {
-                "cycles": self.counts["cycles"],
-                "passed": self.counts["passed"],
-                "failed": self.counts["failed"],
-                "rework": self.counts["rework"],
-                "held": self.counts["held"],
-            },
-            "blocked": self.blocked,
-            "starved": self.starved,
-            "inputs": {n: self.devices.input_value(n) for n in self.devices.input_names()},
-            "outputs": {
-                n: self.devices.plc_with_output(n).output(n) for n in self.devices.output_names()
-            },
-            "links": {n: d.link.state.up for n, d in self.devices.all.items()},
-            "config_hash": self.config.content_hash,
-            "route_version": self.route.version,
-        }
-
-    def _route_strip(self) -> list[RouteStop]:
-        """The route as the console draws it: each operation, gate or not, done or not."""
-        done: set[str] = set()
-        if self.visit is not None:
-            # a tag of another route or a corrupt one shows nothing done (the step says why)
-            with contextlib.suppress(tagfmt.TagError):
-                progress = cycle.progress_in(self)
-                done = set(progress.done) if progress else set()
-        here = self.config.model.operation
-        return [
-            {
-                "step": op.step,
-                "operation": op.operation,
-                "gate": op.gate,
-                "done": op.operation in done,
-                "here": op.operation == here,
-            }
-            for op in self.route.operations
-        ]
+        return build_status(
+            StationView(
+                config=self.config,
+                route=self.route,
+                machine=self.machine,
+                visit=self.visit,
+                report=self.report,
+                prompts=self.prompts,
+                alarms=self.alarms,
+                counts=self.counts,
+                starved=self.starved,
+                devices=self.devices,
+            )
+        )
 
     # --- tasks ----------------------------------------------------------------------------------
 

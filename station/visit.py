@@ -7,38 +7,78 @@ after it is committed, and after a crash the same fold over the journal
 gives back exactly the same visit. So what the station remembers is what
 the journal holds, by construction: nothing released twice, no step
 skipped, no tag written twice with different content.
+
+The vehicle's record through one cycle (ARCHITECTURE.md section 6), and the
+events that move it::
+
+    queued --identified--> in station --verdict(s)--> passed / failed --released--> released
+                             |   ^
+                        hold |   | disposition retry (the held step runs again)
+                             v   |
+                             held --disposition remove--> cycle ended as held
+
+- queued: `cycle_started` is journaled, no VIN yet (`vin` is None);
+- in station: `identified` gave the VIN; `step_index` is the step to run next;
+- passed or failed: the `outcome`, from the last verdict of the visit (a
+  station without inspection passes what it was given);
+- held: `held` names the cause until a supervisor's disposition;
+- released: `released` once the release step let the vehicle go; the visit
+  ends with `cycle_ended` (`ended`: passed, failed, rework or held).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from station.journal import Event
-
-VISIT_KINDS = frozenset(
-    {
-        "cycle_started",
-        "identified",
-        "admitted",
-        "violation",
-        "step_started",
-        "step_done",
-        "checklist_item",
-        "verdict",
-        "photo_session",
-        "override",
-        "progress",
-        "outputs",
-        "tag_write",
-        "tag_written",
-        "hold",
-        "disposition",
-        "released",
-        "cycle_ended",
-    }
+from station.events import (
+    Admitted,
+    ChecklistItem,
+    CycleEnded,
+    CycleStarted,
+    Disposition,
+    Entry,
+    EventKind,
+    Hold,
+    Identified,
+    IntakeProgress,
+    OutputsSet,
+    Override,
+    PhotoSession,
+    Released,
+    StepDone,
+    StepStarted,
+    TagWrite,
+    TagWritten,
+    Verdict,
 )
+from station.journal import Event
+from station.route import Outcome
+
+_FOLDED: dict[EventKind, type[Entry]] = {
+    entry.KIND: entry
+    for entry in (
+        CycleStarted,
+        Identified,
+        Admitted,
+        StepStarted,
+        StepDone,
+        ChecklistItem,
+        Verdict,
+        PhotoSession,
+        Override,
+        IntakeProgress,
+        OutputsSet,
+        TagWrite,
+        TagWritten,
+        Hold,
+        Disposition,
+        Released,
+        CycleEnded,
+    )
+}
+
+VISIT_KINDS = frozenset(_FOLDED)
 """Event kinds that change the visit (all others leave it as it is)."""
 
 
@@ -51,7 +91,6 @@ class Visit:
     model: str = ""
     tag_in: str | None = None
     """Hex of the tag as read at identification (None: blank or no tag)."""
-    operation: str | None = None
     rework: bool = False
     step_index: int = 0
     """Step to run (or resume) next."""
@@ -67,60 +106,68 @@ class Visit:
     tag_written: bool = False
     outputs: dict[str, int] = field(default_factory=dict)
     """Last value of each output set during this visit (re-asserted on a resume)."""
-    violation: dict[str, Any] | None = None
     held: str | None = None
     """Why the vehicle is held (None: not held)."""
     released: bool = False
     ended: str | None = None
     """passed, failed, rework or held once the cycle has ended."""
 
+    @classmethod
+    def begin(cls, started: CycleStarted) -> Visit:
+        """The visit a `cycle_started` event opens."""
+        return cls(cycle=int(started.data["cycle"]))
+
     @property
     def verdict(self) -> str | None:
         """The last verdict of this visit."""
         return list(self.verdicts.values())[-1] if self.verdicts else None
 
+    @property
+    def outcome(self) -> Outcome:
+        """passed, or failed when the last verdict of this visit was a fail."""
+        return "failed" if self.verdict == "fail" else "passed"
+
     def apply(self, event: Event) -> None:
         """Fold one committed event into the visit."""
-        kind, data = event.kind, event.data
-        step = _step_index(event.step)
-        if kind == "identified":
-            self.vin = event.vin
-            self.tag_in = data.get("tag")
-            self.model = str(data.get("model", ""))
-        elif kind == "progress":
-            self.tag_in = str(data["tag"])
-        elif kind == "admitted":
-            self.operation = str(data["operation"])
-            self.rework = bool(data.get("rework", False))
-        elif kind == "violation":
-            self.violation = dict(data)
-        elif kind == "step_started" and step is not None:
-            self.step_index, self.step_running = step, True
-        elif kind == "step_done" and step is not None:
-            self.step_index, self.step_running = step + 1, False
-        elif kind == "checklist_item" and step is not None:
-            self.checklist[step] = int(data["index"]) + 1
-        elif kind == "verdict" and step is not None and event.result is not None:
-            self.verdicts[step] = event.result
-        elif kind == "photo_session":
-            self.photo_complete = event.result == "complete"
-        elif kind == "override" and data.get("what") == "photo_session":
-            self.photo_overridden = True
-        elif kind == "outputs":
-            self.outputs.update({str(k): int(v) for k, v in data.items()})
-        elif kind == "tag_write":
-            self.tag_out, self.tag_written = str(data["tag"]), False
-        elif kind == "tag_written":
-            self.tag_written = True
-        elif kind == "hold":
-            self.held = event.result or "held"
-            self.vin = self.vin or event.vin
-        elif kind == "disposition" and data.get("action") == "retry":
-            self.held = None
-        elif kind == "released":
-            self.released = True
-        elif kind == "cycle_ended":
-            self.ended = event.result
+        entry_type = _FOLDED.get(EventKind(event.kind))
+        if entry_type is None:
+            return
+        match entry_type.of(event):
+            case Identified(vin=vin, data=data):
+                self.vin = vin
+                self.tag_in = data.get("tag")
+                self.model = str(data.get("model", ""))
+            case IntakeProgress(data=data):
+                self.tag_in = str(data["tag"])
+            case Admitted(data=data):
+                self.rework = bool(data.get("rework", False))
+            case StepStarted(step=step) if (index := _step_index(step)) is not None:
+                self.step_index, self.step_running = index, True
+            case StepDone(step=step) if (index := _step_index(step)) is not None:
+                self.step_index, self.step_running = index + 1, False
+            case ChecklistItem(step=step, data=data) if (index := _step_index(step)) is not None:
+                self.checklist[index] = int(data["index"]) + 1
+            case Verdict(step=step, result=result) if (index := _step_index(step)) is not None:
+                self.verdicts[index] = result
+            case PhotoSession(result=result):
+                self.photo_complete = result == "complete"
+            case Override(data=data) if data.get("what") == "photo_session":
+                self.photo_overridden = True
+            case OutputsSet(data=data):
+                self.outputs.update({str(k): int(v) for k, v in data.items()})
+            case TagWrite(data=data):
+                self.tag_out, self.tag_written = str(data["tag"]), False
+            case TagWritten():
+                self.tag_written = True
+            case Hold(vin=vin, result=result):
+                self.held = result or "held"
+                self.vin = self.vin or vin
+            case Disposition(data=data) if data.get("action") == "retry":
+                self.held = None
+            case Released():
+                self.released = True
+            case CycleEnded(result=result):
+                self.ended = result
 
 
 def _step_index(step: str | None) -> int | None:
@@ -135,8 +182,8 @@ def restore(events: Iterable[Event]) -> Visit | None:
     `cycle_started`, or None when the last cycle ended (station empty)."""
     visit: Visit | None = None
     for event in events:
-        if event.kind == "cycle_started":
-            visit = Visit(cycle=int(event.data["cycle"]))
+        if event.kind == EventKind.CYCLE_STARTED:
+            visit = Visit.begin(CycleStarted.of(event))
         elif visit is not None and event.kind in VISIT_KINDS:
             visit.apply(event)
     if visit is None or visit.ended is not None:

@@ -73,6 +73,13 @@ async def test_a_role_without_the_right_is_refused_and_audited(station: Station)
     assert refused is not None and refused.operator == "bob" and refused.result == "verdict"
 
 
+async def test_an_event_kind_that_does_not_exist_is_not_journaled(station: Station) -> None:
+    before = station.journal.last()
+    with pytest.raises(ValueError, match="'identifed' is not a valid EventKind"):
+        await station.record("identifed", vin="VF1RFB00X66123456")
+    assert station.journal.last() == before
+
+
 async def test_illegal_command_is_refused_and_the_state_kept(station: Station) -> None:
     await wait_state(station, State.EXECUTE)
     with pytest.raises(Refused, match="clear"):
