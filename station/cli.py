@@ -34,7 +34,9 @@ def _available() -> list[tuple[tuple[str, ...], str, str]]:
     return [c for c in COMMANDS if importlib.util.find_spec(f"station.commands.{c[1]}") is not None]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """Every command, for help and dispatch; only the module of the command `argv`
+    names is imported (its arguments are needed to parse the rest of `argv`)."""
     parser = argparse.ArgumentParser(prog="station", description=__doc__.splitlines()[0])
     groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
     top = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -47,14 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
                 groups[key] = group_parser.add_subparsers(dest=f"sub{depth}", required=True)
             container = groups[key]
         sub = container.add_parser(words[-1], help=help_text, description=help_text)
-        module = importlib.import_module(f"station.commands.{module_name}")
-        module.add_arguments(sub)
-        sub.set_defaults(handler=module.run)
+        if tuple(argv[: len(words)]) == words:
+            module = importlib.import_module(f"station.commands.{module_name}")
+            module.add_arguments(sub)
+            sub.set_defaults(handler=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(words).parse_args(words)
     result: int = args.handler(args)
     return result
 

@@ -1,5 +1,10 @@
 """Structured logs (structlog): key-value on a terminal, JSON lines otherwise
-(journald, files, CI), so logs are read by people and parsed by tools alike."""
+(journald, files, CI), so logs are read by people and parsed by tools alike.
+
+Libraries log through the standard library's `logging` (pymodbus, asyncua): a
+handler on the root logger renders their records with the same processors and
+renderer, the logger's name added, so every line of a log has one format (no
+plain "Failed to connect" among the JSON lines)."""
 
 from __future__ import annotations
 
@@ -21,18 +26,39 @@ def configure(
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer()
     )
+    stream = file or current_stderr()
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+    ]
+    threshold = logging.getLevelName(level.upper())
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=file or current_stderr()),
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=True,
     )
+    handler = logging.StreamHandler(stream)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(previous)
+    root.addHandler(handler)
+    # Libraries' INFO is chatter (asyncua logs every session and subscription):
+    # their warnings and errors only, or fewer if `level` asks for fewer.
+    root.setLevel(max(threshold, logging.WARNING))
+
+
+_HANDLER_NAME = "station.logs"
+"""The name of the root logger's handler set up here (replaced when set up again)."""
 
 
 class _CurrentStderr(io.TextIOBase):

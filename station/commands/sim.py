@@ -20,6 +20,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from hal.config import DeviceConfig
+from station import logs
 from station.config.loader import ConfigError, load_station
 from station.config.models import StationFile
 from station.device_types import DEVICE_TYPES, by_word
@@ -116,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         print(f"no {args.device_kind} simulator in this build ({exc})", file=sys.stderr)
         return 2
+    logs.configure()  # the simulator's and pymodbus' or asyncua's lines, on stderr
     where = f"{args.listen[0]}:{args.listen[1]}" if args.listen else args.pty or "default"
     print(f"station sim {args.device_kind}: device {name} ({driver}) on {where}", flush=True)
     try:

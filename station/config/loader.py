@@ -5,12 +5,20 @@ duplicate keys), turned into plain data plus a map from each dotted path to
 its line, validated by the pydantic models, then cross-checked. All errors of
 a file are collected and raised together as one `ConfigError`; each prints as
 `FILE:LINE: PATH: MESSAGE`.
+
+Hostile files are refused before they cost anything: a file over `MAX_FILE_BYTES`
+is not parsed, and values reached through YAML aliases (`*name`, `<<: *name`) are
+counted as they are expanded, so a "billion laughs" of a kilobyte stops at
+`MAX_ALIAS_VALUES` instead of taking gigabytes. A file whose top level is not what
+the command expects (a station file given as a users file, an empty file) gets
+one line saying what it is and what was expected.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import typing
 from collections.abc import Iterable
@@ -27,6 +35,14 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from station.config import checks
 from station.config.models import ConfigFile, LineFile, StationFile
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+"""Largest file read: plant files are a few KiB, a scenario of 10,000 vehicles about 1 MiB."""
+
+MAX_ALIAS_VALUES = 10_000
+"""Most values a file may reach through aliases; shared settings need a few dozen."""
+
+CONFIG_FILE = "a line or station file (a mapping with a `kind:` key: line or station)"
 
 Loc = tuple[str | int, ...]
 
@@ -119,36 +135,70 @@ def content_hash(model: BaseModel, *extra: str) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _plain(node: Any, loc: Loc, lines: dict[Loc, int]) -> Any:
-    """ruamel's round-trip nodes -> plain Python data, recording each path's line."""
-    if isinstance(node, CommentedMap):
-        out: dict[Any, Any] = {}
-        for key, value in node.items():
-            key_loc = (*loc, str(key))
-            lines[key_loc] = node.lc.key(key)[0] + 1
-            out[str(key)] = _plain(value, key_loc, lines)
-        return out
-    if isinstance(node, CommentedSeq):
-        items = []
-        for index, value in enumerate(node):
-            item_loc = (*loc, index)
-            lines[item_loc] = node.lc.item(index)[0] + 1
-            items.append(_plain(value, item_loc, lines))
-        return items
-    if isinstance(node, bool) or node is None:
+class _Flattening:
+    """ruamel's round-trip nodes -> plain Python data, recording each path's line in
+    `document`, and counting the values reached through aliases (ConfigError past
+    `MAX_ALIAS_VALUES`)."""
+
+    def __init__(self, document: _Document) -> None:
+        self.document = document
+        self.seen: set[int] = set()
+        self.aliased = 0
+
+    def plain(self, node: Any, loc: Loc, alias: Loc | None = None) -> Any:
+        """`alias`: where the alias that reached `node` is used (None: not through one)."""
+        if isinstance(node, (CommentedMap, CommentedSeq)):
+            if alias is None and id(node) in self.seen:  # a node met again: an alias
+                alias = loc
+            self.seen.add(id(node))
+        if alias is not None:
+            self.aliased += 1
+            if self.aliased > MAX_ALIAS_VALUES:
+                message = f"YAML aliases expand to more than {MAX_ALIAS_VALUES} values: refused"
+                raise ConfigError([self.document.issue(alias, message)])
+        lines = self.document.lines
+        if isinstance(node, CommentedMap):
+            out: dict[Any, Any] = {}
+            for key, value in node.items():
+                key_loc = (*loc, str(key))
+                position = node.lc.data.get(key)  # None for a key merged in by `<<: *name`
+                lines[key_loc] = position[0] + 1 if position else self.document.line_of(loc)
+                merged = alias is None and position is None
+                out[str(key)] = self.plain(value, key_loc, key_loc if merged else alias)
+            return out
+        if isinstance(node, CommentedSeq):
+            items = []
+            for index, value in enumerate(node):
+                item_loc = (*loc, index)
+                # ruamel places an alias at its anchor: the sequence's line is nearer
+                again = id(value) in self.seen
+                lines[item_loc] = (
+                    self.document.line_of(loc) if again else node.lc.item(index)[0] + 1
+                )
+                items.append(self.plain(value, item_loc, alias))
+            return items
+        if isinstance(node, bool) or node is None:
+            return node
+        for kind in (int, float, str):
+            if isinstance(node, kind):
+                return kind(node)
         return node
-    for kind in (int, float, str):
-        if isinstance(node, kind):
-            return kind(node)
-    return node
 
 
-def _parse(path: Path) -> _Document:
+def _parse(path: Path, expected: str) -> _Document:
+    """The file as plain data; ConfigError unless its top level is a mapping
+    (`expected` says what the file should have been)."""
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            content = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError([ConfigIssue(file, 1, "<file>", f"cannot read: {exc.strerror}")]) from exc
+    if len(content) > MAX_FILE_BYTES:
+        message = f"larger than {MAX_FILE_BYTES // 1024 // 1024} MiB: refused"
+        raise ConfigError([ConfigIssue(file, 1, "<file>", message)])
+    try:
+        text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             [ConfigIssue(file, 1, "<file>", f"not UTF-8 text: {exc.reason}")]
@@ -163,16 +213,19 @@ def _parse(path: Path) -> _Document:
         problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
         raise ConfigError([ConfigIssue(file, line, "<yaml>", problem)]) from exc
     if not isinstance(raw, CommentedMap):
-        raise ConfigError(
-            [
-                ConfigIssue(
-                    file, 1, "<file>", "must be a mapping with a `kind:` key (line or station)"
-                )
-            ]
-        )
+        found = "empty" if raw is None else "a list" if isinstance(raw, list) else "a single value"
+        raise ConfigError([ConfigIssue(file, 1, "<file>", f"{found}, not {expected}")])
     document = _Document(file, None, {(): raw.lc.line + 1})
-    document.data = _plain(raw, (), document.lines)
+    document.data = _Flattening(document).plain(raw, ())
     return document
+
+
+def _described(model: type[BaseModel]) -> str:
+    """What a file of `model` is: 'a users file (a mapping with the key `users:`)'."""
+    name = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", model.__name__).lower().removesuffix(" file")
+    keys = ", ".join(f"`{key}:`" for key in model.model_fields)
+    plural = "s" if len(model.model_fields) > 1 else ""
+    return f"a {name} file (a mapping with the key{plural} {keys})"
 
 
 # --- turning pydantic's errors into sentences -----------------------------------------
@@ -231,10 +284,23 @@ def _field_bounds(root: type[BaseModel], loc: Loc) -> tuple[Any, Any]:
     return lower, upper
 
 
-def _sentence(
-    root: type[BaseModel], error: ErrorDetails, raw_loc: Loc, loc: Loc
-) -> tuple[Loc, str]:
-    """A sentence for one pydantic error; `raw_loc` has the union tags, `loc` not."""
+def _tags(root: Any, loc: Loc, tag: str) -> str:
+    """The values the discriminator `tag` of the union at `loc` takes: "'line', 'station'"."""
+    current = root
+    for part in loc:
+        current = _step_type(current, part)
+    values = [
+        value
+        for member in typing.get_args(_unwrap(current))
+        if isinstance(member, type) and issubclass(member, BaseModel) and tag in member.model_fields
+        for value in typing.get_args(member.model_fields[tag].annotation)
+    ]
+    return ", ".join(repr(value) for value in values)
+
+
+def _sentence(root: Any, error: ErrorDetails, raw_loc: Loc, loc: Loc) -> tuple[Loc, str]:
+    """A sentence for one pydantic error; `raw_loc` has the union tags, `loc` not; `root`
+    is the file's model, or the `ConfigFile` union for an error at its top level."""
     kind = error["type"]
     ctx = error.get("ctx", {})
     got = error.get("input")
@@ -253,7 +319,7 @@ def _sentence(
         return loc, f"missing required key {loc[-1]!r}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         tag = ctx.get("discriminator", "").strip("'")
-        expected = ctx.get("expected_tags", "")
+        expected = _tags(root, raw_loc, tag)
         if kind == "union_tag_not_found":
             return (*loc, tag), f"missing required key {tag!r} (one of {expected})"
         return (*loc, tag), f"unknown {tag} {ctx.get('tag')!r} (expected one of {expected})"
@@ -304,13 +370,13 @@ def _validation_issues(
     """Sentences for pydantic's errors; `root` None means a line-or-station file."""
     issues = []
     kind = document.data.get("kind")
-    if root is None:
-        root = StationFile if kind == "station" else LineFile
     for error in exc.errors():
         raw_loc = tuple(error["loc"])
-        if raw_loc and raw_loc[0] in ("line", "station") and raw_loc[0] == kind:
-            raw_loc = raw_loc[1:]  # the top-level union tag
-        loc, message = _sentence(root, error, raw_loc, _data_loc(document.data, raw_loc))
+        model: Any = root
+        if root is None:  # below the top level, pydantic's loc starts with the kind
+            model = ConfigFile if not raw_loc else StationFile if kind == "station" else LineFile
+            raw_loc = raw_loc[1:]
+        loc, message = _sentence(model, error, raw_loc, _data_loc(document.data, raw_loc))
         issues.append(document.issue(loc, message))
     return issues
 
@@ -333,7 +399,7 @@ def _sorted(issues: Iterable[ConfigIssue]) -> list[ConfigIssue]:
 
 def load_line(path: Path | str) -> LoadedLine:
     """Load and check a line file; raise ConfigError with every problem found."""
-    document = _parse(Path(path))
+    document = _parse(Path(path), CONFIG_FILE)
     model = _validate(document)
     if not isinstance(model, LineFile):
         raise ConfigError([document.issue(("kind",), "expected a line file (kind: line)")])
@@ -346,7 +412,7 @@ def load_line(path: Path | str) -> LoadedLine:
 def load_station(path: Path | str) -> LoadedStation:
     """Load and check a station file and its line; raise ConfigError with every problem."""
     path = Path(path)
-    document = _parse(path)
+    document = _parse(path, CONFIG_FILE)
     model = _validate(document)
     if not isinstance(model, StationFile):
         raise ConfigError([document.issue(("kind",), "expected a station file (kind: station)")])
@@ -361,8 +427,19 @@ def load_station(path: Path | str) -> LoadedStation:
 
 
 def load_document(path: Path | str, model: type[ModelT]) -> ModelT:
-    """Load any YAML file into `model` (a scenario, a users file) with located errors."""
-    document = _parse(Path(path))
+    """Load any YAML file into `model` (a scenario, a users file) with located errors;
+    a file with none of the model's keys at its top level is refused in one line."""
+    expected = _described(model)
+    document = _parse(Path(path), expected)
+    keys = list(document.data)
+    if keys and not set(keys) & set(model.model_fields):
+        kind = document.data.get("kind")
+        found = (
+            f"a {kind} file (kind: {kind})"
+            if kind in ("line", "station")
+            else "keys " + ", ".join(f"`{key}:`" for key in keys[:5])
+        )
+        raise ConfigError([document.issue((), f"{found}, not {expected}")])
     try:
         return model.model_validate(document.data)
     except ValidationError as exc:
@@ -371,7 +448,7 @@ def load_document(path: Path | str, model: type[ModelT]) -> ModelT:
 
 def load_any(path: Path | str) -> LoadedLine | LoadedStation:
     """Load a file of either kind, chosen by its `kind:` key."""
-    document = _parse(Path(path))
+    document = _parse(Path(path), CONFIG_FILE)
     if document.data.get("kind") == "station":
         return load_station(path)
     return load_line(path)
