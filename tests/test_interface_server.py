@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import pytest
 from asyncua import ua
 from asyncua.client.client import Client
+from asyncua.server.internal_session import SessionState
 from asyncua.ua.uaerrors import UaStatusCodeError
 
 from hal.opcua import certs
@@ -389,6 +390,25 @@ async def test_only_the_configured_policies_are_offered_on_localhost(tmp_path: P
     assert offered == {("Basic256Sha256", "SignAndEncrypt")}
     assert bound == {"127.0.0.1"}
     assert startup_s is not None and startup_s < 10
+
+
+async def test_stopping_closes_a_session_whose_connection_dropped_with_a_subscription(
+    tmp_path: Path,
+) -> None:
+    """asyncua keeps such a session for the client to reactivate and its Server.stop()
+    leaves it open; `station.interface.sessions` tracks the sessions through the two
+    methods asyncua calls on each (this fails if asyncua stops calling them)."""
+    with ServedStation(tmp_path, Interface()) as served:
+        client, ns = await connect(served)
+        subscription = await client.create_subscription(100, None)
+        await subscription.subscribe_data_change(
+            client.get_node(ua.NodeId("Station.Status.StateCurrent", ns))
+        )
+        tracked = list(served.server._sessions.sessions)  # type: ignore[union-attr]
+        assert [s.state for s in tracked] == [SessionState.Activated]
+        client.uaclient.protocol.disconnect_socket()  # type: ignore[union-attr]
+    assert [s.state for s in tracked] == [SessionState.Closed]
+    await client.disconnect()  # ends the client's publishing task
 
 
 # --- a client we did not write ---------------------------------------------------------

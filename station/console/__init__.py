@@ -7,7 +7,8 @@ methods, checked and journaled by the Station with the logged-in user.
 
 The UI is thin (STYLE.md item 10): the app turns the client's callbacks into
 messages (`station.console.messages`), keeps one `ConsoleState` (the last status
-snapshot, the link, the last command's outcome), and each screen renders that
-state; actions call methods in workers and show the station's answer. Nothing
-here decides what the station does.
+snapshot, the link, the last command's outcome), and hands it down: each screen
+watches it and its widgets are bound to it (`data_bind`). Messages go up: a
+screen's action posts `CommandRequested`, which the app runs in a worker, showing
+the station's answer. Nothing here decides what the station does.
 """

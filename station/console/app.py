@@ -6,10 +6,13 @@ call the station.
   `SnapshotReceived` and `LinkChanged`; the client reconnects by itself, so the
   app only shows what it is told. Logging in replaces the worker with one for
   the new user; a refused login falls back to read only and reopens the login.
-- Actions: each runs one server method in its own worker (`console:call:<method>`)
-  and posts `CommandCompleted` or `CommandRefused`, shown on the notice line.
-  Who may do what is the station's decision (see `widgets.action_bar`).
-- Screens are modes: 1 station, 2 alarms, 3 events, 4 I/O; l logs in.
+- Actions: a screen posts `CommandRequested`; the app runs that server method in
+  its own worker (`console:call:<method>`), which posts `CommandCompleted` or
+  `CommandRefused`, shown on the notice line. Who may do what is the station's
+  decision (see `widgets.action_bar`).
+- Screens are modes: 1 station, 2 alarms, 3 events, 4 I/O; l logs in. Each watches
+  `ConsoleApp.state` and passes it down to its widgets (`screens.console_screen`);
+  none calls the app.
 
 A test may give the app another `StationLink` that calls the same callbacks with
 recorded snapshots (the snapshot tests do): the rendering path is the same.
@@ -28,8 +31,11 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 
 from station.console.messages import (
+    NO_STATE,
+    ActionDeclined,
     CommandCompleted,
     CommandRefused,
+    CommandRequested,
     ConsoleState,
     LinkChanged,
     LoginFailed,
@@ -37,12 +43,10 @@ from station.console.messages import (
     SnapshotReceived,
 )
 from station.console.screens.alarms import AlarmsScreen
-from station.console.screens.dispose import DisposeScreen
 from station.console.screens.events import EventsScreen
 from station.console.screens.io import IoScreen
 from station.console.screens.login import LoginScreen
 from station.console.screens.station import StationScreen
-from station.console.screens.text_entry import TextEntryScreen
 from station.interface.client import (
     CallRefused,
     Link,
@@ -92,7 +96,7 @@ class ConsoleApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    state: reactive[ConsoleState] = reactive(ConsoleState(Link("", False)), always_update=True)
+    state: reactive[ConsoleState] = reactive(NO_STATE, always_update=True)
 
     def __init__(
         self,
@@ -161,13 +165,11 @@ class ConsoleApp(App[None]):
 
     # --- actions ------------------------------------------------------------------------
 
-    def tell(self, notice: str, *, error: bool = False) -> None:
-        """Show `notice` on the notice line."""
-        self.state = self.state.with_notice(notice, error=error)
+    def on_command_requested(self, message: CommandRequested) -> None:
+        self._call(message.method, *message.args)
 
-    def call_station(self, method: str, *args: str | int) -> None:
-        """Call a method of the station in a worker; the outcome goes to the notice line."""
-        self._call(method, *args)
+    def on_action_declined(self, message: ActionDeclined) -> None:
+        self.state = self.state.with_notice(message.reason, error=True)
 
     @work(group="command", exit_on_error=True)
     async def _call(self, method: str, *args: str | int) -> None:
@@ -185,44 +187,10 @@ class ConsoleApp(App[None]):
             self.post_message(CommandCompleted(method, result))
 
     def on_command_completed(self, message: CommandCompleted) -> None:
-        self.tell(f"{message.method}: {message.result}")
+        self.state = self.state.with_notice(f"{message.method}: {message.result}")
 
     def on_command_refused(self, message: CommandRefused) -> None:
-        self.tell(f"refused: {message.reason}", error=True)
-
-    def action_station(self, method: str, *args: str | int) -> None:
-        self.call_station(method, *args)
-
-    def action_acknowledge_first(self) -> None:
-        snapshot = self.state.snapshot
-        alarms = snapshot.status["alarms"] if snapshot is not None else []
-        waiting = [a for a in alarms if not a["acked_by"]]
-        if not waiting:
-            self.tell("no alarm to acknowledge", error=True)
-            return
-        self.call_station("AcknowledgeAlarm", waiting[0]["key"])
-
-    def action_manual_vin(self) -> None:
-        def entered(vin: str | None) -> None:
-            if vin is not None:
-                self.call_station("ManualVin", vin)
-
-        self.push_screen(TextEntryScreen("Type the VIN (17 characters)", "VIN"), entered)
-
-    def action_override(self) -> None:
-        def entered(reason: str | None) -> None:
-            if reason is not None:
-                self.call_station("Override", "photo_session", reason)
-
-        question = "Accept the incomplete photo session: why? (journaled)"
-        self.push_screen(TextEntryScreen(question, "reason"), entered)
-
-    def action_dispose(self) -> None:
-        def decided(decision: tuple[str, str] | None) -> None:
-            if decision is not None:
-                self.call_station("Dispose", *decision)
-
-        self.push_screen(DisposeScreen(), decided)
+        self.state = self.state.with_notice(f"refused: {message.reason}", error=True)
 
     def action_login(self) -> None:
         self.push_screen(LoginScreen())

@@ -1,9 +1,11 @@
 """What happens to the console, as messages (past tense), and the state it renders.
 
-The client's callbacks become `SnapshotReceived` and `LinkChanged`; a worker's
-outcome becomes `CommandCompleted` or `CommandRefused`; the login screen posts
-`LoginSubmitted`. The app folds them into one `ConsoleState`, which every screen
-watches and renders.
+Messages go up: the client's callbacks become `SnapshotReceived` and `LinkChanged`;
+a worker's outcome becomes `CommandCompleted` or `CommandRefused`; a screen posts
+`CommandRequested` (a key or button asked for a method of the station),
+`ActionDeclined` (there was nothing to act on) or `LoginSubmitted`. The app folds
+them into one `ConsoleState`. The state goes down: each screen watches the app's
+and holds it in its own reactive, which its widgets are bound to (`data_bind`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ class ConsoleState:
 
     def with_notice(self, notice: str, *, error: bool = False) -> ConsoleState:
         return replace(self, notice=notice, notice_is_error=error)
+
+
+NO_STATE = ConsoleState(Link("", False))
+"""The state of a reactive before it is given one (before the app starts, before a
+widget is bound)."""
 
 
 @dataclass
@@ -55,6 +62,21 @@ class LoginSubmitted(Message):
 @dataclass
 class LoginFailed(Message):
     """The station refused the user name or password."""
+
+    reason: str
+
+
+@dataclass
+class CommandRequested(Message):
+    """A key or button asked for a method of the station, with these arguments."""
+
+    method: str
+    args: tuple[str | int, ...] = ()
+
+
+@dataclass
+class ActionDeclined(Message):
+    """An action had nothing to act on (no alarm to acknowledge): why."""
 
     reason: str
 

@@ -10,4 +10,4 @@ from station.console.widgets.event_table import EventTable
 
 class EventsScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
-        yield EventTable()
+        yield EventTable().data_bind(ConsoleScreen.state)

@@ -10,4 +10,4 @@ from station.console.widgets.io_table import IoTable
 
 class IoScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
-        yield IoTable()
+        yield IoTable().data_bind(ConsoleScreen.state)

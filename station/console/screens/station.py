@@ -1,5 +1,8 @@
 """The station at a glance: state and stack light, vehicle, route strip with gates,
-current step with its progress, the open question, alarms, and the action keys."""
+current step with its progress, the open question, alarms, and the action keys.
+
+Its actions (the action bar's keys and buttons) post `CommandRequested` for the
+app to call the station; those that need a text first ask it in a dialog."""
 
 from __future__ import annotations
 
@@ -7,7 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 
+from station.console.messages import ActionDeclined, CommandRequested
 from station.console.screens.console_screen import ConsoleScreen
+from station.console.screens.dispose import DisposeScreen
+from station.console.screens.text_entry import TextEntryScreen
 from station.console.widgets.action_bar import CONSOLE_ACTIONS, ActionBar
 from station.console.widgets.alarm_banner import AlarmBanner
 from station.console.widgets.counts_panel import CountsPanel
@@ -27,13 +33,48 @@ class StationScreen(ConsoleScreen):
     """
 
     def compose_body(self) -> ComposeResult:
+        state = ConsoleScreen.state
         with Horizontal(id="top"):
-            yield StackLight()
-            yield StateBanner()
-            yield CountsPanel()
-        yield VehiclePanel()
-        yield RouteStrip()
-        yield StepPanel()
-        yield PromptPanel()
-        yield AlarmBanner()
-        yield ActionBar()
+            yield StackLight().data_bind(state)
+            yield StateBanner().data_bind(state)
+            yield CountsPanel().data_bind(state)
+        yield VehiclePanel().data_bind(state)
+        yield RouteStrip().data_bind(state)
+        yield StepPanel().data_bind(state)
+        yield PromptPanel().data_bind(state)
+        yield AlarmBanner().data_bind(state)
+        yield ActionBar().data_bind(state)
+
+    def action_station(self, method: str, *args: str | int) -> None:
+        self.post_message(CommandRequested(method, args))
+
+    def action_acknowledge_first(self) -> None:
+        snapshot = self.state.snapshot
+        alarms = snapshot.status["alarms"] if snapshot is not None else []
+        waiting = [a for a in alarms if not a["acked_by"]]
+        if not waiting:
+            self.post_message(ActionDeclined("no alarm to acknowledge"))
+            return
+        self.action_station("AcknowledgeAlarm", waiting[0]["key"])
+
+    def action_manual_vin(self) -> None:
+        def entered(vin: str | None) -> None:
+            if vin is not None:
+                self.action_station("ManualVin", vin)
+
+        self.app.push_screen(TextEntryScreen("Type the VIN (17 characters)", "VIN"), entered)
+
+    def action_override(self) -> None:
+        def entered(reason: str | None) -> None:
+            if reason is not None:
+                self.action_station("Override", "photo_session", reason)
+
+        question = "Accept the incomplete photo session: why? (journaled)"
+        self.app.push_screen(TextEntryScreen(question, "reason"), entered)
+
+    def action_dispose(self) -> None:
+        def decided(decision: tuple[str, str] | None) -> None:
+            if decision is not None:
+                self.action_station("Dispose", *decision)
+
+        self.app.push_screen(DisposeScreen(), decided)

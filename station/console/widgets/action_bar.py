@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.reactive import reactive
 from textual.widgets import Button
 
-from station.console.messages import ConsoleState
+from station.console.messages import NO_STATE, ConsoleState
 from station.roles import ACTIONS
 
 
@@ -31,24 +32,24 @@ class ConsoleAction:
 
 
 MACHINE_ACTIONS = (
-    ConsoleAction("s", "Start", "app.station('Start')", "start"),
-    ConsoleAction("h", "Hold", "app.station('Hold')", "hold"),
-    ConsoleAction("u", "Unhold", "app.station('Unhold')", "unhold"),
-    ConsoleAction("r", "Reset", "app.station('Reset')", "reset"),
-    ConsoleAction("x", "Stop", "app.station('Stop')", "stop"),
-    ConsoleAction("c", "Clear", "app.station('Clear')", "clear"),
+    ConsoleAction("s", "Start", "screen.station('Start')", "start"),
+    ConsoleAction("h", "Hold", "screen.station('Hold')", "hold"),
+    ConsoleAction("u", "Unhold", "screen.station('Unhold')", "unhold"),
+    ConsoleAction("r", "Reset", "screen.station('Reset')", "reset"),
+    ConsoleAction("x", "Stop", "screen.station('Stop')", "stop"),
+    ConsoleAction("c", "Clear", "screen.station('Clear')", "clear"),
 )
 """PackML commands."""
 
 PEOPLE_ACTIONS = (
-    ConsoleAction("a", "Ack", "app.acknowledge_first", "acknowledge"),
-    ConsoleAction("d", "Done", "app.station('ConfirmChecklistItem')", "confirm"),
-    ConsoleAction("p", "Pass", "app.station('EnterVerdict', 'pass')", "verdict"),
-    ConsoleAction("f", "Fail", "app.station('EnterVerdict', 'fail')", "verdict"),
-    ConsoleAction("v", "VIN", "app.manual_vin", "manual_vin"),
-    ConsoleAction("g", "Go", "app.station('ConfirmStep')", "confirm"),
-    ConsoleAction("o", "Override", "app.override", "override"),
-    ConsoleAction("y", "Dispose", "app.dispose", "dispose"),
+    ConsoleAction("a", "Ack", "screen.acknowledge_first", "acknowledge"),
+    ConsoleAction("d", "Done", "screen.station('ConfirmChecklistItem')", "confirm"),
+    ConsoleAction("p", "Pass", "screen.station('EnterVerdict', 'pass')", "verdict"),
+    ConsoleAction("f", "Fail", "screen.station('EnterVerdict', 'fail')", "verdict"),
+    ConsoleAction("v", "VIN", "screen.manual_vin", "manual_vin"),
+    ConsoleAction("g", "Go", "screen.station('ConfirmStep')", "confirm"),
+    ConsoleAction("o", "Override", "screen.override", "override"),
+    ConsoleAction("y", "Dispose", "screen.dispose", "dispose"),
 )
 """Answers to prompts, alarms, and the supervisor's decisions."""
 
@@ -68,6 +69,8 @@ class ActionBar(Vertical):
     ActionBar Button.-denied { text-opacity: 40%; }
     """
 
+    state: reactive[ConsoleState] = reactive(NO_STATE, init=False)
+
     def compose(self) -> ComposeResult:
         for row in (MACHINE_ACTIONS, PEOPLE_ACTIONS):
             with Horizontal():
@@ -79,7 +82,7 @@ class ActionBar(Vertical):
                         compact=True,
                     )
 
-    def show_state(self, state: ConsoleState) -> None:
+    def watch_state(self, state: ConsoleState) -> None:
         for action in CONSOLE_ACTIONS:
             button = self.query_one(f"#button-{action.key}", Button)
             button.set_class(not may(state.link.role, action), "-denied")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
-from station.console.messages import ConsoleState
+from station.console.messages import NO_STATE, ConsoleState
 
 
 class AlarmBanner(Static):
@@ -14,7 +15,9 @@ class AlarmBanner(Static):
     AlarmBanner.-alarm { background: $error-darken-3; text-style: bold; }
     """
 
-    def show_state(self, state: ConsoleState) -> None:
+    state: reactive[ConsoleState] = reactive(NO_STATE, init=False)
+
+    def watch_state(self, state: ConsoleState) -> None:
         alarms = state.snapshot.status["alarms"] if state.snapshot is not None else []
         unacked = [a for a in alarms if not a["acked_by"]]
         self.set_class(bool(unacked), "-alarm")

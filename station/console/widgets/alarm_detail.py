@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
-from station.console.messages import ConsoleState
-from station.status import AlarmStatus
+from station.console.messages import NO_STATE, ConsoleState
 
 
 class AlarmDetail(Static):
@@ -14,21 +14,20 @@ class AlarmDetail(Static):
     AlarmDetail { height: auto; min-height: 3; border: round $secondary; padding: 0 1; }
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._alarms: list[AlarmStatus] = []
-        self._key: str | None = None
+    state: reactive[ConsoleState] = reactive(NO_STATE, init=False)
+    selected: reactive[str | None] = reactive(None, init=False)
+    """The key of the alarm under the table's cursor."""
 
-    def show_state(self, state: ConsoleState) -> None:
-        self._alarms = state.snapshot.status["alarms"] if state.snapshot is not None else []
+    def watch_state(self) -> None:
         self._show()
 
-    def select(self, key: str | None) -> None:
-        self._key = key
+    def watch_selected(self) -> None:
         self._show()
 
     def _show(self) -> None:
-        chosen = [a for a in self._alarms if a["key"] == self._key] or self._alarms[:1]
+        snapshot = self.state.snapshot
+        alarms = snapshot.status["alarms"] if snapshot is not None else []
+        chosen = [a for a in alarms if a["key"] == self.selected] or alarms[:1]
         if not chosen:
             self.update(Text("no alarms", style="dim"))
             return

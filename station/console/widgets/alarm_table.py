@@ -9,7 +9,7 @@ from station.console.widgets.state_table import StateTable
 class AlarmTable(StateTable):
     COLUMNS = ("P", "alarm", "raised", "state", "acknowledged by", "text")
 
-    def show_state(self, state: ConsoleState) -> None:
+    def watch_state(self, state: ConsoleState) -> None:
         alarms = state.snapshot.status["alarms"] if state.snapshot is not None else []
         row = self.cursor_row
         self.clear()

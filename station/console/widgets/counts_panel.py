@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
-from station.console.messages import ConsoleState
+from station.console.messages import NO_STATE, ConsoleState
 
 
 class CountsPanel(Static):
@@ -13,7 +14,9 @@ class CountsPanel(Static):
     CountsPanel { width: 22; height: 5; border: round $secondary; padding: 0 1; }
     """
 
-    def show_state(self, state: ConsoleState) -> None:
+    state: reactive[ConsoleState] = reactive(NO_STATE, init=False)
+
+    def watch_state(self, state: ConsoleState) -> None:
         if state.snapshot is None:
             self.update("")
             return

@@ -9,7 +9,7 @@ from station.console.widgets.state_table import StateTable
 class EventTable(StateTable):
     COLUMNS = ("seq", "time", "event", "by", "VIN", "step", "result", "detail")
 
-    def show_state(self, state: ConsoleState) -> None:
+    def watch_state(self, state: ConsoleState) -> None:
         events = state.snapshot.events if state.snapshot is not None else []
         self.clear()
         for event in reversed(events):

@@ -13,7 +13,7 @@ def _value(value: int | None) -> str:
 class IoTable(StateTable):
     COLUMNS = ("kind", "name", "value")
 
-    def show_state(self, state: ConsoleState) -> None:
+    def watch_state(self, state: ConsoleState) -> None:
         self.clear()
         if state.snapshot is None:
             return

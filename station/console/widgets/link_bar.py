@@ -4,9 +4,10 @@ the reason on a second line."""
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
-from station.console.messages import ConsoleState
+from station.console.messages import NO_STATE, ConsoleState
 
 
 class LinkBar(Static):
@@ -15,7 +16,9 @@ class LinkBar(Static):
     LinkBar.-disconnected { background: $error; color: $text; text-style: bold; }
     """
 
-    def show_state(self, state: ConsoleState) -> None:
+    state: reactive[ConsoleState] = reactive(NO_STATE, init=False)
+
+    def watch_state(self, state: ConsoleState) -> None:
         link = state.link
         station = state.snapshot.status["station"] if state.snapshot is not None else "station"
         if link.connected:

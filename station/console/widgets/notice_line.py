@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
-from station.console.messages import ConsoleState
+from station.console.messages import NO_STATE, ConsoleState
 
 
 class NoticeLine(Static):
@@ -14,6 +15,8 @@ class NoticeLine(Static):
     NoticeLine.-error { color: $error; text-style: bold; }
     """
 
-    def show_state(self, state: ConsoleState) -> None:
+    state: reactive[ConsoleState] = reactive(NO_STATE, init=False)
+
+    def watch_state(self, state: ConsoleState) -> None:
         self.set_class(state.notice_is_error, "-error")
         self.update(Text(state.notice, no_wrap=True, overflow="ellipsis"))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
-from station.console.messages import ConsoleState
+from station.console.messages import NO_STATE, ConsoleState
 
 ANSWER_KEYS = {
     "checklist": "d Done",
@@ -23,7 +24,9 @@ class PromptPanel(Static):
     PromptPanel.-asking { border: round $warning; }
     """
 
-    def show_state(self, state: ConsoleState) -> None:
+    state: reactive[ConsoleState] = reactive(NO_STATE, init=False)
+
+    def watch_state(self, state: ConsoleState) -> None:
         prompt = state.snapshot.status["prompt"] if state.snapshot is not None else None
         self.set_class(prompt is not None, "-asking")
         if prompt is None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widget import Widget
 
-from station.console.messages import ConsoleState
+from station.console.messages import NO_STATE, ConsoleState
 from station.status import RouteStop
 
 ARROW = " → "
@@ -20,12 +21,14 @@ class RouteStrip(Widget):
     RouteStrip { height: auto; min-height: 3; border: round $secondary; padding: 0 1; }
     """
 
+    state: reactive[ConsoleState] = reactive(NO_STATE, init=False)
+
     def __init__(self) -> None:
         super().__init__()
         self._route: list[RouteStop] = []
         self._vehicle = False
 
-    def show_state(self, state: ConsoleState) -> None:
+    def watch_state(self, state: ConsoleState) -> None:
         status = state.snapshot.status if state.snapshot is not None else None
         self._route = status["route"] if status is not None else []
         self._vehicle = status is not None and status["vin"] is not None

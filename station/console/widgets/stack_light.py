@@ -5,9 +5,10 @@ suspended or a person is asked; green: running)."""
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
-from station.console.messages import ConsoleState
+from station.console.messages import NO_STATE, ConsoleState
 from station.status import Status
 
 LAMPS = (("red", "red"), ("amber", "dark_orange"), ("green", "green"))
@@ -36,7 +37,9 @@ class StackLight(Static):
     StackLight { width: 9; height: 5; border: round $secondary; content-align: center middle; }
     """
 
-    def show_state(self, state: ConsoleState) -> None:
+    state: reactive[ConsoleState] = reactive(NO_STATE, init=False)
+
+    def watch_state(self, state: ConsoleState) -> None:
         lit = lamps(state.snapshot.status) if state.snapshot is not None else {}
         text = Text(justify="center")
         for index, (lamp, colour) in enumerate(LAMPS):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
-from station.console.messages import ConsoleState
+from station.console.messages import NO_STATE, ConsoleState
 
 STATE_CLASSES = {
     "Execute": "-running",
@@ -37,7 +38,9 @@ class StateBanner(Static):
     StateBanner.-stopped { background: $surface; border: round $secondary; }
     """
 
-    def show_state(self, state: ConsoleState) -> None:
+    state: reactive[ConsoleState] = reactive(NO_STATE, init=False)
+
+    def watch_state(self, state: ConsoleState) -> None:
         for cls in set(STATE_CLASSES.values()):
             self.remove_class(cls)
         if state.snapshot is None:

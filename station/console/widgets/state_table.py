@@ -1,11 +1,14 @@
 """What the console's tables share: a row cursor, columns given by the subclass,
-and the whole height of the screen body."""
+the whole height of the screen body, and the `state` they render (`watch_state`)."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from textual.reactive import reactive
 from textual.widgets import DataTable
+
+from station.console.messages import NO_STATE, ConsoleState
 
 
 class StateTable(DataTable[str]):
@@ -13,6 +16,8 @@ class StateTable(DataTable[str]):
     StateTable { height: 1fr; }
     """
     COLUMNS: ClassVar[tuple[str, ...]] = ()
+
+    state: reactive[ConsoleState] = reactive(NO_STATE, init=False)
 
     def on_mount(self) -> None:
         self.cursor_type = "row"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.reactive import reactive
 from textual.widgets import Label, ProgressBar
 
-from station.console.messages import ConsoleState
+from station.console.messages import NO_STATE, ConsoleState
 
 
 class StepPanel(Horizontal):
@@ -16,11 +17,13 @@ class StepPanel(Horizontal):
     StepPanel ProgressBar { width: 40; }
     """
 
+    state: reactive[ConsoleState] = reactive(NO_STATE, init=False)
+
     def compose(self) -> ComposeResult:
         yield Label(id="step-label")
         yield ProgressBar(total=100, show_eta=False, id="step-progress")
 
-    def show_state(self, state: ConsoleState) -> None:
+    def watch_state(self, state: ConsoleState) -> None:
         label = self.query_one("#step-label", Label)
         bar = self.query_one("#step-progress", ProgressBar)
         if state.snapshot is None:

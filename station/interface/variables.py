@@ -1,0 +1,146 @@
+"""The address space's variables: node id -> (value, type) from one status snapshot,
+the PackML numbers they use, and what Events/Recent shows of a journal event.
+
+Pure functions of the status (`station.status.Status`) and the journal's events: no
+server, no I/O. `station.interface.publisher` writes what they return.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from asyncua import ua
+from asyncua.ua.status_codes import StatusCodes
+
+from station import interface
+from station.fsm import State, UnitMode
+from station.journal import Event
+from station.status import AlarmStatus, PromptStatus, Status
+
+PACKML_VERSION = "OPC 30050 base (subset)"
+
+PACKML_STATE_NUMBERS: dict[State, int] = {
+    State.CLEARING: 1,
+    State.STOPPED: 2,
+    State.STARTING: 3,
+    State.IDLE: 4,
+    State.SUSPENDED: 5,
+    State.EXECUTE: 6,
+    State.STOPPING: 7,
+    State.ABORTING: 8,
+    State.ABORTED: 9,
+    State.HOLDING: 10,
+    State.HELD: 11,
+    State.UNHOLDING: 12,
+    State.SUSPENDING: 13,
+    State.UNSUSPENDING: 14,
+    State.RESETTING: 15,
+    State.COMPLETING: 16,
+    State.COMPLETE: 17,
+}
+"""PackML state numbers (ISA-TR88.00.02, OPC 30050 StateCurrent)."""
+
+PACKML_UNIT_MODES: dict[UnitMode, int] = {
+    UnitMode.PRODUCTION: 1,
+    UnitMode.MAINTENANCE: 2,
+    UnitMode.MANUAL: 3,
+}
+"""PackML unit mode numbers (UnitModeCurrent)."""
+
+V = ua.VariantType
+
+Variables = dict[str, tuple[Any, ua.VariantType]]
+"""Node id -> (value, type); a value None is not known (its link is down)."""
+
+
+def _alarm_line(alarm: AlarmStatus) -> str:
+    flags = ("" if alarm["active"] else " (cleared)") + (
+        f" (acknowledged by {alarm['acked_by']})" if alarm["acked_by"] else ""
+    )
+    return f"P{alarm['priority']} {alarm['key']}: {alarm['text']}{flags}"
+
+
+NO_PROMPT: PromptStatus = {"kind": "", "text": "", "options": [], "item": 0}
+
+
+def variables(status: Status) -> Variables:
+    """Node id -> (value, type) of every variable, from one status snapshot."""
+    counts = status["counts"]
+    prompt = status["prompt"] or NO_PROMPT
+    alarms = status["alarms"]
+    route = status["route"]
+    done = [op["operation"] for op in route if op["done"]]
+    values: Variables = {
+        "Station.TagID": (status["station"], V.String),
+        "Station.Operation": (status["operation"], V.String),
+        "Station.PackMLVersion": (PACKML_VERSION, V.String),
+        "Station.BaseStateMachine.CurrentState": (
+            ua.LocalizedText(status["state"]),
+            V.LocalizedText,
+        ),
+        "Station.Status.StateCurrent": (PACKML_STATE_NUMBERS[State(status["state"])], V.Int32),
+        "Station.Status.UnitModeCurrent": (PACKML_UNIT_MODES[UnitMode(status["mode"])], V.Int32),
+        "Station.Status.UnitModeName": (status["mode"], V.String),
+        "Station.Status.EquipmentBlocked": (bool(status["blocked"]), V.Boolean),
+        "Station.Status.EquipmentStarved": (bool(status["starved"]), V.Boolean),
+        interface.STATUS_JSON: (json.dumps(status, sort_keys=True), V.String),
+        "Station.Admin.ProdProcessedCount": (counts["cycles"], V.Int32),
+        "Station.Admin.ProdDefectiveCount": (counts["failed"], V.Int32),
+        "Station.Admin.ProdPassedCount": (counts["passed"], V.Int32),
+        "Station.Admin.ProdReworkCount": (counts["rework"], V.Int32),
+        "Station.Admin.ProdHeldCount": (counts["held"], V.Int32),
+        "Station.Admin.AlarmExtent": (len(alarms), V.Int32),
+        "Station.Admin.Alarm": ([_alarm_line(a) for a in alarms], V.String),
+        "Station.Vehicle.VIN": (status["vin"] or "", V.String),
+        "Station.Vehicle.Model": (status["model"] or "", V.String),
+        "Station.Vehicle.Held": (status["held"] or "", V.String),
+        "Station.Vehicle.RouteDone": (done, V.String),
+        "Station.Vehicle.RouteProgress": (f"{len(done)}/{len(route)}", V.String),
+        "Station.Step.Index": (status["step_index"], V.Int32),
+        "Station.Step.Count": (status["step_count"], V.Int32),
+        "Station.Step.Name": (status["step"], V.String),
+        "Station.Step.Progress": (float(status["step_progress"]), V.Double),
+        "Station.Prompt.Kind": (prompt["kind"], V.String),
+        "Station.Prompt.Text": (prompt["text"], V.String),
+        "Station.Prompt.Options": (list(prompt["options"]), V.String),
+        "Station.Prompt.Item": (prompt["item"], V.Int32),
+        "Station.Alarms.Active": ([a["key"] for a in alarms if a["active"]], V.String),
+        "Station.Alarms.Unacknowledged": (
+            [a["key"] for a in alarms if not a["acked_by"]],
+            V.String,
+        ),
+        "Station.Alarms.Json": (json.dumps(alarms, sort_keys=True), V.String),
+    }
+    for name, value in status["inputs"].items():
+        values[f"Station.IO.Inputs.{name}"] = (value, V.Int32)
+    for name, value in status["outputs"].items():
+        values[f"Station.IO.Outputs.{name}"] = (value, V.Int32)
+    for name, up in status["links"].items():
+        values[f"Station.IO.Links.{name}"] = (bool(up), V.Boolean)
+    return values
+
+
+def event_summary(event: Event) -> dict[str, Any]:
+    """What the console shows of a journal event."""
+    detail = json.dumps(event.data, sort_keys=True, separators=(",", ":")) if event.data else ""
+    return {
+        "seq": event.seq,
+        "wall": event.wall,
+        "kind": event.kind,
+        "vin": event.vin,
+        "step": event.step,
+        "result": event.result,
+        "operator": event.operator,
+        "detail": detail[:200],
+    }
+
+
+def data_value(value: Any, variant_type: ua.VariantType) -> ua.DataValue:
+    """A variable's value as written; None (not known) is Bad_NoCommunication."""
+    if value is None:
+        return ua.DataValue(
+            ua.Variant(ua.get_default_value(variant_type), variant_type),
+            StatusCode=ua.StatusCode(ua.UInt32(StatusCodes.BadNoCommunication)),
+        )
+    return ua.DataValue(ua.Variant(value, variant_type))
