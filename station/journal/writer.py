@@ -47,6 +47,7 @@ from station.journal.store import (
     walk_chain,
 )
 from station.journal.untrusted import bound_json, bound_text
+from station.state_dir import anchors_path
 
 log = structlog.get_logger("station.journal")
 
@@ -409,7 +410,7 @@ class Journal(EventStore):
         `anchors` (default: `anchors.jsonl` beside the journal); see
         `station.journal.anchor`. Runs in a thread (it fsyncs)."""
         head_seq, head_hash = self._head
-        target = anchors or self.path.with_name("anchors.jsonl")
+        target = anchors or anchors_path(self.path.parent)
         return await asyncio.to_thread(
             write_anchor, target, key_file, self.station, head_seq, head_hash
         )
