@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from station.bench import journal as journal_bench
 from station.journal import (
     CHAIN_SEALED,
     MAX_TEXT,
@@ -405,3 +406,19 @@ async def test_state_dir_and_journal_files_are_private(
         "anchors.jsonl": 0o600,
     }
     assert os.stat(key).st_mode & 0o777 == 0o600
+
+
+# --- benchmark ------------------------------------------------------------------------
+
+
+def test_benchmark_times_the_start_up_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--open-events", "50", "--json", "--dir", str(tmp_path)]
+    assert journal_bench.main(argv) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["open_events"] == 50
+    assert figures["build_s"] > 0
+    assert figures["first_open_s"] > 0
+    assert figures["open_s"] > 0
+    assert list(tmp_path.iterdir()) == []
