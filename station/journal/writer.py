@@ -260,7 +260,10 @@ class Journal(EventStore):
         self._lock_fd = lock_fd
         self._head = head
         self._wal = path.with_name(f"{path.name}-wal")
-        _, self._wal_size, self._wal_inode = self._wal_state()
+        self._wal_fd = os.open(self._wal, os.O_RDONLY | os.O_CLOEXEC)
+        locked, wal = os.fstat(lock_fd), os.fstat(self._wal_fd)
+        self._db_id = (locked.st_dev, locked.st_ino)
+        self._wal_inode, self._wal_size = wal.st_ino, wal.st_size
         self._queue: queue.SimpleQueue[_Append | _Stop] = queue.SimpleQueue()
         self._submit_lock = threading.Lock()
         self._refusal: tuple[type[JournalError], str] | None = None
@@ -443,6 +446,7 @@ class Journal(EventStore):
             with self._read_lock:
                 self._read.close()
             if self._lock_fd >= 0:
+                os.close(self._wal_fd)
                 os.close(self._lock_fd)
                 self._lock_fd = -1
 
@@ -525,31 +529,25 @@ class Journal(EventStore):
         }
         return Event(**fields, hash=chain_hash(fields))
 
-    def _wal_state(self) -> tuple[bytes, int, int]:
-        """The WAL's first four bytes, size and inode (FileNotFoundError when it is gone)."""
-        with self._wal.open("rb") as wal:
-            return wal.read(4), os.fstat(wal.fileno()).st_size, os.fstat(wal.fileno()).st_ino
-
     def _check_files(self, *, before_commit: bool) -> None:
         """Raise JournalStorageError when the files under the writer were changed: the
         database file removed or replaced, the WAL removed, replaced or truncated (only
         this writer writes the WAL, and it never shrinks while the writer has it open)."""
         problem = ""
         try:
-            on_disk, locked = os.stat(self.path), os.fstat(self._lock_fd)
-            if (on_disk.st_dev, on_disk.st_ino) != (locked.st_dev, locked.st_ino):
-                problem = f"the database file {self.path} was replaced"
-            else:
-                magic, size, inode = self._wal_state()
-                if inode != self._wal_inode:
-                    problem = f"the WAL {self._wal} was replaced"
-                elif before_commit and size != self._wal_size:
-                    problem = f"the WAL {self._wal} changed size ({self._wal_size} -> {size})"
-                elif not before_commit and magic not in _WAL_MAGIC:
-                    problem = f"the WAL {self._wal} has no WAL header (truncated)"
-                self._wal_size = size
+            on_disk, wal = os.stat(self.path), os.stat(self._wal)
         except FileNotFoundError as exc:
             problem = f"{exc.filename} was removed"
+        else:
+            if (on_disk.st_dev, on_disk.st_ino) != self._db_id:
+                problem = f"the database file {self.path} was replaced"
+            elif wal.st_ino != self._wal_inode:
+                problem = f"the WAL {self._wal} was replaced"
+            elif before_commit and wal.st_size != self._wal_size:
+                problem = f"the WAL {self._wal} changed size ({self._wal_size} -> {wal.st_size})"
+            elif not before_commit and os.pread(self._wal_fd, 4, 0) not in _WAL_MAGIC:
+                problem = f"the WAL {self._wal} has no WAL header (truncated)"
+            self._wal_size = wal.st_size
         if problem:
             raise JournalStorageError(
                 f"{problem} under the running station: events may not be on disk"
