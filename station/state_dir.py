@@ -3,10 +3,13 @@
 Resolution, first that applies: the `--state-dir DIR` option; else `$STATE_DIRECTORY`,
 which systemd sets from the unit's `StateDirectory=` (it holds several paths separated
 by colons when the unit names several; the first is the station's); else `./state`.
-The runtime creates the directory; tools that only read (`station journal show/verify`)
-resolve it the same way without creating it.
+The runtime creates the directory, mode 0700 (the journal is the station's record and
+its anchors are signed: only the station's account reads them); a directory that exists
+is left as it is (under systemd, set `StateDirectoryMode=0700`). Tools that only read
+(`station journal show/verify`) resolve it the same way without creating it.
 
-The journal file is `<state-dir>/journal.sqlite3` (`station.journal`).
+The journal file is `<state-dir>/journal.sqlite3` (`station.journal`, created 0600 with
+its WAL), its anchors `<state-dir>/anchors.jsonl`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import os
 from pathlib import Path
 
 JOURNAL_FILE = "journal.sqlite3"
+ANCHORS_FILE = "anchors.jsonl"
+STATE_DIR_MODE = 0o700
 DEFAULT_STATE_DIR = Path("state")
 
 
@@ -46,7 +51,7 @@ def resolve_state_dir(option: Path | None, *, create: bool = True) -> Path:
         raise StateDirError(f"state directory {path} (from {source}) is not a directory")
     if create:
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
         except OSError as exc:
             raise StateDirError(
                 f"state directory {path} (from {source}) cannot be created: {exc}"
@@ -56,3 +61,7 @@ def resolve_state_dir(option: Path | None, *, create: bool = True) -> Path:
 
 def journal_path(state_dir: Path) -> Path:
     return state_dir / JOURNAL_FILE
+
+
+def anchors_path(state_dir: Path) -> Path:
+    return state_dir / ANCHORS_FILE

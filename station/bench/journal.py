@@ -1,4 +1,5 @@
-"""Journal benchmark: `python -m station.bench.journal [--events N] [--json] [--dir DIR]`.
+"""Journal benchmark: `python -m station.bench.journal [--events N] [--json] [--dir DIR]`,
+or `... --open-events N [--json] [--dir DIR]` for the start-up check alone.
 
 Measures `station.journal.Journal` with synchronous=FULL in a fresh file in a temporary
 directory under DIR (default: the system's temporary directory). fsync is the cost, so
@@ -19,6 +20,15 @@ JSON shape (`--json`):
      "sequential": {"events_per_s": ..., "p50_ms": ..., "p99_ms": ..., "max_ms": ...},
      "concurrent": {"tasks": 8, "events_per_s": ...},
      "bytes_per_event": ..., "verify_events_per_s": ...}
+
+`--open-events N` writes a journal of N events straight into the file (one transaction,
+the chain computed as the writer does), then times `Journal.open`, which checks the
+chain from its checkpoint: `first_open_s` with no checkpoint yet (the whole chain: a
+journal written before checkpoints existed), `open_s` the next start (from the
+checkpoint the first one left):
+
+    {"open_events": N, "dir": "...", "fs": "ext4", "build_s": ..., "first_open_s": ...,
+     "open_s": ...}
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -34,7 +45,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from station.journal import Journal
+from station.journal import GENESIS_HASH, Event, Journal, chain_hash
+from station.journal.event import INSERT_EVENT
 from station.state_dir import journal_path
 
 CONCURRENT_TASKS = 8
@@ -115,6 +127,46 @@ async def _measure(directory: Path, events: int) -> dict[str, Any]:
     }
 
 
+def _build(path: Path, events: int) -> None:
+    """A journal of `events` step events, written in one transaction."""
+    prev_hash = GENESIS_HASH
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        for seq in range(1, events + 1):
+            fields = {
+                "seq": seq,
+                "station": STATION,
+                "kind": "step_done",
+                **_event_fields(seq),
+                "config_hash": "bench",
+                "mono_ns": seq,
+                "boot_id": "bench",
+                "wall": "2025-01-01T00:00:00.000000+00:00",
+                "prev_hash": prev_hash,
+            }
+            event = Event(**fields, hash=chain_hash(fields))
+            conn.execute(INSERT_EVENT, event.to_row())
+            prev_hash = event.hash
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+async def _measure_open(directory: Path, events: int) -> dict[str, Any]:
+    path = journal_path(directory)
+    await Journal.open(path, STATION).close()
+    start = time.perf_counter()
+    _build(path, events)
+    figures = {"build_s": round(time.perf_counter() - start, 3)}
+    for name in ("first_open_s", "open_s"):
+        start = time.perf_counter()
+        journal = Journal.open(path, STATION)
+        figures[name] = round(time.perf_counter() - start, 4)
+        await journal.close()
+    return figures
+
+
 def _at_least_two(text: str) -> int:
     value = int(text)
     if value < 2:
@@ -127,9 +179,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--events", type=_at_least_two, default=2000, metavar="N")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--dir", type=Path, help="measure on this directory's filesystem")
+    parser.add_argument(
+        "--open-events",
+        type=_at_least_two,
+        metavar="N",
+        help="time only Journal.open on a journal of N events (see above)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="journal-bench-", dir=args.dir) as name:
         directory = Path(name).resolve()
+        if args.open_events is not None:
+            opened = {
+                "open_events": args.open_events,
+                "dir": str(directory),
+                "fs": filesystem_type(directory),
+                **asyncio.run(_measure_open(directory, args.open_events)),
+            }
+            print(json.dumps(opened) if args.json else opened)
+            return 0
         figures = {
             "events": args.events,
             "synchronous": "FULL",

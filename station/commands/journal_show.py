@@ -6,7 +6,11 @@ locking it: safe while the station runs. `--limit N` keeps the last N events in 
 cases.
 
 Human-readable: one header line, then a table (seq, wall time UTC, kind, VIN, step,
-result, operator, data as compact JSON).
+result, operator, data as compact JSON). Every character a terminal may act on
+(newline, ESC, other controls) is printed escaped (`\\n`, `\\x1b`): a field cannot forge
+a line or clear the screen. A row that does not verify (its own hash, its link to the
+row before, its station) has `!` before its seq, and its problems follow the table; a
+wall time that is no timestamp is printed as stored.
 
 `--json` prints one document:
 
@@ -14,9 +18,10 @@ result, operator, data as compact JSON).
      "events": [{"seq": 1, "station": ..., "kind": ..., "vin": ..., "step": ...,
                  "result": ..., "operator": ..., "config_hash": ..., "mono_ns": ...,
                  "boot_id": ..., "wall": ..., "data": {...}, "prev_hash": ...,
-                 "hash": ...}, ...]}
+                 "hash": ..., "verified": true, "problems": []}, ...]}
 
-each event with every field of `station.journal.Event`, oldest first.
+each event with every field of `station.journal.Event`, oldest first, and whether its
+row verifies (`verified`, and the `problems` when not).
 
 Exit 0; 2 with a message on stderr when there is no journal in the state directory or
 the file is not a journal.
@@ -33,9 +38,10 @@ from typing import TYPE_CHECKING
 from station.state_dir import add_state_dir_argument, journal_path, resolve_state_dir
 
 if TYPE_CHECKING:
-    from station.journal import Event
+    from station.journal import CheckedEvent
 
 DEFAULT_STATION_LIMIT = 50
+NOT_VERIFIED = "!"
 
 
 def _positive_int(text: str) -> int:
@@ -59,55 +65,72 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from station.journal import JournalError, JournalReader
+    from station.journal import JournalError, JournalReader, printable
 
     path = journal_path(resolve_state_dir(args.state_dir, create=False))
     try:
         reader = JournalReader.open(path)
     except JournalError as exc:
-        print(f"station journal show: {exc}", file=sys.stderr)
+        print(printable(f"station journal show: {exc}"), file=sys.stderr)
         return 2
     with reader:
-        events: list[Event]
+        events: list[CheckedEvent]
         if args.vin is not None:
-            events = reader.events(vin=args.vin)
+            events = reader.checked_events(vin=args.vin)
             if args.limit is not None:
                 events = events[-args.limit :]
             title = f"passport of {args.vin} at station {reader.station}: {len(events)} events"
         else:
-            head = reader.last()
+            count = reader.head_seq()
             limit = args.limit or DEFAULT_STATION_LIMIT
-            events = [] if head is None else reader.events(after_seq=max(0, head.seq - limit))
-            count = 0 if head is None else head.seq
+            events = reader.checked_events(after_seq=max(0, count - limit))
             title = f"journal of station {reader.station}: last {len(events)} of {count} events"
     if args.json:
         document = {
             "station": reader.station,
             "vin": args.vin,
-            "events": [event.to_dict() for event in events],
+            "events": [
+                {**e.event.to_dict(), "verified": e.verified, "problems": e.problems}
+                for e in events
+            ],
         }
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
-        print(title)
+        print(printable(title))
         if events:
             print(_table(events))
+        for problem in (p for e in events for p in e.problems):
+            print(f"{NOT_VERIFIED} {printable(problem)}")
     return 0
 
 
-def _table(events: list[Event]) -> str:
+def _wall(text: str) -> str:
+    try:
+        return datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return text
+
+
+def _table(events: list[CheckedEvent]) -> str:
+    from station.journal import printable
+
     headers = ("seq", "wall (UTC)", "kind", "vin", "step", "result", "operator", "data")
     rows = [
-        (
-            str(e.seq),
-            datetime.fromisoformat(e.wall).strftime("%Y-%m-%d %H:%M:%S"),
-            e.kind,
-            e.vin or "-",
-            e.step or "-",
-            e.result or "-",
-            e.operator or "-",
-            json.dumps(e.data, ensure_ascii=False, separators=(",", ":")) if e.data else "",
+        tuple(
+            printable(cell)
+            for cell in (
+                f"{'' if c.verified else NOT_VERIFIED}{e.seq}",
+                _wall(e.wall),
+                e.kind,
+                e.vin or "-",
+                e.step or "-",
+                e.result or "-",
+                e.operator or "-",
+                json.dumps(e.data, ensure_ascii=False, separators=(",", ":")) if e.data else "",
+            )
         )
-        for e in events
+        for c in events
+        for e in (c.event,)
     ]
     widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers) - 1)]
     return "\n".join(
