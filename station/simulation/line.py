@@ -64,7 +64,7 @@ from station.journal import Event, Journal, JournalReader
 from station.runtime import Station
 from station.scenario import Misroute, Scenario, ScenarioVehicle, generated
 from station.simulation.devices import PersistentTagStore, SimulatedDevices
-from station.simulation.feeder import StationFloor, tag_uid
+from station.simulation.floor import StationFloor, tag_uid
 from station.simulation.people import ScenarioOrders, Verdicts
 from station.state_dir import journal_path
 from station.vin import VinError, parse_vin
