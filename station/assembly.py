@@ -73,12 +73,14 @@ class _Wanted:
 
     loaded: LoadedStation
     state_dir: Path
-    simulate: bool
-    scenario: Scenario | None
-    on_line: bool
     time_scale: float
-    autostart: bool
+    simulate: bool = True
+    scenario: Scenario | None = None
+    on_line: bool = False
+    """On a line: the world is the floor alone (the line's conveyor drives it)."""
+    autostart: bool = True
     tags: TagStore | None = None
+    """Tag memory shared with other stations (a line); else the station's own."""
 
 
 def assemble(
@@ -94,13 +96,7 @@ def assemble(
     """One station, started (see the module docstring); its journal and, simulated, its
     tags (`sim-tags.json`) and certificates (`sim-pki/`) in `state_dir`."""
     wanted = _Wanted(
-        loaded,
-        state_dir,
-        simulate=simulate,
-        scenario=scenario,
-        on_line=False,
-        time_scale=time_scale,
-        autostart=autostart,
+        loaded, state_dir, time_scale, simulate=simulate, scenario=scenario, autostart=autostart
     )
     return _one(wanted, serve)
 
@@ -127,16 +123,7 @@ def assemble_line(
         folder = run_dir / name
         folder.mkdir(exist_ok=True)
         wanted.append(
-            _Wanted(
-                loaded,
-                folder,
-                simulate=True,
-                scenario=scenario,
-                on_line=True,
-                time_scale=time_scale,
-                autostart=True,
-                tags=tags,
-            )
+            _Wanted(loaded, folder, time_scale, scenario=scenario, on_line=True, tags=tags)
         )
     return _assembled(wanted, None)
 
@@ -145,6 +132,8 @@ def assemble_line(
 async def _assembled(
     wanted: Sequence[_Wanted], serve: Serve | None
 ) -> AsyncIterator[list[Assembly]]:
+    """The stations of `wanted` in the module docstring's order (the simulators, then
+    the stations, started in parallel), undone in reverse on exit."""
     journals: list[Journal] = []
     sims: list[SimulatedDevices] = []
     async with contextlib.AsyncExitStack() as stack:
