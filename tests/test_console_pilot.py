@@ -16,6 +16,7 @@ import pytest
 from textual.pilot import Pilot
 
 from hal.config import LinkSettings
+from station.assembly import assemble
 from station.config.loader import load_station
 from station.console.app import ConsoleApp
 from station.console.messages import ConsoleState
@@ -23,9 +24,8 @@ from station.console.screens.login import LoginScreen
 from station.interface.client import StationClient
 from station.interface.server import StationServer, serve
 from station.interface.users import add_user
-from station.journal import Event, Journal
+from station.journal import Event
 from station.runtime import Station
-from station.simulation.devices import SimulatedDevices
 
 PILOT_STATION = Path(__file__).parent / "stations" / "console-pilot.yaml"
 VIN = "VF1RFB00X66123456"
@@ -55,29 +55,20 @@ async def rig(tmp_path: Path, free_port: int) -> AsyncIterator[Rig]:
     for user, role in USERS.items():
         add_user(users_file, user, role, password(user))
     loaded = load_station(PILOT_STATION)
-    sims = SimulatedDevices(loaded, state_dir=tmp_path)
-    await sims.start()
-    journal = Journal.open(tmp_path / "journal.sqlite3", loaded.model.station)
-    station = Station(
-        loaded, journal, sims.build(loaded), device_factory=sims.build, autostart=True
-    )
     endpoint = f"opc.tcp://127.0.0.1:{free_port}/station"
-    server = serve(
-        station,
-        loaded.model.interface,
-        endpoint=endpoint,
-        users_file=users_file,
-        pki_dir=tmp_path / "pki",
-    )
-    try:
-        await station.start()
-        await server.start()
-        yield Rig(station, server, endpoint, users_file, tmp_path / "pki")
-    finally:
-        await server.stop()
-        await station.stop()
-        await sims.stop()
-        await journal.close()
+
+    def server(station: Station) -> StationServer:
+        return serve(
+            station,
+            loaded.model.interface,
+            endpoint=endpoint,
+            users_file=users_file,
+            pki_dir=tmp_path / "pki",
+        )
+
+    async with assemble(loaded, tmp_path, simulate=True, serve=server) as built:
+        assert built.server is not None
+        yield Rig(built.station, built.server, endpoint, users_file, tmp_path / "pki")
 
 
 class Watch:

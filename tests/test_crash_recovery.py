@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from station.commands.run import command_line
 from station.journal import Event, JournalError, JournalReader
 
 ROOT = Path(__file__).parent.parent
@@ -82,23 +82,15 @@ STEPS = 9
 
 def _start(state: Path, scenario: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "station.cli",
-            "run",
-            "--config",
-            str(CONFIG),
-            "--simulate",
-            "--scenario",
-            str(scenario),
-            "--fast",
-            "--exit-when-done",
-            "--opcua",
-            "off",
-            "--state-dir",
-            str(state),
-        ],
+        command_line(
+            CONFIG,
+            state,
+            simulate=True,
+            scenario=scenario,
+            fast=True,
+            exit_when_done=True,
+            opcua="off",
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

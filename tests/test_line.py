@@ -26,14 +26,14 @@ from station.cli import main
 from station.journal import JournalReader
 from station.scenario import Misroute, Scenario, ScenarioVehicle, generated, load_scenario
 from station.simulation.devices import PersistentTagStore
-from station.simulation.feeder import tag_uid
+from station.simulation.floor import tag_uid
 from station.simulation.line import (
     TAGS_FILE,
+    Journey,
     LineLayout,
     LineResult,
     StationSummary,
     Stop,
-    VehicleRecord,
     conservation,
     expected_final,
 )
@@ -238,14 +238,14 @@ def recorded(
         yield {
             "layout": layout,
             "scenario": load_scenario(SCENARIO),
-            "vehicles": [VehicleRecord.from_json(v) for v in output.document["vehicles"]],
+            "vehicles": [Journey.from_json(v) for v in output.document["vehicles"]],
             "stations": [StationSummary(**s) for s in output.document["stations"]],
             "journals": journals,
             "tags": {v.vin: tags.memory(tag_uid(v.vin)) for v in load_scenario(SCENARIO).vehicles},
         }
 
 
-def doctor(vehicles: list[VehicleRecord], vin: str, **change: Any) -> list[VehicleRecord]:
+def doctor(vehicles: list[Journey], vin: str, **change: Any) -> list[Journey]:
     return [replace(v, **change) if v.vin == vin else v for v in vehicles]
 
 
@@ -255,7 +255,7 @@ def problems_when(
     """The check's findings once `vin`'s journey is edited."""
     with recorded(output, layout) as run:
         record = next(v for v in run["vehicles"] if v.vin == vin)
-        run["vehicles"] = doctor(run["vehicles"], vin, journey=edit(record.journey))
+        run["vehicles"] = doctor(run["vehicles"], vin, stops=edit(record.stops))
         return conservation(**run)
 
 
@@ -411,7 +411,7 @@ def test_expected_final(
 
 def test_a_vehicle_held_at_the_check_in_keeps_a_blank_tag(layout: LineLayout) -> None:
     scenario = Scenario.model_validate({"vehicles": [{"vin": EV}]})
-    held = VehicleRecord(EV, "held", "held", [Stop("reception", "intake", 10, "held", 0.1, 0.5)])
+    held = Journey(EV, "held", "held", [Stop("reception", "intake", 10, "held", 0.1, 0.5)])
     blank = {EV: bytes(tagfmt.TAG_BYTES)}
     assert conservation(layout, scenario, [held], [], {}, blank) == []
     released = replace(held, final="released")

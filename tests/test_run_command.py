@@ -10,12 +10,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from station.commands.run import command_line
 from station.journal import Event, JournalError, JournalReader
 
 CONFIG = Path(__file__).parent / "stations" / "checklist-only.yaml"
@@ -50,18 +50,7 @@ def test_systemd_notify_sighup_and_sigterm(tmp_path: Path) -> None:
     state = tmp_path / "state"
     env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000"}
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "station.cli",
-            "run",
-            "--config",
-            str(config),
-            "--opcua",
-            "off",
-            "--state-dir",
-            str(state),
-        ],
+        command_line(config, state, opcua="off"),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         env=env,
@@ -103,16 +92,7 @@ def test_bad_config_exits_2_with_every_error_located(tmp_path: Path) -> None:
         tmp_path / "bad.yaml", "road test done]", "road test done]\n    role: boss"
     )
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "station.cli",
-            "run",
-            "--config",
-            str(config),
-            "--state-dir",
-            str(tmp_path / "state"),
-        ],
+        command_line(config, tmp_path / "state"),
         capture_output=True,
         text=True,
         timeout=30,

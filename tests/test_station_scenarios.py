@@ -6,6 +6,7 @@ station journals is what the line engineer would see."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,17 +14,19 @@ from pathlib import Path
 import pytest
 
 from station import tag as tagfmt
+from station.assembly import assemble
 from station.config.loader import LoadedStation, load_station
-from station.journal import Event, Journal
+from station.journal import Event
 from station.route import next_operation
 from station.runtime import Station
 from station.scenario import Scenario
 from station.simulation.devices import SimulatedDevices
-from station.simulation.feeder import StationWorld, tag_uid
-from station.simulation.people import ScenarioOrders
+from station.simulation.floor import tag_uid
+from station.simulation.world import StationWorld
 
 STATIONS = Path(__file__).parent.parent / "configs" / "stations"
 FAST = 0.02
+VIN = "VF1RFB00X66123456"
 
 
 @dataclass
@@ -49,36 +52,41 @@ RunScenario = Callable[..., "asyncio.Future[Run]"]
 @pytest.fixture
 async def run_scenario(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     """Run a scenario at a station to the end; the fixture tears everything down."""
-    opened: list[tuple[Station, SimulatedDevices, Journal]] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def run(station_file: str, scenario: dict[str, object], timeout: float = 30) -> Run:
-        loaded: LoadedStation = load_station(STATIONS / station_file)
-        plan = Scenario.model_validate(scenario)
-        sims = SimulatedDevices(loaded, time_scale=FAST, state_dir=tmp_path)
-        await sims.start()
-        journal = Journal.open(tmp_path / "journal.sqlite3", loaded.model.station)
-        station = Station(
-            loaded,
-            journal,
-            sims.build(loaded),
-            device_factory=sims.build,
-            orders=ScenarioOrders(plan),
-            time_scale=FAST,
-            autostart=True,
-        )
-        opened.append((station, sims, journal))
-        await station.start()
-        world = StationWorld(station, sims, plan, time_scale=FAST)
-        async with asyncio.timeout(timeout):
-            await world.run()
-        assert journal.verify().ok
-        return Run(station, sims, world)
+        async def run(station_file: str, scenario: dict[str, object], timeout: float = 30) -> Run:
+            loaded: LoadedStation = load_station(STATIONS / station_file)
+            plan = Scenario.model_validate(scenario)
+            built = await stack.enter_async_context(
+                assemble(loaded, tmp_path, simulate=True, scenario=plan, time_scale=FAST)
+            )
+            assert built.sims is not None and built.world is not None
+            async with asyncio.timeout(timeout):
+                await built.world.run()
+            assert built.journal.verify().ok
+            return Run(built.station, built.sims, built.world)
 
-    yield run
-    for station, sims, journal in opened:
-        await station.stop()
-        await sims.stop()
-        await journal.close()
+        yield run
+
+
+def one_vehicle(
+    vin: str = VIN,
+    *,
+    fault: dict[str, object] | None = None,
+    verdicts: dict[str, list[str]] | None = None,
+    misrouted_after: str | None = None,
+) -> dict[str, object]:
+    """A scenario of one vehicle: with a fault, with verdicts, or presented at the photo
+    studio once it has done `misrouted_after`."""
+    vehicle: dict[str, object] = {"vin": vin}
+    if fault is not None:
+        vehicle["faults"] = [fault]
+    if verdicts is not None:
+        vehicle["verdicts"] = verdicts
+    scenario: dict[str, object] = {"vehicles": [vehicle]}
+    if misrouted_after is not None:
+        scenario["misroutes"] = [{"vin": vin, "station": "photo-studio", "after": misrouted_after}]
+    return scenario
 
 
 def released_once(run: Run) -> dict[str, int]:
@@ -90,15 +98,15 @@ def released_once(run: Run) -> dict[str, int]:
 
 
 async def test_normal_cycle_at_the_photo_studio(run_scenario: Callable[..., object]) -> None:
-    run: Run = await run_scenario("photo-studio.yaml", {"vehicles": [{"vin": "VF1RFB00X66123456"}]})
-    assert run.world.results == {"VF1RFB00X66123456": "passed"}
+    run: Run = await run_scenario("photo-studio.yaml", one_vehicle())
+    assert run.world.results == {VIN: "passed"}
     session = run.kinds("photo_session")[-1]
     assert session.result == "complete" and session.data["shots"] == 36
-    progress = run.tag("VF1RFB00X66123456")
+    progress = run.tag(VIN)
     assert "photo" in progress.done
     nxt = next_operation(run.station.route, progress)
     assert nxt is not None and nxt.operation == "quality-control"
-    assert released_once(run) == {"VF1RFB00X66123456": 1}
+    assert released_once(run) == {VIN: 1}
     camera = [w for w in run.sims.plcs["plc"].writes if w.name == "camera_trigger" and w.value]
     assert len(camera) == 36
 
@@ -106,7 +114,7 @@ async def test_normal_cycle_at_the_photo_studio(run_scenario: Callable[..., obje
 async def test_outputs_are_journaled_before_they_are_written(
     run_scenario: Callable[..., object],
 ) -> None:
-    run: Run = await run_scenario("photo-studio.yaml", {"vehicles": [{"vin": "VF1RFB00X66123456"}]})
+    run: Run = await run_scenario("photo-studio.yaml", one_vehicle())
     journaled = [
         (e.mono_ns / 1e9, name)
         for e in run.kinds("outputs")
@@ -123,11 +131,7 @@ async def test_turning_back_vehicle_is_held_with_the_violation_journaled(
 ) -> None:
     vin = "WBA8E9C50GK000777"
     run: Run = await run_scenario(
-        "photo-studio.yaml",
-        {
-            "vehicles": [{"vin": vin}],
-            "misroutes": [{"vin": vin, "station": "photo-studio", "after": "quality-control"}],
-        },
+        "photo-studio.yaml", one_vehicle(vin, misrouted_after="quality-control")
     )
     (violation,) = run.kinds("violation")
     assert violation.result == "turning_back"
@@ -138,119 +142,78 @@ async def test_turning_back_vehicle_is_held_with_the_violation_journaled(
 
 
 async def test_skipped_gate_is_held(run_scenario: Callable[..., object]) -> None:
-    vin = "VF1RFB00X66123456"
-    run: Run = await run_scenario(
-        "photo-studio.yaml",
-        {
-            "vehicles": [{"vin": vin}],
-            "misroutes": [{"vin": vin, "station": "photo-studio", "after": "cleaning"}],
-        },
-    )
+    run: Run = await run_scenario("photo-studio.yaml", one_vehicle(misrouted_after="cleaning"))
     (violation,) = run.kinds("violation")
     assert violation.result == "skipped_gate"
     assert violation.data["expected"] == "technical-control"
-    assert run.world.results == {vin: "held"}
+    assert run.world.results == {VIN: "held"}
 
 
 async def test_barcode_and_tag_disagree_the_vehicle_is_held(
     run_scenario: Callable[..., object],
 ) -> None:
-    vin = "VF1RFB00X66123456"
     run: Run = await run_scenario(
         "photo-studio.yaml",
-        {
-            "vehicles": [
-                {"vin": vin, "faults": [{"station": "photo-studio", "kind": "label_mismatch"}]}
-            ]
-        },
+        one_vehicle(fault={"station": "photo-studio", "kind": "label_mismatch"}),
     )
     (hold,) = run.kinds("hold")
     assert hold.result == "id_mismatch"
-    assert hold.data["expected"] == vin and hold.data["found"] == "VF1RFB00X66123457"
-    assert run.world.results == {vin: "held"}
+    assert hold.data["expected"] == VIN and hold.data["found"] == "VF1RFB00X66123457"
+    assert run.world.results == {VIN: "held"}
 
 
 async def test_noread_then_manual_vin_by_an_operator(run_scenario: Callable[..., object]) -> None:
-    vin = "VF1RFB00X66123456"
     run: Run = await run_scenario(
         "reception.yaml",
-        {
-            "vehicles": [
-                {
-                    "vin": vin,
-                    "faults": [{"station": "reception", "kind": "barcode_noread", "count": 3}],
-                }
-            ]
-        },
+        one_vehicle(fault={"station": "reception", "kind": "barcode_noread", "count": 3}),
     )
     assert len(run.kinds("noread")) == 3
     (manual,) = run.kinds("manual_vin")
-    assert manual.vin == vin and manual.operator == "sim-operator"
-    assert run.world.results == {vin: "passed"}
-    progress = run.tag(vin)
+    assert manual.vin == VIN and manual.operator == "sim-operator"
+    assert run.world.results == {VIN: "passed"}
+    progress = run.tag(VIN)
     assert progress.done == ("intake",)
 
 
 async def test_plc_link_dropped_mid_cycle_then_resumed_after_reset(
     run_scenario: Callable[..., object],
 ) -> None:
-    vin = "VF1RFB00X66123456"
     run: Run = await run_scenario(
         "photo-studio.yaml",
-        {
-            "vehicles": [
-                {
-                    "vin": vin,
-                    "faults": [
-                        {"station": "photo-studio", "kind": "plc_link_drop", "seconds": 1.0}
-                    ],
-                }
-            ]
-        },
+        one_vehicle(fault={"station": "photo-studio", "kind": "plc_link_drop", "seconds": 1.0}),
     )
     states = [e.result for e in run.kinds("state")]
     assert "Aborted" in states and states[-1] == "Execute"
     assert any(e.result == "link:plc" for e in run.kinds("alarm_raised"))
     assert any(e.result == "link:plc" for e in run.kinds("alarm_cleared"))
-    assert run.world.results == {vin: "passed"}
-    assert released_once(run) == {vin: 1}
+    assert run.world.results == {VIN: "passed"}
+    assert released_once(run) == {VIN: 1}
 
 
 async def test_turntable_stall_aborts_and_the_session_is_retaken(
     run_scenario: Callable[..., object],
 ) -> None:
-    vin = "VF1RFB00X66123456"
     run: Run = await run_scenario(
         "photo-studio.yaml",
-        {
-            "vehicles": [
-                {
-                    "vin": vin,
-                    "faults": [
-                        {"station": "photo-studio", "kind": "turntable_stall", "at_deg": 95}
-                    ],
-                }
-            ]
-        },
+        one_vehicle(fault={"station": "photo-studio", "kind": "turntable_stall", "at_deg": 95}),
     )
     sessions = run.kinds("photo_session")
     assert [s.result for s in sessions] == ["incomplete", "complete"]
     assert sessions[0].data["fault"]["kind"] == "stall"
     assert "Aborted" in [e.result for e in run.kinds("state")]
-    assert released_once(run) == {vin: 1}
+    assert released_once(run) == {VIN: 1}
 
 
 async def test_failed_gate_sends_the_vehicle_to_rework(run_scenario: Callable[..., object]) -> None:
-    vin = "VF1RFB00X66123456"
     run: Run = await run_scenario(
         "technical-control.yaml",
-        {"vehicles": [{"vin": vin, "verdicts": {"technical-control": ["fail"]}}]},
+        one_vehicle(verdicts={"technical-control": ["fail"]}),
         timeout=60,
     )
     (verdict,) = run.kinds("verdict")
     assert verdict.result == "fail" and verdict.operator == "inspection"
-    assert run.world.results == {vin: "failed"}
-    progress = run.tag(vin)
+    assert run.world.results == {VIN: "failed"}
+    progress = run.tag(VIN)
     assert progress.failed_gate == "technical-control"
     nxt = next_operation(run.station.route, progress)
     assert nxt is not None and nxt.operation == "rework"
@@ -259,21 +222,13 @@ async def test_failed_gate_sends_the_vehicle_to_rework(run_scenario: Callable[..
 async def test_tag_write_failing_holds_then_a_retry_writes_the_same_content(
     run_scenario: Callable[..., object],
 ) -> None:
-    vin = "VF1RFB00X66123456"
     run: Run = await run_scenario(
         "photo-studio.yaml",
-        {
-            "vehicles": [
-                {
-                    "vin": vin,
-                    "faults": [{"station": "photo-studio", "kind": "rfid_write_fail", "count": 3}],
-                }
-            ]
-        },
+        one_vehicle(fault={"station": "photo-studio", "kind": "rfid_write_fail", "count": 3}),
     )
     (hold,) = run.kinds("hold")
     assert hold.result == "tag_write_failed"
     intents = {e.data["tag"] for e in run.kinds("tag_write")}
     assert len(intents) == 1, "the tag is never written with two different contents"
-    assert run.sims.tags.memory(tag_uid(vin)).hex() == intents.pop()
-    assert released_once(run) == {vin: 1}
+    assert run.sims.tags.memory(tag_uid(VIN)).hex() == intents.pop()
+    assert released_once(run) == {VIN: 1}

@@ -57,14 +57,13 @@ from pathlib import Path
 from typing import Any
 
 from hal.config import InputPoint, ModbusPlcConfig, OutputPoint, Reflex
+from station.assembly import Assembly, assemble
 from station.commands.diag_latency import Figures, _Probe
 from station.config.loader import LoadedStation, load_station
 from station.fsm import State
-from station.journal import Journal
 from station.runtime import Station
 from station.simulation.devices import SimulatedDevices
 from station.simulation.line import LineLayout, LineRun
-from station.state_dir import journal_path
 
 CONFIGS = Path(__file__).resolve().parent.parent.parent / "configs"
 LINE = CONFIGS / "lines" / "line1.yaml"
@@ -88,7 +87,7 @@ async def plant_day(vehicles: int, seed: int) -> dict[str, Any]:
     photo = [
         stop.t_out - stop.t_in
         for record in result.vehicles
-        for stop in record.journey
+        for stop in record.stops
         if stop.station == "photo-studio"
     ]
     return {
@@ -134,54 +133,34 @@ def probed_config() -> LoadedStation:
     return dataclasses.replace(loaded, model=loaded.model.model_copy(update={"devices": devices}))
 
 
-@dataclasses.dataclass
-class Unit:
-    """One station runtime in Execute, its simulators and its journal."""
+async def in_execute(station: Station, timeout: float) -> None:
+    """Wait until the station runs (Execute), waiting for a vehicle."""
+    changed = asyncio.Event()
+    station.on_change(changed.set)
+    async with asyncio.timeout(timeout):
+        while station.state is not State.EXECUTE:
+            changed.clear()
+            await changed.wait()
 
-    sims: SimulatedDevices
-    journal: Journal
-    station: Station
 
-    @classmethod
-    async def start(cls, loaded: LoadedStation, folder: Path, timeout: float) -> Unit:
-        sims = SimulatedDevices(loaded, state_dir=folder)
-        await sims.start()
-        journal = Journal.open(journal_path(folder), loaded.model.station)
-        station = Station(
-            loaded, journal, sims.build(loaded), device_factory=sims.build, autostart=True
-        )
-        unit = cls(sims, journal, station)
-        changed = asyncio.Event()
-        station.on_change(changed.set)
-        await station.start()
-        async with asyncio.timeout(timeout):
-            while station.state is not State.EXECUTE:
-                changed.clear()
-                await changed.wait()
-        return unit
+async def probe_reflex(sims: SimulatedDevices, samples: int, seed: int) -> list[float]:
+    """Reflex latencies (s) of `samples` input edges at random phases of the poll, on
+    the probed station's simulated PLC."""
+    from hal.modbus.plc import reflex_value
 
-    async def stop(self) -> None:
-        await self.station.stop()
-        await self.sims.stop()
-        await self.journal.close()
-
-    async def probe(self, samples: int, seed: int) -> list[float]:
-        """Reflex latencies (s) of `samples` input edges at random phases of the poll."""
-        from hal.modbus.plc import reflex_value
-
-        plc_config = self.sims.loaded.model.devices["plc"]
-        assert isinstance(plc_config, ModbusPlcConfig)
-        reflex = next(r for r in plc_config.reflexes if r.input == PROBE_IN)
-        output = plc_config.outputs[PROBE_OUT]
-        probe = _Probe(
-            self.sims.plcs["plc"],
-            reflex,
-            lambda value: reflex_value(reflex, output, value),
-            PROBE_TIMEOUT_S,
-            random.Random(seed),
-        )
-        await probe.settled()
-        return await probe.samples(samples, plc_config.poll_interval_ms / 1000)
+    plc_config = sims.loaded.model.devices["plc"]
+    assert isinstance(plc_config, ModbusPlcConfig)
+    reflex = next(r for r in plc_config.reflexes if r.input == PROBE_IN)
+    output = plc_config.outputs[PROBE_OUT]
+    probe = _Probe(
+        sims.plcs["plc"],
+        reflex,
+        lambda value: reflex_value(reflex, output, value),
+        PROBE_TIMEOUT_S,
+        random.Random(seed),
+    )
+    await probe.settled()
+    return await probe.samples(samples, plc_config.poll_interval_ms / 1000)
 
 
 def rss_kib(pid: int | str = "self") -> tuple[int, int]:
@@ -215,25 +194,26 @@ async def host(units: int, probe: bool, samples: int, seed: int) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     loaded = probed_config()
     baseline, _ = rss_kib()
-    started: list[Unit] = []
     with tempfile.TemporaryDirectory(prefix="bench-host-") as folder:
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            started: list[Assembly] = []
             for index in range(units):
                 unit_dir = Path(folder) / f"unit{index}"
                 unit_dir.mkdir()
-                started.append(await Unit.start(loaded, unit_dir, START_TIMEOUT_S + units))
+                unit = await stack.enter_async_context(assemble(loaded, unit_dir, simulate=True))
+                await in_execute(unit.station, START_TIMEOUT_S + units)
+                started.append(unit)
             print("ready", json.dumps({"baseline_kib": baseline}), flush=True)
             if probe and (await reader.readline()).strip() == b"go":
+                probed = started[0]
+                assert probed.sims is not None
                 try:
-                    latencies = await started[0].probe(samples, seed)
+                    latencies = await probe_reflex(probed.sims, samples, seed)
                 except TimeoutError:
                     latencies = []
-                state = str(started[0].station.state)
+                state = str(probed.station.state)
                 print(json.dumps({"latencies": latencies, "state": state}), flush=True)
             await reader.read()  # until the bench closes our stdin
-        finally:
-            for unit in started:
-                await unit.stop()
 
 
 async def measure(mode: str, count: int, samples: int, seed: int) -> dict[str, Any]:

@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from station.commands.run import command_line
+
 STATIONS = Path(__file__).resolve().parents[2] / "configs" / "stations"
 CONFIG = STATIONS / "photo-studio.yaml"
 OVERHEAD = STATIONS / "exit.yaml"
@@ -46,41 +48,24 @@ def _rss_mib() -> float:
 
 
 async def cycle_overhead(vehicles: int, state: Path) -> dict[str, float]:
+    from station.assembly import assemble
     from station.config.loader import load_station
-    from station.journal import Journal
-    from station.runtime import Station
     from station.scenario import generated
-    from station.simulation.devices import SimulatedDevices
-    from station.simulation.feeder import StationWorld
-    from station.simulation.people import ScenarioOrders
 
     scale = 1e-4
     loaded = load_station(OVERHEAD)
     plan = generated(vehicles, seed=7, fail_share=0.0, noread_share=0.0)
-    sims = SimulatedDevices(loaded, time_scale=scale, state_dir=state)
-    await sims.start()
-    journal = Journal.open(state / "journal.sqlite3", loaded.model.station)
-    station = Station(
-        loaded,
-        journal,
-        sims.build(loaded),
-        orders=ScenarioOrders(plan),
-        time_scale=scale,
-        autostart=True,
-    )
-    world = StationWorld(station, sims, plan, time_scale=scale)
-    await station.start()
-    await station.devices.wait_connected(10)
-    first = len(journal.events())
-    cpu0, wall0 = time.process_time(), time.monotonic()
-    await world.run()
-    wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
-    events = len(journal.events()) - first
-    cycles = len(world.results)
-    rss = _rss_mib()
-    await station.stop()
-    await sims.stop()
-    await journal.close()
+    async with assemble(loaded, state, simulate=True, scenario=plan, time_scale=scale) as built:
+        station, journal, world = built.station, built.journal, built.world
+        assert world is not None
+        await station.devices.wait_connected(10)
+        first = len(journal.events())
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        await world.run()
+        wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+        events = len(journal.events()) - first
+        cycles = len(world.results)
+        rss = _rss_mib()
     return {
         "vehicles": cycles,
         "cycles_per_s": round(cycles / wall, 2),
@@ -98,19 +83,7 @@ def start_to_ready(state: Path) -> dict[str, float]:
         port = sock.getsockname()[1]
     began = time.monotonic()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "station.cli",
-            "run",
-            "--config",
-            str(CONFIG),
-            "--simulate",
-            "--state-dir",
-            str(state),
-            "--opcua",
-            f"opc.tcp://127.0.0.1:{port}/station",
-        ],
+        command_line(CONFIG, state, simulate=True, opcua=f"opc.tcp://127.0.0.1:{port}/station"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

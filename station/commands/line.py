@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from station.scenario import Scenario
-    from station.simulation.line import LineLayout, LineResult, LineRun, VehicleRecord
+    from station.simulation.line import Journey, LineLayout, LineResult, LineRun
 
 FAST = 0.02
 """Time scale of --fast: simulated physical times x0.02 (as `station run --fast`)."""
@@ -183,10 +183,10 @@ class _Screen:
         self._drawn = len(lines)
 
 
-def _plain_line(line: LineRun, stream: TextIO, record: VehicleRecord) -> None:
+def _plain_line(line: LineRun, stream: TextIO, record: Journey) -> None:
     """One line for a vehicle whose journey has ended."""
     ended = sum(r.final is not None for r in line.records.values())
-    stops = " > ".join(f"{s.station}:{s.result}" for s in record.journey)
+    stops = " > ".join(f"{s.station}:{s.result}" for s in record.stops)
     stream.write(
         f"{line.now():9.1f} s {ended:>5}/{len(line.records)} {record.vin} {record.final}: {stops}\n"
     )

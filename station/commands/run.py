@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -69,6 +70,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
 
 
+def command_line(
+    config: Path,
+    state_dir: Path,
+    *,
+    simulate: bool = False,
+    scenario: Path | None = None,
+    fast: bool = False,
+    exit_when_done: bool = False,
+    opcua: str | None = None,
+) -> list[str]:
+    """The argv of `station run` in a process of its own, as tests and benches start it
+    (this interpreter, `-m station.cli`)."""
+    argv = [sys.executable, "-m", "station.cli", "run", "--config", str(config)]
+    if simulate:
+        argv.append("--simulate")
+    if scenario is not None:
+        argv += ["--scenario", str(scenario)]
+    if fast:
+        argv.append("--fast")
+    if exit_when_done:
+        argv.append("--exit-when-done")
+    if opcua is not None:
+        argv += ["--opcua", opcua]
+    return [*argv, "--state-dir", str(state_dir)]
+
+
 def run(args: argparse.Namespace) -> int:
     from station import logs
     from station.config.loader import ConfigError, load_station
@@ -97,15 +124,11 @@ def run(args: argparse.Namespace) -> int:
 async def _main(args: argparse.Namespace, loaded: LoadedStation) -> int:
     import structlog
 
-    from station.devices import DeviceSet, NotConnected, build_devices
-    from station.journal import Journal
+    from station.assembly import assemble
+    from station.devices import NotConnected
     from station.notify import notify
-    from station.runtime import DeviceFactory, Station
     from station.scenario import generated, load_scenario
-    from station.simulation.devices import SimulatedDevices
-    from station.simulation.feeder import StationWorld
-    from station.simulation.people import ScenarioOrders
-    from station.state_dir import journal_path, resolve_state_dir
+    from station.state_dir import resolve_state_dir
 
     log = structlog.get_logger("run")
     started = time.monotonic()
@@ -115,43 +138,22 @@ async def _main(args: argparse.Namespace, loaded: LoadedStation) -> int:
     elif args.vehicles:
         scenario = generated(args.vehicles, args.seed)
     state_dir = resolve_state_dir(args.state_dir)
-    journal = Journal.open(journal_path(state_dir), loaded.model.station)
-    time_scale = 0.02 if args.fast else 1.0
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    sims: SimulatedDevices | None = None
-    stack = contextlib.AsyncExitStack()
-    try:
-        factory: DeviceFactory
-        if args.simulate:
-            sims = SimulatedDevices(loaded, time_scale=time_scale, state_dir=state_dir)
-            await sims.start()
-            factory = sims.build
-        else:
-
-            def factory(new: LoadedStation) -> DeviceSet:
-                return build_devices(new.model)
-
-        station = Station(
-            loaded,
-            journal,
-            factory(loaded),
-            device_factory=factory,
-            orders=ScenarioOrders(scenario) if scenario is not None else None,
-            time_scale=time_scale,
-            autostart=args.simulate and not args.no_autostart,
-        )
-        world = None
-        if sims is not None and scenario is not None:
-            # Before the station moves: a vehicle restored from the journal is put back.
-            world = StationWorld(station, sims, scenario, time_scale=time_scale)
-        server = None
-        if args.opcua != "off":
-            server = await _serve(station, args, state_dir)
-            stack.push_async_callback(server.stop)
-        await station.start()
+    async with assemble(
+        loaded,
+        state_dir,
+        simulate=args.simulate,
+        scenario=scenario,
+        time_scale=0.02 if args.fast else 1.0,
+        autostart=args.simulate and not args.no_autostart,
+        serve=None
+        if args.opcua == "off"
+        else functools.partial(_server, args=args, state_dir=state_dir),
+    ) as assembly:
+        station, server, world = assembly.station, assembly.server, assembly.world
         loop.add_signal_handler(
             signal.SIGHUP,
             lambda: loop.create_task(_swap(station, args.config), name="config-reload"),
@@ -184,18 +186,13 @@ async def _main(args: argparse.Namespace, loaded: LoadedStation) -> int:
         await asyncio.gather(*tasks, *waiting, return_exceptions=True)
         if finished is not None and not finished.cancelled() and finished.exception():
             raise finished.exception()  # type: ignore[misc]
-        await station.stop()
-    finally:
-        await stack.aclose()
-        if sims is not None:
-            await sims.stop()
-        await journal.close()
     return 0
 
 
-async def _serve(station: Station, args: argparse.Namespace, state_dir: Path) -> StationServer:
-    """The station's OPC UA interface. Simulated stations without a users file on this
-    machine serve it read only, so a demo or a bench runs anywhere."""
+def _server(station: Station, *, args: argparse.Namespace, state_dir: Path) -> StationServer:
+    """The station's OPC UA interface (started by the assembly). Simulated stations
+    without a users file on this machine serve it read only, so a demo or a bench
+    runs anywhere."""
     from station.interface.server import StationServer
 
     interface = station.config.model.interface
@@ -204,11 +201,9 @@ async def _serve(station: Station, args: argparse.Namespace, state_dir: Path) ->
         configured = station.config.path.parent / interface.users_file
         if args.simulate and not configured.exists():
             interface = interface.model_copy(update={"users_file": None})
-    server = StationServer(
+    return StationServer(
         station, interface, endpoint=args.opcua, users_file=users, pki_dir=state_dir / "pki"
     )
-    await server.start()
-    return server
 
 
 async def _console(endpoint: str, args: argparse.Namespace) -> None:

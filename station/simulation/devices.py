@@ -138,7 +138,7 @@ class SimulatedDevices:
 
     async def inject(self, fault: ScenarioFault) -> None:
         """A scenario fault, on the simulators it concerns (none for a label mismatch:
-        the feeder puts another vehicle's label on the windscreen)."""
+        the floor puts another vehicle's label on the windscreen)."""
         devices = self.loaded.model.devices
         for name, sim in self._all.items():
             await self._type_of(name).inject(name, devices[name], sim, fault)

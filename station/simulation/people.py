@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import get_args
 
 import structlog
@@ -88,9 +88,13 @@ class People:
         *,
         present: Callable[[], str | None],
         links_up: Callable[[], bool] | None = None,
+        before_remove: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.station = station
         self.present = present
+        self.before_remove = before_remove
+        """What happens before the supervisor removes a held vehicle (on a floor: it is
+        pushed out of the station first, as on a real one)."""
         self.vehicles = vehicles
         self.verdicts = verdicts
         self.links_up = links_up or (lambda: not station.devices.down())
@@ -132,6 +136,8 @@ class People:
         if state is State.HELD and st.visit is not None:
             kind = st.visit.held or ""
             action = "remove" if kind in REMOVE_ON else "retry"
+            if action == "remove" and self.before_remove is not None:
+                await self.before_remove()
             self.actions.append(f"dispose:{action}:{kind}")
             await st.dispose(action, f"scenario: {kind}", *SUPERVISOR)
         elif state is State.ABORTED and self.links_up():

@@ -1,28 +1,23 @@
-"""Vehicles of a scenario at simulated stations: the floor around one station,
-and the feeder of one station on its own (`station run --simulate`).
+"""The floor around one simulated station: where a vehicle of a scenario is put
+in front of the readers, drives in and out, or is taken out.
 
 `StationFloor` is the physical world around one station, shared by every
-driver of vehicles (`StationWorld` here, the line's conveyor in
-`station.simulation.line`): a vehicle is put in front of the readers (its
-VIN label and its hang tag), its faults injected (those that strike mid-cycle
-once the station has admitted it), and it drives in (the PLC simulator's
-arrival); the floor then waits until it has driven out (the PLC simulator's
-departure), or until it was taken out of the station (held): pushed out,
-then, once the station has seen it go, removed by the supervisor's
-disposition, in that order as on a real floor. The people of the station
-(`People`) work on the floor while it is open (`async with floor.open()`); a
-technician frees a stalled turntable before the operator's reset.
-
-`StationWorld` feeds ONE station: a vehicle must arrive with the tag the
-upstream stations would have written, so it computes it with the route rules
-(every due operation before this one passed; a misroute of the scenario is a
-vehicle whose tag says it has gone further) and writes it before the vehicle
-drives in. On a line no tag is computed: the tag memory travels with the
-vehicle through the shared `TagStore`.
+driver of vehicles (`StationWorld` in `station.simulation.world`, the line's
+conveyor in `station.simulation.line`): a vehicle is put in front of the
+readers (its VIN label and its hang tag), its faults injected (those that
+strike mid-cycle once the station has admitted it), and it drives in (the PLC
+simulator's arrival); the floor then waits until it has driven out (the PLC
+simulator's departure), or until it was taken out of the station (held):
+pushed out, then, once the station has seen it go, removed by the
+supervisor's disposition, in that order as on a real floor (the people's
+`before_remove`). The people of the station (`People`) work on the floor
+while it is open (`async with floor.open()`); a technician frees a stalled
+turntable before the operator's reset.
 
 After a restart the vehicle the journal says is in the station is put back
-where the journal says it was: the physical world keeps what the completed
-steps awaited (it is on the table, its tag holds what was written).
+where the journal says it was (`enter(vin, restored=True)`): the physical
+world keeps what the completed steps awaited (it is on the table, its tag
+holds what was written).
 """
 
 from __future__ import annotations
@@ -35,17 +30,14 @@ from dataclasses import dataclass
 
 import structlog
 
-from station import route as rules
-from station import tag as tagfmt
-from station.config.models import Operation, WaitInputStep
-from station.fsm import State
+from station.config.models import WaitInputStep
 from station.journal import Event
 from station.runtime import Station
-from station.scenario import Scenario, ScenarioFault, ScenarioVehicle
+from station.scenario import ScenarioFault, ScenarioVehicle
 from station.simulation.devices import SimulatedDevices
-from station.simulation.people import REMOVE_ON, People, Verdicts
+from station.simulation.people import People, Verdicts
 
-log = structlog.get_logger("feeder")
+log = structlog.get_logger("floor")
 
 
 MID_CYCLE = frozenset({"plc_link_drop", "modbus_exception"})
@@ -64,29 +56,6 @@ def foreign_vin(vin: str) -> str:
     """Another vehicle's VIN, as on a swapped windscreen label."""
     serial = (int(vin[-6:]) + 1) % 1_000_000 if vin[-6:].isdigit() else 1
     return f"{vin[:11]}{serial:06d}"
-
-
-def progress_until(
-    route: rules.RouteSnapshot,
-    vehicle: ScenarioVehicle,
-    stop_before: str,
-    *,
-    through: str | None = None,
-) -> rules.Progress | None:
-    """The vehicle's progress when it reaches `stop_before` (every due operation before
-    it passed), or after `through` (a misroute). None when `stop_before` is the check-in."""
-    if through is None and stop_before == route.operations[0].operation:
-        return None
-    progress = rules.intake(route, vehicle.vin, vehicle.true_attributes())
-    while True:
-        target = rules.next_operation(route, progress)
-        if target is None or (through is None and target.operation == stop_before):
-            return progress
-        if stop_before == route.rework.operation and isinstance(target, Operation) and target.gate:
-            return rules.complete(route, progress, target.operation, "failed")
-        progress = rules.complete(route, progress, target.operation, "passed")
-        if through is not None and target.operation == through:
-            return progress
 
 
 @dataclass
@@ -112,7 +81,15 @@ class StationFloor:
         self.sims = sims
         self.present: str | None = None
         """The vehicle at the station (in front of its readers, or in it)."""
-        self.people = _FloorPeople(self, dict(vehicles), verdicts)
+        self.people = People(
+            station,
+            dict(vehicles),
+            verdicts,
+            present=lambda: self.present,
+            before_remove=self.take_out,
+        )
+        """The station's people: a held vehicle the supervisor removes is pushed out
+        first, and the 'remove' disposition given once the station has seen it go."""
         self._ended: dict[str, asyncio.Future[str]] = {}
         self._mid_cycle: list[ScenarioFault] = []
         station.on_event(self._on_event)
@@ -228,87 +205,3 @@ class StationFloor:
             if present is not None and present in self.station.devices.input_names():
                 driver = self.station.devices.plc_with_input(present)
                 await driver.wait_for(present, 0, TAKE_OUT_TIMEOUT_S)
-
-
-class _FloorPeople(People):
-    """The station's people on the floor: a held vehicle the supervisor removes is
-    pushed out first, and the 'remove' disposition given once the station has seen it
-    go, as on a real floor (out first, then the supervisor confirms)."""
-
-    def __init__(
-        self, floor: StationFloor, vehicles: dict[str, ScenarioVehicle], verdicts: Verdicts
-    ) -> None:
-        super().__init__(floor.station, vehicles, verdicts, present=lambda: floor.present)
-        self._floor = floor
-
-    async def _act(self) -> None:
-        station = self.station
-        prompt = station.prompts.current
-        open_prompt = prompt is not None and not prompt.future.done()
-        visit = station.visit
-        if (
-            station.state is State.HELD
-            and visit is not None
-            and (visit.held or "") in REMOVE_ON
-            and not open_prompt
-        ):
-            await self._floor.take_out()
-        await super()._act()
-
-
-class StationWorld:
-    """Feeds one station the scenario's vehicles, in order (see the module docstring).
-    Build it after the station (which restores its visit) and before `station.start()`."""
-
-    def __init__(
-        self, station: Station, sims: SimulatedDevices, scenario: Scenario, *, time_scale: float
-    ) -> None:
-        self.station = station
-        self.sims = sims
-        self.scenario = scenario
-        self.time_scale = time_scale
-        self.results: dict[str, str] = {}
-        vehicles = {v.vin: v for v in scenario.vehicles}
-        self.floor = StationFloor(station, sims, vehicles, Verdicts(scenario))
-        visit = station.visit
-        self._restored: Passage | None = None
-        if visit is not None and visit.vin is not None:
-            # Before the station starts moving: the vehicle is back where it was.
-            self._restored = self.floor.enter(visit.vin, restored=True)
-
-    async def run(self) -> None:
-        """Every vehicle of the scenario, one after the other, then return."""
-        operation = self.station.config.model.operation
-        route = self.station.route
-        async with self.floor.open():
-            done = {e.vin for e in self.station.journal.events(kinds=["cycle_ended"]) if e.vin}
-            if self._restored is not None:
-                done.add(self._restored.vin)
-                self.results[self._restored.vin] = await self.floor.leave(self._restored)
-            misroutes = {
-                m.vin: m for m in self.scenario.misroutes if m.station == self.station.name
-            }
-            for vehicle in self.scenario.vehicles:
-                if vehicle.vin in done:
-                    continue
-                misroute = misroutes.get(vehicle.vin)
-                through = misroute.after if misroute is not None else None
-                progress = progress_until(route, vehicle, operation, through=through)
-                if misroute is None and not self._due_here(progress):
-                    continue
-                uid = tag_uid(vehicle.vin)
-                content = b"" if progress is None else tagfmt.encode(progress.next_write(), route)
-                self.sims.tags.write(uid, 0, content.ljust(tagfmt.TAG_BYTES, b"\0"))
-                self.sims.plan_verdicts(vehicle.vin, list(vehicle.verdicts.get(operation, [])))
-                faults = [f for f in vehicle.faults if f.station == self.station.name]
-                self.results[vehicle.vin] = await self.floor.drive_through(
-                    vehicle.vin, faults=faults
-                )
-                if self.scenario.takt_s:
-                    await asyncio.sleep(self.scenario.takt_s * self.time_scale)
-
-    def _due_here(self, progress: rules.Progress | None) -> bool:
-        if progress is None:
-            return True
-        target = rules.next_operation(self.station.route, progress)
-        return target is not None and target.operation == self.station.config.model.operation

@@ -1,0 +1,212 @@
+"""One way to build a station, real or simulated (ophyd-async's `init_devices(mock=...)`):
+`station run`, `station line`, the benches and the tests all assemble it here.
+
+`assemble(loaded, state_dir, simulate=...)` is an async context manager that, in
+this order:
+
+1. opens the journal (`<state_dir>/journal.sqlite3`);
+2. with `simulate`, starts the simulators of every device (real protocols on
+   loopback, `SimulatedDevices`), and points the drivers at them; without, the
+   drivers of the station file;
+3. builds the `Station`, which restores the visit in the station from the journal;
+4. with `simulate` and a scenario, builds the world around it (the floor, its
+   people, and the feeder of the scenario's vehicles), before the station moves:
+   a vehicle restored from the journal is put back where it was;
+5. builds its OPC UA server (`serve`), started before the station;
+6. starts the station.
+
+On exit it undoes that in reverse: the station stops, then its server, the
+simulators, and the journal closes (on an error too).
+
+`assemble_line(...)` does the same for every station of a line at once (the
+simulators and the stations started in parallel, one tag store shared by all):
+there the world of each station is its floor alone, which the line's conveyor
+drives, with the verdicts of every vehicle planned at its gate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from station.devices import DeviceSet, build_devices
+from station.journal import Journal
+from station.runtime import DeviceFactory, Station
+from station.scenario import Scenario
+from station.simulation.devices import SimulatedDevices
+from station.simulation.floor import StationFloor
+from station.simulation.people import ScenarioOrders, Verdicts
+from station.simulation.world import StationWorld
+from station.state_dir import journal_path
+
+if TYPE_CHECKING:
+    from simulators.rfid import TagStore
+    from station.config.loader import LoadedStation
+    from station.interface.server import StationServer
+
+Serve = Callable[[Station], "StationServer"]
+"""Builds the station's OPC UA server (not started): the assembly starts and stops it."""
+
+
+@dataclasses.dataclass
+class Assembly:
+    """A station put together: its journal, its simulators (None for real devices),
+    the station, the world around it (simulated with a scenario) and its server."""
+
+    journal: Journal
+    sims: SimulatedDevices | None
+    station: Station
+    floor: StationFloor | None = None
+    """The floor around the station (simulated, with a scenario)."""
+    world: StationWorld | None = None
+    """The feeder of the scenario's vehicles (a station on its own, not on a line)."""
+    server: StationServer | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Wanted:
+    """What one station of an assembly is built from."""
+
+    loaded: LoadedStation
+    state_dir: Path
+    time_scale: float
+    simulate: bool = True
+    scenario: Scenario | None = None
+    on_line: bool = False
+    """On a line: the world is the floor alone (the line's conveyor drives it)."""
+    autostart: bool = True
+    tags: TagStore | None = None
+    """Tag memory shared with other stations (a line); else the station's own."""
+
+
+def assemble(
+    loaded: LoadedStation,
+    state_dir: Path,
+    *,
+    simulate: bool,
+    scenario: Scenario | None = None,
+    time_scale: float = 1.0,
+    autostart: bool = True,
+    serve: Serve | None = None,
+) -> contextlib.AbstractAsyncContextManager[Assembly]:
+    """One station, started (see the module docstring); its journal and, simulated, its
+    tags (`sim-tags.json`) and certificates (`sim-pki/`) in `state_dir`."""
+    wanted = _Wanted(
+        loaded, state_dir, time_scale, simulate=simulate, scenario=scenario, autostart=autostart
+    )
+    return _one(wanted, serve)
+
+
+@contextlib.asynccontextmanager
+async def _one(wanted: _Wanted, serve: Serve | None) -> AsyncIterator[Assembly]:
+    async with _assembled([wanted], serve) as (assembly,):
+        yield assembly
+
+
+def assemble_line(
+    stations: Mapping[str, LoadedStation],
+    run_dir: Path,
+    scenario: Scenario,
+    tags: TagStore,
+    *,
+    time_scale: float = 1.0,
+) -> contextlib.AbstractAsyncContextManager[list[Assembly]]:
+    """Every station of a line, simulated and started, in the order of `stations`:
+    each with its state in `run_dir/<station>/`, all sharing `tags`; the world of each
+    is its floor (the line's conveyor drives it)."""
+    wanted = []
+    for name, loaded in stations.items():
+        folder = run_dir / name
+        folder.mkdir(exist_ok=True)
+        wanted.append(
+            _Wanted(loaded, folder, time_scale, scenario=scenario, on_line=True, tags=tags)
+        )
+    return _assembled(wanted, None)
+
+
+@contextlib.asynccontextmanager
+async def _assembled(
+    wanted: Sequence[_Wanted], serve: Serve | None
+) -> AsyncIterator[list[Assembly]]:
+    """The stations of `wanted` in the module docstring's order (the simulators, then
+    the stations, started in parallel), undone in reverse on exit."""
+    journals: list[Journal] = []
+    sims: list[SimulatedDevices] = []
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(_close_journals, journals)
+        for each in wanted:
+            journals.append(Journal.open(journal_path(each.state_dir), each.loaded.model.station))
+        stack.push_async_callback(_stop_simulators, sims)
+        devices = [
+            SimulatedDevices(
+                each.loaded, time_scale=each.time_scale, tags=each.tags, state_dir=each.state_dir
+            )
+            if each.simulate
+            else None
+            for each in wanted
+        ]
+        sims.extend(simulated for simulated in devices if simulated is not None)
+        await asyncio.gather(*(simulated.start() for simulated in sims))
+        assemblies = [
+            _station(each, journal, simulated)
+            for each, journal, simulated in zip(wanted, journals, devices, strict=True)
+        ]
+        if serve is not None:
+            for assembly in assemblies:
+                assembly.server = await stack.enter_async_context(serve(assembly.station))
+        stack.push_async_callback(_stop_stations, assemblies)
+        await asyncio.gather(*(assembly.station.start() for assembly in assemblies))
+        yield assemblies
+
+
+def _station(wanted: _Wanted, journal: Journal, sims: SimulatedDevices | None) -> Assembly:
+    """The station over its devices, and the world around it (before it moves)."""
+    factory: DeviceFactory
+    if sims is not None:
+        factory = sims.build
+    else:
+
+        def factory(new: LoadedStation) -> DeviceSet:
+            return build_devices(new.model)
+
+    scenario = wanted.scenario
+    station = Station(
+        wanted.loaded,
+        journal,
+        factory(wanted.loaded),
+        device_factory=factory,
+        orders=ScenarioOrders(scenario) if scenario is not None else None,
+        time_scale=wanted.time_scale,
+        autostart=wanted.autostart,
+    )
+    assembly = Assembly(journal, sims, station)
+    if sims is None or scenario is None:
+        return assembly
+    if wanted.on_line:
+        vehicles = {vehicle.vin: vehicle for vehicle in scenario.vehicles}
+        assembly.floor = StationFloor(station, sims, vehicles, Verdicts(scenario))
+        operation = wanted.loaded.model.operation
+        for vehicle in scenario.vehicles:  # a vehicle may come at any time, and come back
+            sims.plan_verdicts(vehicle.vin, list(vehicle.verdicts.get(operation, [])))
+    else:
+        assembly.world = StationWorld(station, sims, scenario, time_scale=wanted.time_scale)
+        assembly.floor = assembly.world.floor
+    return assembly
+
+
+async def _stop_stations(assemblies: Sequence[Assembly]) -> None:
+    for assembly in assemblies:
+        await assembly.station.stop()
+
+
+async def _stop_simulators(sims: Sequence[SimulatedDevices]) -> None:
+    await asyncio.gather(*(simulated.stop() for simulated in sims))
+
+
+async def _close_journals(journals: Sequence[Journal]) -> None:
+    for journal in journals:
+        await journal.close()

@@ -1,0 +1,107 @@
+"""The line's stations: a line file, its route and the station files that name it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from station import route as rules
+from station.config.loader import ConfigError, LoadedLine, LoadedStation, load_line, load_station
+from station.config.models import Operation
+from station.scenario import Scenario, generated
+
+
+class LineInputError(Exception):
+    """The line or the scenario cannot be run; each problem names where and what."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclasses.dataclass(frozen=True)
+class LineLayout:
+    """A line file, its route and its station files (route order, rework bay last)."""
+
+    line: LoadedLine
+    route: rules.RouteSnapshot
+    stations: dict[str, LoadedStation]
+
+    @classmethod
+    def load(cls, line_path: Path) -> LineLayout:
+        """The line and the station files of its `../stations/` folder that name it.
+        ConfigError for an invalid file, LineInputError for a station missing or twice."""
+        line = load_line(line_path)
+        route = rules.RouteSnapshot.from_line(line.model)
+        folder = (line_path.parent / ".." / "stations").resolve()
+        found: dict[str, list[LoadedStation]] = {}
+        issues = []
+        for path in _station_files(folder, line_path.resolve()):
+            try:
+                loaded = load_station(path)
+            except ConfigError as exc:
+                issues.extend(exc.issues)
+                continue
+            found.setdefault(loaded.model.station, []).append(loaded)
+        if issues:
+            raise ConfigError(issues)
+        wanted = [*dict.fromkeys(op.station for op in route.operations), route.rework.station]
+        problems = [
+            f"{line_path}: no station file in {folder} for station {name!r} "
+            f"(a file with `station: {name}` and `line:` pointing at this line file)"
+            for name in wanted
+            if name not in found
+        ]
+        problems += [
+            f"{line_path}: station {name!r} has {len(files)} station files: "
+            + ", ".join(str(f.path) for f in files)
+            for name, files in found.items()
+            if len(files) > 1
+        ]
+        if problems:
+            raise LineInputError(problems)
+        return cls(line, route, {name: found[name][0] for name in wanted})
+
+    @property
+    def name(self) -> str:
+        return self.line.model.line
+
+    @property
+    def checkin(self) -> str:
+        """The station of the route's first operation."""
+        return self.route.operations[0].station
+
+    def generated(self, count: int, seed: int) -> Scenario:
+        """A generated mix of `count` vehicles for this line (`station.scenario.generated`):
+        its gates fail now and then, labels go unread at its check-in."""
+        gates = [op.operation for op in self.route.operations if op.gate]
+        return generated(count, seed, gates=gates, noread_station=self.checkin)
+
+    def operation_of(self, station: str) -> str:
+        return self.stations[station].model.operation
+
+    def step_of(self, operation: str) -> int | None:
+        """The route step of an operation (None for the rework bay)."""
+        target = self.route.find(operation)
+        return target.step if isinstance(target, Operation) else None
+
+
+def _station_files(folder: Path, line_path: Path) -> list[Path]:
+    """Station files in `folder` whose `line:` resolves to `line_path`; a file that is
+    not YAML is kept, so that loading it reports its error."""
+    yaml = YAML(typ="safe")
+    chosen = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            data = yaml.load(path)
+        except YAMLError:
+            chosen.append(path)
+            continue
+        if not isinstance(data, dict) or data.get("kind") != "station":
+            continue
+        if (path.parent / str(data.get("line", ""))).resolve() == line_path:
+            chosen.append(path)
+    return chosen
