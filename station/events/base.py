@@ -18,6 +18,8 @@ class EventKind(StrEnum):
     STATION_STOPPED = "station_stopped"
     STATE = "state"
     SAFE_STATE = "safe_state"
+    OUTPUT_FORCED = "output_forced"
+    FORCES_RELEASED = "forces_released"
     ALARM_RAISED = "alarm_raised"
     ALARM_CLEARED = "alarm_cleared"
     ALARM_ACKED = "alarm_acked"

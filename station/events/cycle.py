@@ -163,7 +163,8 @@ class OutputsSet(Entry):
     KIND = EventKind.OUTPUTS
     vin: str | None
     step: str
-    """A step ('INDEX:kind'), 'resume' or 'forced'."""
+    """A step ('INDEX:kind') or 'resume' ('forced' in journals written before
+    `OutputForced`)."""
     operator: str | None
     data: dict[str, int]
     """Output name -> value."""

@@ -69,3 +69,36 @@ class AlarmAcked(Entry):
     operator: str
     result: str  # the alarm's key
     data: AlarmStatus
+
+
+# --- maintenance ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutputForced(Entry):
+    """An output written by hand in maintenance mode (journaled before the write). Not
+    folded into the visit: a force is never asserted again when a vehicle resumes."""
+
+    KIND = EventKind.OUTPUT_FORCED
+    operator: str
+    data: dict[str, int]
+    """Output name -> value."""
+
+
+class ForcesReleasedData(TypedDict):
+    forced: dict[str, int]
+    """The outputs forced during this maintenance, with the value forced."""
+    outputs: dict[str, int]
+    """Every output, with the configured (safe) value it is put back to."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ForcesReleased(Entry):
+    """Leaving maintenance mode: every force dropped, every output put to its configured
+    value (journaled before the writes)."""
+
+    KIND = EventKind.FORCES_RELEASED
+    operator: str
+    result: str
+    """The unit mode entered."""
+    data: ForcesReleasedData

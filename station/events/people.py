@@ -28,6 +28,12 @@ class CommandTaken(Entry):
 class RefusedData(TypedDict, total=False):
     role: str
     why: str
+    """The refusal's message (bounded: it may quote what a client sent)."""
+    reason: str
+    """What kind of refusal: not_authorized, illegal_state, invalid_argument,
+    out_of_range, device (absent in journals written before it)."""
+    detail: str
+    """The command's arguments as sent (bounded)."""
 
 
 @dataclass(frozen=True, kw_only=True)
