@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from station.alarms import Priority
 from station.config.loader import ConfigError, LoadedStation, load_station
-from station.control import SYSTEM, Refused
+from station.control import SYSTEM, InvalidArgument, Refused, bounded
 from station.devices import DeviceSet
 from station.events import ConfigPending, ConfigRejected, ConfigSwapped, Entry
 from station.fsm import State
@@ -67,16 +67,24 @@ class ConfigSwap:
         try:
             new = load_station(path)
             if new.model.station != self.name:
-                raise Refused(f"{path} is for station {new.model.station}, not {self.name}")
+                raise InvalidArgument(
+                    f"{bounded(path)} is for station {new.model.station}, not {self.name}"
+                )
         except (ConfigError, Refused) as exc:
             errors = [str(i) for i in exc.issues] if isinstance(exc, ConfigError) else [str(exc)]
             await self.commit(
                 ConfigRejected(
                     operator=user,
-                    data={"path": str(path), "errors": errors, "running": self.config.content_hash},
+                    data={
+                        "path": bounded(path),
+                        "errors": [bounded(e) for e in errors],
+                        "running": self.config.content_hash,
+                    },
                 )
             )
-            self.alarms_raise("config", Priority.MEDIUM, f"config {path} rejected: {errors[0]}")
+            self.alarms_raise(
+                "config", Priority.MEDIUM, f"config {bounded(path)} rejected: {bounded(errors[0])}"
+            )
             raise
         self.alarms_clear("config")
         self.pending_config = new
@@ -84,7 +92,7 @@ class ConfigSwap:
             ConfigPending(
                 operator=user,
                 data={
-                    "path": str(path),
+                    "path": bounded(path),
                     "new": new.content_hash,
                     "running": self.config.content_hash,
                 },

@@ -24,6 +24,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from hal.config import OutputPoint
 from hal.errors import DeviceError, ReaderError, WriteNotVerified
 from hal.sweep import sweep
 from station import tag
@@ -366,10 +367,16 @@ async def _release(ctx: StepContext, index: int, step: ReleaseStep) -> None:
 
 def safe_value(station: StationFile, output: str) -> int:
     """The value an output takes when the station is safe (from its device's config)."""
+    return output_point(station, output).safe
+
+
+def output_point(station: StationFile, output: str) -> OutputPoint:
+    """An output's entry in its PLC's allow-list (its table, address, safe value);
+    KeyError when no device of the station has it."""
     for device in station.devices.values():
-        outputs = getattr(device, "outputs", {})
+        outputs: dict[str, OutputPoint] = getattr(device, "outputs", {})
         if output in outputs:
-            return int(outputs[output].safe)
+            return outputs[output]
     raise KeyError(output)
 
 

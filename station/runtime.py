@@ -21,11 +21,12 @@ One `Station` per station process. It owns:
 
 Events are journaled as typed entries (`station.events`) with `commit`.
 
-Device loss: a link going down raises a critical alarm and, when the station
+Device links and outputs (`station.links`, a part of `Station`): a link down
+(lost, or not up since the start) raises a critical alarm and, when the station
 is running, aborts it (or holds it, per `on_device_loss`); Aborting writes
 every output's safe value where the link still allows; Clearing waits for
 the links to come back; an operator's reset and start then resume the
-vehicle at the step it was in.
+vehicle at the step it was in. Leaving maintenance mode drops every force.
 
 Config swap (`station.config_swap`, a part of `Station`): a new config is
 validated first (a failing one never replaces the running one), then taken
@@ -37,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -45,13 +45,19 @@ from typing import Any
 import structlog
 
 from hal.errors import DeviceError
-from hal.link import LinkState
 from station import cycle
 from station.alarms import AlarmList, Priority
 from station.config.loader import LoadedStation
 from station.config.models import WaitInputStep
 from station.config_swap import CONNECT_TIMEOUT_S, ConfigSwap, DeviceFactory
-from station.control import Control, Refused
+from station.control import (
+    Control,
+    DeviceRefused,
+    IllegalInState,
+    InvalidArgument,
+    OutOfRange,
+    Refused,
+)
 from station.devices import DeviceSet, NotConnected
 from station.events import (
     AlarmCleared,
@@ -62,15 +68,15 @@ from station.events import (
     EventKind,
     Fault,
     Hold,
-    SafeState,
     StateChanged,
     StationStarted,
     StationStopped,
     StepDone,
     StepStarted,
 )
-from station.fsm import Command, IllegalCommand, State, StationMachine, UnitMode
+from station.fsm import MODE_TRIGGER, Command, IllegalCommand, State, StationMachine, UnitMode
 from station.journal import Event, Journal, JournalFull
+from station.links import Links
 from station.prompts import Prompts
 from station.route import RouteSnapshot
 from station.snapshot import StationView, build_status
@@ -85,15 +91,23 @@ from station.step_context import (
 )
 from station.visit import VISIT_KINDS, Visit, restore
 
-__all__ = ["DeviceFactory", "Refused", "Station"]
-"""What callers import from here (`Refused` and `DeviceFactory` live with the commands
-and the config swap)."""
+__all__ = [
+    "DeviceFactory",
+    "DeviceRefused",
+    "IllegalInState",
+    "InvalidArgument",
+    "OutOfRange",
+    "Refused",
+    "Station",
+]
+"""What callers import from here (`Refused` and its kinds live with the commands,
+`DeviceFactory` with the config swap)."""
 
 DISK_LOW_BYTES = 64 * 1024 * 1024
 """Below this much free space the station raises an alarm and accepts no new vehicle."""
 
 
-class Station(Control, ConfigSwap):
+class Station(Control, ConfigSwap, Links):
     """One station: see the module docstring."""
 
     def __init__(
@@ -134,6 +148,10 @@ class Station(Control, ConfigSwap):
         self._event_listeners: list[Callable[[Event], None]] = []
         self._swap_lock = asyncio.Lock()
         self._stopping = False
+        self.forced: dict[str, int] = {}
+        """Outputs forced in maintenance mode, with their value (dropped on leaving it)."""
+        self._mode = self.machine.mode
+        """The unit mode as of the last change journaled."""
         self._removed = False
         """A held vehicle was removed: the next cycle waits until the station is empty."""
         self._recover()
@@ -254,6 +272,10 @@ class Station(Control, ConfigSwap):
             )
         )
         self.log.info("state", old=str(old), new=str(new), trigger=trigger, reason=reason)
+        if trigger == MODE_TRIGGER:
+            left, self._mode = self._mode, self.machine.mode
+            if left is UnitMode.MAINTENANCE:
+                await self._release_forces(reason, self._mode)
         if old is State.EXECUTE and new is not State.EXECUTE:
             self._interrupt_cycle()
         if new is State.EXECUTE:
@@ -264,7 +286,7 @@ class Station(Control, ConfigSwap):
     async def _act(self, state: State) -> None:
         """The work of an acting state, then its state-complete."""
         if state in (State.ABORTING, State.STOPPING):
-            await self._write_safe()
+            await self._enter_safe_state()
         elif state is State.STARTING:
             try:
                 await self.devices.wait_connected(CONNECT_TIMEOUT_S * self.time_scale + 1.0)
@@ -280,44 +302,6 @@ class Station(Control, ConfigSwap):
             new = await self.machine.state_complete(f"{state} done", of=state)
             if new is State.IDLE and self.autostart and self.machine.mode is UnitMode.PRODUCTION:
                 await self.machine.command(Command.START, "autostart")
-
-    async def _write_safe(self) -> None:
-        for name, plc in self.devices.plcs.items():
-            not_written = await plc.write_safe()
-            if not_written:
-                self.log.warning("safe_values_not_written", plc=name, outputs=not_written)
-        await self.commit(SafeState(result="outputs to safe values"))
-
-    async def _wait_links(self) -> None:
-        while down := self.devices.down():
-            name = next(iter(down))
-            await self.devices.all[name].link.wait_up()
-
-    def _watch_links(self) -> None:
-        for name, device in self.devices.all.items():
-            device.link.on_change(functools.partial(self._on_link, name))
-
-    def _on_link(self, name: str, state: LinkState) -> None:
-        if self._stopping:
-            return
-        key = f"link:{name}"
-        if state.up:
-            self.alarms_clear(key)
-            return
-        self.alarms_raise(key, Priority.CRITICAL, f"{name} link lost: {state.reason}")
-        running = self.state not in (
-            State.STOPPED,
-            State.STOPPING,
-            State.ABORTING,
-            State.ABORTED,
-            State.CLEARING,
-            State.IDLE,
-        )
-        if not running:
-            return
-        hold = self.config.model.on_device_loss == "hold" and self.state is State.EXECUTE
-        command = Command.HOLD if hold else Command.ABORT
-        self._spawn(self._command_system(command, f"{name} link lost"), "device_loss")
 
     async def _command_system(self, command: Command, reason: str) -> None:
         try:

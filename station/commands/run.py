@@ -5,7 +5,7 @@ Start-up: the config is validated (exit 2 with every error otherwise), the
 journal opened in the state directory, the visit in the station restored
 from it, every device started in parallel (with `--simulate` each is an
 in-process simulator speaking the real protocol on loopback), and the
-station's OPC UA interface served. READY=1 goes to systemd once the devices
+station's OPC UA interface served. READY=1 goes to systemd then, down links alarmed, whether devices
 are connected, WATCHDOG=1 from the main loop while it runs. SIGTERM/SIGINT
 stop cleanly (exit 0); SIGHUP re-reads the config file, which is taken when
 no vehicle is in the station.

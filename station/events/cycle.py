@@ -1,0 +1,248 @@
+"""The events of a vehicle's cycle and of its steps (folded into the visit, `station.visit`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+from station.events.base import Entry, EventKind
+
+# --- the cycle ---------------------------------------------------------------------------
+
+
+class CycleStartedData(TypedDict):
+    cycle: int
+    """The station's cycle number, from 1."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CycleStarted(Entry):
+    KIND = EventKind.CYCLE_STARTED
+    data: CycleStartedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepStarted(Entry):
+    KIND = EventKind.STEP_STARTED
+    vin: str | None
+    step: str
+    """'INDEX:kind', e.g. '3:set_outputs' (so every step event below)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepDone(Entry):
+    KIND = EventKind.STEP_DONE
+    vin: str | None
+    step: str
+    result: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepFailure(Entry):
+    """A step that could not finish: `Hold` for a cause a person must decide on,
+    `Fault` for a device fault (the station aborts)."""
+
+    vin: str | None
+    result: str
+    """The failure's kind (timeout, id_mismatch, turning_back, link_lost ...)."""
+    data: dict[str, Any]
+    """'message', and the failure's details (expected, found ...)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hold(StepFailure):
+    KIND = EventKind.HOLD
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fault(StepFailure):
+    KIND = EventKind.FAULT
+
+
+@dataclass(frozen=True, kw_only=True)
+class CycleEnded(Entry):
+    KIND = EventKind.CYCLE_ENDED
+    vin: str | None
+    result: str
+    """passed, failed, rework or held."""
+
+
+# --- the steps ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Noread(Entry):
+    KIND = EventKind.NOREAD
+    result: str
+    """'attempt N/M'."""
+
+
+class VinRejectedData(TypedDict):
+    code: str  # as the barcode reader read it
+
+
+@dataclass(frozen=True, kw_only=True)
+class VinRejected(Entry):
+    KIND = EventKind.VIN_REJECTED
+    result: str
+    """Why the code is not a VIN."""
+    data: VinRejectedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class ManualVin(Entry):
+    KIND = EventKind.MANUAL_VIN
+    vin: str
+    operator: str
+    result: str
+
+
+class IdentifiedData(TypedDict):
+    tag: str | None
+    """Hex of the tag as read (None: no tag read)."""
+    model: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Identified(Entry):
+    KIND = EventKind.IDENTIFIED
+    vin: str
+    step: str
+    result: str
+    """The sources of the VIN, e.g. 'barcode+rfid'."""
+    data: IdentifiedData
+
+
+class TagData(TypedDict):
+    tag: str
+    """Hex of the tag content."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntakeProgress(Entry):
+    """Intake: the progress a new vehicle starts with."""
+
+    KIND = EventKind.PROGRESS
+    vin: str
+    step: str
+    data: TagData
+
+
+class AdmittedData(TypedDict):
+    operation: str
+    rework: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Admitted(Entry):
+    KIND = EventKind.ADMITTED
+    vin: str
+    step: str
+    data: AdmittedData
+
+
+class ViolationData(TypedDict):
+    kind: str
+    expected: str
+    found: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouteViolated(Entry):
+    KIND = EventKind.VIOLATION
+    vin: str | None
+    step: str
+    result: str
+    """The violation's kind."""
+    data: ViolationData
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutputsSet(Entry):
+    KIND = EventKind.OUTPUTS
+    vin: str | None
+    step: str
+    """A step ('INDEX:kind') or 'resume' ('forced' in journals written before
+    `OutputForced`)."""
+    operator: str | None
+    data: dict[str, int]
+    """Output name -> value."""
+
+
+class ChecklistItemData(TypedDict):
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChecklistItem(Entry):
+    KIND = EventKind.CHECKLIST_ITEM
+    vin: str | None
+    step: str
+    result: str
+    operator: str
+    data: ChecklistItemData
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict(Entry):
+    KIND = EventKind.VERDICT
+    vin: str
+    step: str
+    result: str
+    """pass or fail."""
+    operator: str | None
+    """The inspector, or the inspection device."""
+
+
+class SweepFault(TypedDict):
+    kind: str
+    message: str
+
+
+class PhotoSessionData(TypedDict):
+    shots: int
+    expected: int
+    angles: list[float]
+    fault: SweepFault | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhotoSession(Entry):
+    KIND = EventKind.PHOTO_SESSION
+    vin: str | None
+    step: str
+    result: str
+    """complete or incomplete."""
+    data: PhotoSessionData
+
+
+class TagWriteData(TagData):
+    seq: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TagWrite(Entry):
+    """The tag content after this operation, journaled before it is written."""
+
+    KIND = EventKind.TAG_WRITE
+    vin: str
+    data: TagWriteData
+
+
+@dataclass(frozen=True, kw_only=True)
+class TagWritten(Entry):
+    KIND = EventKind.TAG_WRITTEN
+    vin: str | None
+    step: str
+    result: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Released(Entry):
+    KIND = EventKind.RELEASED
+    vin: str | None
+    step: str
+    result: str
+    """passed or failed."""
