@@ -69,6 +69,7 @@ class LinkSupervisor:
         self._session = session
         self._state = LinkState(False, "not started", time.monotonic())
         self._up = asyncio.Event()
+        self._tried = asyncio.Event()
         self._listeners: list[Callable[[LinkState], None]] = []
         self._task: asyncio.Task[None] | None = None
         self.backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
@@ -101,12 +102,17 @@ class LinkSupervisor:
         self._state = state
         if state.up:
             self._up.set()
+            self._tried.set()
         else:
             self._up.clear()
         if changed:
             log.info("link_" + ("up" if state.up else "down"), link=self.name, reason=state.reason)
             for listener in self._listeners:
                 listener(state)
+
+    async def wait_tried(self) -> None:
+        """Return once the first attempt has connected or failed (the state then says which)."""
+        await self._tried.wait()
 
     async def wait_up(self, timeout: float | None = None) -> None:
         """Return once the link is up; TimeoutError after `timeout` seconds."""
@@ -138,6 +144,7 @@ class LinkSupervisor:
             except Exception as exc:  # every failure becomes a down state and a retry
                 reason = f"{type(exc).__name__}: {exc}"
             self.mark_down(reason)
+            self._tried.set()
             delay = self.backoff.next_delay()
             self.delays = [*self.delays[-31:], delay]
             log.warning("link_retry", link=self.name, reason=reason, retry_in_s=round(delay, 3))

@@ -2,7 +2,7 @@
 safe values, and the forces of maintenance mode.
 
 - A link down raises a critical alarm `link:NAME` until it is up again: a link lost
-  while running, and a link not up within `LINK_GRACE_S` of the station's start (a
+  while running, and a link whose first attempt after the station's start failed (a
   station whose PLC is down is served and shows why; it is not restarted in a loop).
 - A link lost while the station runs aborts it (or holds it, per `on_device_loss`).
 - Aborting and stopping write every output's safe value where the link allows;
@@ -34,10 +34,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from structlog.typing import FilteringBoundLogger
-
-LINK_GRACE_S = 0.5
-"""A device whose link is not up this long after the station starts is alarmed as down
-(a device on the station's network connects well within it)."""
 
 STOPPED_STATES = frozenset(
     {State.STOPPED, State.STOPPING, State.ABORTING, State.ABORTED, State.CLEARING, State.IDLE}
@@ -76,14 +72,13 @@ class Links:
             self._spawn(self._first_link(name, device), f"first_link:{name}")
 
     async def _first_link(self, name: str, device: Device) -> None:
-        try:
-            await device.link.wait_up(LINK_GRACE_S)
-        except TimeoutError:
-            if not self._stopping:
-                state = device.link.state
-                self.alarms_raise(
-                    f"link:{name}", Priority.CRITICAL, f"{name} link down: {state.reason}"
-                )
+        """Alarm a device whose first connection attempt failed (later losses: `_on_link`)."""
+        await device.link.wait_tried()
+        state = device.link.state
+        if not state.up and not self._stopping:
+            self.alarms_raise(
+                f"link:{name}", Priority.CRITICAL, f"{name} link down: {state.reason}"
+            )
 
     def _on_link(self, name: str, state: LinkState) -> None:
         if self._stopping:
