@@ -57,6 +57,8 @@ class Links:
 
         async def commit(self, entry: Entry) -> Event: ...
 
+        async def commit_if_possible(self, entry: Entry) -> Event | None: ...
+
         def alarms_raise(self, key: str, priority: Priority, text: str) -> None: ...
 
         def alarms_clear(self, key: str) -> None: ...
@@ -111,7 +113,7 @@ class Links:
 
     async def _enter_safe_state(self) -> None:
         await self._write_safe()
-        await self.commit(SafeState(result="outputs to safe values"))
+        await self.commit_if_possible(SafeState(result="outputs to safe values"))
 
     async def _release_forces(self, user: str, mode: UnitMode) -> None:
         """Leaving maintenance: journal, then every output to its configured value."""

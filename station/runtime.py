@@ -75,7 +75,7 @@ from station.events import (
     StepStarted,
 )
 from station.fsm import MODE_TRIGGER, Command, IllegalCommand, State, StationMachine, UnitMode
-from station.journal import Event, Journal, JournalFull
+from station.journal import Event, Journal, JournalFull, JournalStorageError
 from station.links import Links
 from station.prompts import Prompts
 from station.route import RouteSnapshot
@@ -148,6 +148,8 @@ class Station(Control, ConfigSwap, Links):
         self._event_listeners: list[Callable[[Event], None]] = []
         self._swap_lock = asyncio.Lock()
         self._stopping = False
+        self._journal_failure: str | None = None
+        """Why the journal refused an append (its files failed); None while it works."""
         self.forced: dict[str, int] = {}
         """Outputs forced in maintenance mode, with their value (dropped on leaving it)."""
         self._mode = self.machine.mode
@@ -193,7 +195,7 @@ class Station(Control, ConfigSwap, Links):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.devices.stop()
-        with contextlib.suppress(JournalFull):
+        with contextlib.suppress(JournalFull, JournalStorageError):
             await self.commit(StationStopped(result=str(self.machine.state)))
 
     # --- journal, status ---------------------------------------------------------------
@@ -202,11 +204,26 @@ class Station(Control, ConfigSwap, Links):
         """Commit an event, then fold it into the visit and tell the listeners."""
         return await self.record(entry.KIND, **entry.fields())
 
+    async def commit_if_possible(self, entry: Entry) -> Event | None:
+        """`commit` for what goes on even when the journal cannot take it (a state change,
+        the safe state, an alarm): a full or failed journal is logged, not raised; it is
+        alarmed where it was raised, and the safe state above all must not wait on it."""
+        try:
+            return await self.commit(entry)
+        except (JournalFull, JournalStorageError) as exc:
+            self.log.error("not_journaled", kind=str(entry.KIND), error=str(exc))
+            self.changed()  # what changed is still shown (the state, an alarm)
+            return None
+
     async def record(self, kind: str, **fields: Any) -> Event:
         """`commit` for a caller without an entry: `kind` must be an `EventKind` value
         (ValueError otherwise) and `fields` the columns and data its entry declares."""
         kind = EventKind(kind)
-        event = await self.journal.append(kind.value, **fields)
+        try:
+            event = await self.journal.append(kind.value, **fields)
+        except JournalStorageError as exc:
+            self._journal_failed(exc)
+            raise
         if kind is EventKind.CYCLE_STARTED:
             self.visit = Visit.begin(CycleStarted.of(event))
         elif self.visit is not None and kind in VISIT_KINDS:
@@ -257,16 +274,28 @@ class Station(Control, ConfigSwap, Links):
         alarm = self.alarms.raise_(key, priority, text)
         if alarm is not None:
             self.log.warning("alarm", key=key, text=text, priority=int(priority))
-            self._spawn(self.commit(AlarmRaised(result=key, data=alarm.to_dict())), "alarm")
+            self._spawn(
+                self.commit_if_possible(AlarmRaised(result=key, data=alarm.to_dict())), "alarm"
+            )
 
     def alarms_clear(self, key: str) -> None:
         if self.alarms.clear(key) is not None:
-            self._spawn(self.commit(AlarmCleared(result=key)), "alarm")
+            self._spawn(self.commit_if_possible(AlarmCleared(result=key)), "alarm")
 
     # --- state machine hook and acting states ---------------------------------------------
 
+    def _journal_failed(self, exc: JournalStorageError) -> None:
+        """The journal's files failed: every later append fails the same way, so no
+        vehicle can be journaled first and none is accepted; only a restart (which checks
+        the journal again) goes on. Alarmed and aborted once."""
+        if self._journal_failure is not None:
+            return
+        self._journal_failure = str(exc)
+        self.alarms_raise("journal", Priority.CRITICAL, f"{exc}: restart the station")
+        self._spawn(self._command_system(Command.ABORT, str(exc)), "journal_failed")
+
     async def _on_state(self, old: State, new: State, trigger: str, reason: str) -> None:
-        await self.commit(
+        await self.commit_if_possible(
             StateChanged(
                 result=str(new), data={"from": str(old), "trigger": trigger, "reason": reason}
             )
@@ -343,6 +372,8 @@ class Station(Control, ConfigSwap, Links):
                 self.alarms_raise("disk", Priority.CRITICAL, str(exc))
                 self._spawn(self._command_system(Command.ABORT, str(exc)), "disk_full")
                 return
+            except JournalStorageError:
+                return  # `record` raised the alarm and aborts the station
 
     async def _one_cycle(self) -> None:
         if self.visit is None:

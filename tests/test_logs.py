@@ -77,9 +77,20 @@ def test_a_bench_simulator_logs_pymodbus_as_json(tmp_path: Path) -> None:
         try:
             assert simulator.stdout is not None
             assert simulator.stdout.readline().startswith(b"station sim plc")
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as link:
+            # the banner comes before the port is bound: connect once it listens
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    link = socket.create_connection(("127.0.0.1", port), timeout=5)
+                    break
+                except ConnectionRefusedError:
+                    assert time.monotonic() < deadline, "the simulator never listened"
+                    time.sleep(0.05)
+            with link:
                 link.sendall(b"\x00\x01\x00\x00\x00\x02\x01\x99garbage")
-                time.sleep(0.3)
+                while b"pymodbus" not in err_path.read_bytes():
+                    assert time.monotonic() < deadline, "pymodbus logged nothing"
+                    time.sleep(0.05)
         finally:
             simulator.terminate()
     records = [json.loads(line) for line in err_path.read_text().splitlines()]

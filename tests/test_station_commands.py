@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from test_runtime_basic import wait_until
 
+from station.assembly import assemble
 from station.config.loader import LoadedStation, load_station
 from station.control import JOURNALED_CHARS
 from station.cycle import safe_value
 from station.devices import DeviceSet, build_devices
 from station.fsm import State
-from station.journal import Event, Journal
+from station.journal import Event, Journal, JournalStorageError
 from station.roles import NotAuthorized
 from station.runtime import (
     IllegalInState,
@@ -52,18 +53,10 @@ class Exit:
 async def exit_station(tmp_path: Path) -> AsyncIterator[Exit]:
     """The exit station on its simulators, started as with real devices (Stopped)."""
     loaded = load_station(STATIONS / "exit.yaml")
-    sims = SimulatedDevices(loaded, state_dir=tmp_path)
-    await sims.start()
-    journal = Journal.open(tmp_path / "journal.sqlite3", loaded.model.station)
-    station = Station(loaded, journal, sims.build(loaded), device_factory=sims.build)
-    try:
-        await station.start()
-        await station.devices.wait_connected(10)
-        yield Exit(station, sims)
-    finally:
-        await station.stop()
-        await sims.stop()
-        await journal.close()
+    async with assemble(loaded, tmp_path, simulate=True, autostart=False) as built:
+        assert built.sims is not None
+        await built.station.devices.wait_connected(10)
+        yield Exit(built.station, built.sims)
 
 
 # --- maintenance forces (FAULTS.md row 33) ---------------------------------------------------
@@ -236,3 +229,26 @@ async def test_devices_down_at_start_are_alarmed_within_a_second(
     finally:
         await station.stop()
         await journal.close()
+
+
+# --- the journal's files failing under a running station (FAULTS.md row 35) ----------------
+
+
+async def test_a_wal_removed_under_the_station_alarms_and_aborts_it(
+    exit_station: Exit, tmp_path: Path
+) -> None:
+    station = exit_station.station
+    await station.command("reset", "olga", "operator")
+    await wait_until(station, lambda: station.state is State.IDLE)
+    Path(f"{station.journal.path}-wal").unlink()  # noqa: ASYNC240 (the fault under test)
+
+    with pytest.raises(JournalStorageError):
+        await station.command("start", "olga", "operator")
+    await wait_until(station, lambda: station.state is State.ABORTED)
+    alarms = {a["key"]: a for a in station.status()["alarms"]}
+    assert alarms["journal"]["active"] and "restart the station" in alarms["journal"]["text"]
+    # the safe state was written though it could not be journaled
+    assert exit_station.output("exit_gate_open") == safe_value(station.config.model, "exit_gate_open")
+    # nothing more is journaled, and no vehicle can be accepted: a reset is refused too
+    with pytest.raises(JournalStorageError):
+        await station.command("reset", "olga", "operator")
