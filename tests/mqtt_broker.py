@@ -194,8 +194,12 @@ class Subscriber:
             stderr=asyncio.subprocess.STDOUT,
         )
         self._reader = asyncio.create_task(self._read(), name="mosquitto_sub-reader")
-        async with asyncio.timeout(START_S):
-            await self._subscribed.wait()
+        try:
+            async with asyncio.timeout(START_S):
+                await self._subscribed.wait()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
         return self
 
     async def _read(self) -> None:

@@ -88,7 +88,13 @@ async def append(journal: Journal, count: int) -> list[Event]:
     )
 
 
-def make_uplink(broker: Broker, state_dir: Path, recorder: Recorder, **settings: Any) -> Uplink:
+def make_uplink(
+    broker: Broker,
+    state_dir: Path,
+    recorder: Recorder,
+    source: Callable[[], Status] = status,
+    **settings: Any,
+) -> Uplink:
     settings = {"backoff_min_s": 0.05, "backoff_max_s": 0.3, **settings}
     if broker.ca_file is not None:
         settings.setdefault("ca_file", str(broker.ca_file))
@@ -99,7 +105,7 @@ def make_uplink(broker: Broker, state_dir: Path, recorder: Recorder, **settings:
         STATION,
         LINE,
         state_dir,
-        status,
+        source,
         recorder.alarm,
         recorder.note,
     )

@@ -65,6 +65,28 @@ def refusal_text(url: str, exc: BaseException) -> str:
     return f"plant broker {url} unreachable: {exc}"
 
 
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """paho leaves a socket whose TLS handshake failed open (a ResourceWarning at each
+    refused attempt): this one closes itself then."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
+def tls_context(conf: settings.Uplink) -> ssl.SSLContext:
+    """Verify the broker against `ca_file` (host name included); present the client
+    certificate if configured. Files are read at each connection attempt."""
+    context = ssl.create_default_context(cafile=conf.ca_file)
+    if conf.cert_file is not None:
+        context.load_cert_chain(conf.cert_file, conf.key_file)
+    context.sslsocket_class = _ClosingSSLSocket
+    return context
+
+
 class Uplink:
     """The station's plant link. `await start()` ... `await stop()`, or `async with`.
 
@@ -210,12 +232,7 @@ class Uplink:
         password = None
         if conf.password_file is not None:
             password = Path(conf.password_file).read_text(encoding="utf-8").splitlines()[0]
-        tls = None
-        if self._address.tls:
-            tls = aiomqtt.TLSParameters(
-                ca_certs=conf.ca_file, certfile=conf.cert_file, keyfile=conf.key_file
-            )
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             self._address.host,
             self._address.port,
             username=conf.username,
@@ -224,9 +241,11 @@ class Uplink:
             clean_session=True,
             keepalive=conf.keepalive_s,
             will=aiomqtt.Will(self._node.topic("NDEATH"), self._node.death(), qos=1),
-            tls_params=tls,
+            tls_context=tls_context(conf) if self._address.tls else None,
             max_inflight_messages=conf.inflight,
         )
+        client.pending_calls_threshold = conf.inflight + 16  # the window is ours, by design
+        return client
 
     async def _session(self, client: aiomqtt.Client) -> None:
         assert self._stream is not None
