@@ -1,5 +1,5 @@
 """Fixtures of the plant link tests, loaded by their modules as a plugin
-(`pytest_plugins = ["mqtt_fixtures"]`); the brokers and the subscriber are in `mqtt_broker`.
+(`pytest_plugins = ["mqtt_fixtures"]`): the brokers (`mqtt_broker`) and a station journal.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from mqtt_broker import (
     running,
     write_ca,
 )
+from uplink_rig import STATION
+
+from station.journal import Journal
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +67,10 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[Broker]:
     yield from running(Broker(tmp_path / "broker", ["allow_anonymous true"]))
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> Journal:
+    opened = Journal.open(tmp_path / "journal.sqlite3", STATION)
+    opened.config_hash = "c0ffee"
+    return opened

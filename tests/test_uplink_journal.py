@@ -7,22 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from mqtt_broker import Broker, Subscriber, requires_mosquitto
-from uplink_rig import STATION, TOPIC, Recorder, append, expected, make_uplink, parsed, send_ack
+from uplink_rig import TOPIC, Recorder, append, expected, make_uplink, parsed, send_ack
 
 from station.journal import Journal
 from station.uplink.state import FILE_NAME
 
 pytest_plugins = ["mqtt_fixtures"]
 pytestmark = requires_mosquitto
-
-
-@pytest.fixture
-async def journal(tmp_path: Path) -> Journal:
-    opened = Journal.open(tmp_path / "journal.sqlite3", STATION)
-    opened.config_hash = "c0ffee"
-    return opened
 
 
 async def test_every_event_arrives_in_order_with_its_fields(

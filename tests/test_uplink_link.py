@@ -9,17 +9,12 @@ from pathlib import Path
 import pytest
 from mqtt_broker import PASSWORD, USER, Broker, Subscriber, requires_mosquitto, write_ca
 from pydantic import ValidationError
-from uplink_rig import STATION, TOPIC, Recorder, append, expected, make_uplink, parsed
+from uplink_rig import TOPIC, Recorder, append, expected, make_uplink, parsed
 
 from station.journal import Journal
 from station.uplink.config import Uplink as UplinkConfig
 
 pytest_plugins = ["mqtt_fixtures"]
-
-
-@pytest.fixture
-async def journal(tmp_path: Path) -> Journal:
-    return Journal.open(tmp_path / "journal.sqlite3", STATION)
 
 
 @requires_mosquitto

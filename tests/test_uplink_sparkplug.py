@@ -100,11 +100,6 @@ class Source:
         return self.status
 
 
-@pytest.fixture
-async def journal(tmp_path: Path) -> Journal:
-    return Journal.open(tmp_path / "journal.sqlite3", STATION)
-
-
 @requires_tahu
 async def test_nbirth_and_ndata_read_by_tahu(
     plain_broker: Broker, journal: Journal, tmp_path: Path

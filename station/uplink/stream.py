@@ -31,7 +31,7 @@ import aiomqtt
 from station.journal import JournalReader, canonical_json
 from station.uplink.state import Ack, UplinkState
 
-BATCH = 256
+BATCH = 64
 """Events read and encoded per trip to the reader thread."""
 
 POLL_S = 1.0
