@@ -95,7 +95,7 @@ def make_uplink(
     source: Callable[[], Status] = status,
     **settings: Any,
 ) -> Uplink:
-    settings = {"backoff_min_s": 0.05, "backoff_max_s": 0.3, **settings}
+    settings = {"backoff_min_s": 0.05, "backoff_max_s": 0.3, "keepalive_s": 5, **settings}
     if broker.ca_file is not None:
         settings.setdefault("ca_file", str(broker.ca_file))
     config = UplinkConfig(broker=broker.url, **settings)

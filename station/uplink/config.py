@@ -69,7 +69,8 @@ class Uplink(Section):
     topic_prefix: Slug = "plant"
     """First level of the journal stream's topics: `<prefix>/<line>/<station>/journal`."""
     keepalive_s: int = Field(default=30, ge=5, le=600)
-    """MQTT keepalive: a dead connection is noticed within 1.5 times this."""
+    """MQTT keepalive: a dead connection is noticed within 1.5 times this; a journal event
+    not confirmed (PUBACK) within twice this drops the connection, which resends from ack+1."""
     backlog_alarm: int = Field(default=1000, ge=1, le=100_000_000)
     """Events not yet acknowledged by the plant past which the backlog alarm is raised."""
     backoff_min_s: float = Field(default=0.5, ge=0.01, le=60.0)

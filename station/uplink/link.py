@@ -155,6 +155,7 @@ class Uplink:
             state=self._state,
             thread=self._thread,
             inflight=self.config.inflight,
+            puback_timeout_s=2.0 * self.config.keepalive_s,
             backlog_alarm=self.config.backlog_alarm,
             on_alarm=self._on_alarm,
             on_note=self._on_note,

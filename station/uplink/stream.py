@@ -21,7 +21,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -82,6 +81,7 @@ class JournalStream:
         state: UplinkState,
         thread: ReaderThread,
         inflight: int,
+        puback_timeout_s: float,
         backlog_alarm: int,
         on_alarm: AlarmCallback,
         on_note: NoteCallback,
@@ -93,6 +93,7 @@ class JournalStream:
         self._state = state
         self._thread = thread
         self._inflight = inflight
+        self._puback_timeout_s = puback_timeout_s
         self._backlog_alarm = backlog_alarm
         self._on_alarm = on_alarm
         self._on_note = on_note
@@ -170,7 +171,7 @@ class JournalStream:
 
         async def publish(payload: bytes) -> None:
             try:
-                await client.publish(self.topic, payload, qos=1, timeout=math.inf)
+                await client.publish(self.topic, payload, qos=1, timeout=self._puback_timeout_s)
             finally:
                 window.release()
 
