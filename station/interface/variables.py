@@ -14,39 +14,12 @@ from asyncua import ua
 from asyncua.ua.status_codes import StatusCodes
 
 from station import interface
-from station.fsm import State, UnitMode
+from station.fsm import PACKML_STATE_NUMBERS, PACKML_UNIT_MODES, State, UnitMode
 from station.journal import Event
 from station.status import AlarmStatus, PromptStatus, Status
 
 PACKML_VERSION = "OPC 30050 base (subset)"
 
-PACKML_STATE_NUMBERS: dict[State, int] = {
-    State.CLEARING: 1,
-    State.STOPPED: 2,
-    State.STARTING: 3,
-    State.IDLE: 4,
-    State.SUSPENDED: 5,
-    State.EXECUTE: 6,
-    State.STOPPING: 7,
-    State.ABORTING: 8,
-    State.ABORTED: 9,
-    State.HOLDING: 10,
-    State.HELD: 11,
-    State.UNHOLDING: 12,
-    State.SUSPENDING: 13,
-    State.UNSUSPENDING: 14,
-    State.RESETTING: 15,
-    State.COMPLETING: 16,
-    State.COMPLETE: 17,
-}
-"""PackML state numbers (ISA-TR88.00.02, OPC 30050 StateCurrent)."""
-
-PACKML_UNIT_MODES: dict[UnitMode, int] = {
-    UnitMode.PRODUCTION: 1,
-    UnitMode.MAINTENANCE: 2,
-    UnitMode.MANUAL: 3,
-}
-"""PackML unit mode numbers (UnitModeCurrent)."""
 
 V = ua.VariantType
 

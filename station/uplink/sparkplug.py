@@ -21,8 +21,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
-from station.fsm import State, UnitMode
-from station.interface.server import PACKML_STATE_NUMBERS, PACKML_UNIT_MODES
+from station.fsm import PACKML_STATE_NUMBERS, PACKML_UNIT_MODES, State, UnitMode
 from station.status import Status
 
 NAMESPACE = "spBv1.0"
