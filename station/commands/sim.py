@@ -142,41 +142,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+_PTY_ADVICE = {
+    errno.ENOENT: "no directory {directory}: create it or give a path in an existing directory",
+    errno.EEXIST: "exists and is not a symlink, so it is not replaced: "
+    "give a path where nothing is (a symlink there is repointed)",
+}
+_LISTEN_ADVICE = {
+    errno.EADDRINUSE: "the port is already in use: stop what listens there "
+    "or choose another port (PORT 0: any free port)",
+    errno.EADDRNOTAVAIL: "not an address of this machine: give one of its addresses, "
+    "0.0.0.0 (all of them) or 127.0.0.1 (this machine only)",
+    errno.EACCES: "permission denied: ports below 1024 need privileges; "
+    "choose a port of 1024 or more",
+}
+
+
 def _cannot_serve(exc: OSError, args: argparse.Namespace) -> str:
     """Why the simulator could not listen or make its pty, and what to do, in one line."""
     if args.pty is not None:
-        if exc.errno == errno.ENOENT:
-            return (
-                f"--pty {args.pty}: no directory {os.path.dirname(args.pty) or '.'}: "
-                "create it or give a path in an existing directory"
-            )
-        if exc.errno == errno.EEXIST:
-            return (
-                f"--pty {args.pty}: exists and is not a symlink, so it is not replaced: "
-                "give a path where nothing is (a symlink there is repointed)"
-            )
-        return f"--pty {args.pty}: {exc.strerror or exc}"
+        advice = _PTY_ADVICE.get(exc.errno or 0, exc.strerror or str(exc))
+        return f"--pty {args.pty}: " + advice.format(directory=os.path.dirname(args.pty) or ".")
     if isinstance(exc, socket.gaierror):
         return (
             f"--listen {args.listen}: host not found ({exc.strerror}): "
             "give an IP address of this machine (0.0.0.0: all of them)"
         )
-    if exc.errno == errno.EADDRINUSE:
-        return (
-            f"--listen {args.listen}: the port is already in use: stop what listens "
-            "there or choose another port (PORT 0: any free port)"
-        )
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return (
-            f"--listen {args.listen}: not an address of this machine: give one of its "
-            "addresses, 0.0.0.0 (all of them) or 127.0.0.1 (this machine only)"
-        )
-    if exc.errno == errno.EACCES:
-        return (
-            f"--listen {args.listen}: permission denied: ports below 1024 need "
-            "privileges; choose a port of 1024 or more"
-        )
-    return f"--listen {args.listen or 'default'}: {exc.strerror or exc}"
+    advice = _LISTEN_ADVICE.get(exc.errno or 0, exc.strerror or str(exc))
+    return f"--listen {args.listen or 'default'}: {advice}"
 
 
 async def _serve_until_signal(simulator: Coroutine[Any, Any, None]) -> None:
