@@ -85,7 +85,8 @@ def password_of(args: argparse.Namespace) -> str | None:
         return None
     if args.password_file is not None:
         try:
-            lines = args.password_file.read_text(encoding="utf-8").splitlines()
+            path: Path = args.password_file
+            lines = path.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise BadOption(
                 f"--password-file {args.password_file}: {exc.strerror}: "
