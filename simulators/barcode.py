@@ -3,8 +3,9 @@
 Behaviour: `trigger_on` (LON) starts a read: if a label is in front of the
 reader (`present(code)`) its code is sent at once as one data frame;
 otherwise nothing, and `trigger_off` (LOFF) then sends the no-read string.
-With echo on, every command is acknowledged `OK,<cmd>` first. An unknown
-command is answered `ER,<cmd>,00`. Framing (CR, CR LF, STX ETX) and the
+With echo on, every command is acknowledged `OK,<cmd>` first. `RVER` (the
+driver's handshake) is answered `OK,RVER,<VERSION>`, echo or not, as the
+reader does. An unknown command is answered `ER,<cmd>,00`. Framing (CR, CR LF, STX ETX) and the
 no-read string come from the reader's config section, like the real
 reader's settings.
 
@@ -28,7 +29,13 @@ import asyncio
 from dataclasses import dataclass
 
 from hal.config import KeyenceBarcodeConfig
-from hal.readers.framing import KeyenceReply, LineFramer, encode_line
+from hal.readers.framing import (
+    VERSION_COMMAND,
+    VERSION_REPLY,
+    KeyenceReply,
+    LineFramer,
+    encode_line,
+)
 from hal.readers.transport import ByteStream
 from simulators.reader_port import SimReader, Unplug, serve_until_cancelled
 
@@ -43,6 +50,9 @@ __all__ = [
     "Unplug",
     "run_standalone",
 ]
+
+VERSION = "SR-1000 simulator 1.00"
+"""What the simulator answers to `RVER`."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +181,8 @@ class SimBarcode(SimReader):
             return garbage, self._trigger_on()
         if command.text == self.config.trigger_off:
             return garbage, self._trigger_off()
+        if command.text == VERSION_COMMAND:
+            return garbage, [VERSION_REPLY + VERSION]
         return garbage, [f"ER,{command.text},00"]
 
     def _trigger_on(self) -> list[str]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import errno
 import functools
 import os
 import tty
@@ -145,11 +146,17 @@ class SimReaderPort:
 
     def _open_pty(self) -> None:
         master, slave = os.openpty()
-        tty.setraw(slave)
+        try:
+            tty.setraw(slave)
+            slave_path = os.ttyname(slave)
+            if self._link_path is not None:
+                self._point_link(self._link_path, slave_path)
+        except OSError:
+            os.close(slave)
+            os.close(master)
+            raise
         self._slave_fd = slave
-        self.slave_path = os.ttyname(slave)
-        if self._link_path is not None:
-            self._point_link(self._link_path, self.slave_path)
+        self.slave_path = slave_path
         stream = FdStream(master, f"{self.name} pty master", functools.partial(os.close, master))
         self._pty_task = self._spawn(self._serve_pty(stream), f"sim:{self.name}:pty")
 
@@ -160,7 +167,9 @@ class SimReaderPort:
     @staticmethod
     def _point_link(link: str, target: str) -> None:
         if os.path.lexists(link) and not os.path.islink(link):
-            raise FileExistsError(f"{link}: exists and is not a symlink; not replacing it")
+            raise FileExistsError(
+                errno.EEXIST, "exists and is not a symlink; not replacing it", link
+            )
         staging = f"{link}.{os.getpid()}.new"
         os.symlink(target, staging)
         os.replace(staging, link)

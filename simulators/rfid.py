@@ -5,7 +5,8 @@ Tag memory lives in a `TagStore`, keyed by tag UID, shared by every head of
 a simulated line: the hang tag travels with its vehicle, so what one
 station writes the next one reads. A head sees the tags `present()`-ed in
 its field: a scan lists them all; a read or write goes to the tag it
-addresses, error 01 if that one is not in the field.
+addresses, error 01 if that one is not in the field. The version request
+(the driver's handshake) is answered with `VERSION`, whatever the head.
 
 Faults (`inject`), each for the next telegram(s):
 - NoTag(): the next telegram finds the field empty.
@@ -37,6 +38,7 @@ from hal.readers.bis import (
     ReadData,
     Reply,
     Scan,
+    Version,
     check_uid,
     command_of,
     decode_request,
@@ -59,6 +61,9 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
+
+VERSION = "BIS-style processor simulator 1.0"
+"""What the simulator answers to a version request."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,8 @@ class SimRfid(SimReader):
             log.warning("sim_bad_telegram", sim=self.port.name, error=str(exc))
             return Nak(command, BAD_TELEGRAM) if command and command in "SLP" else None
         command = command_of(request)
+        if isinstance(request, Version):
+            return Ack(command, VERSION.encode("ascii"))
         if request.head != self.config.head:
             return Nak(command, NO_SUCH_HEAD)
         field = self._take_field()

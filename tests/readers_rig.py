@@ -1,9 +1,12 @@
 """Rigs of the reader tests (barcode, RFID): a simulator with its driver attached,
-the unplug check of FAULTS.md row 5, the standalone simulator in a task."""
+the unplug check of FAULTS.md row 5, the standalone simulator in a task, a
+reader that answers its handshake and nothing else."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,7 +16,7 @@ import pytest
 
 from hal.errors import LinkDown
 from hal.link import LinkState, LinkSupervisor
-from hal.readers.transport import ReaderDevice, parse_tcp_endpoint
+from hal.readers.transport import FdStream, ReaderDevice, parse_tcp_endpoint
 from simulators.reader_port import SimReader
 
 LINK = {
@@ -115,3 +118,25 @@ async def raw_client(
             await writer.wait_closed()
     finally:
         await sim.stop()
+
+
+@asynccontextmanager
+async def silent_after_handshake(answer: bytes) -> AsyncIterator[tuple[str, FdStream]]:
+    """A pty whose far end answers the driver's handshake with `answer`, then says
+    nothing: a reader that was there at connect and has hung since. Yields the
+    path the driver opens and the far end, where what the driver sent next is read."""
+    master, slave = os.openpty()
+    far_end = FdStream(master, "far end", functools.partial(os.close, master))
+
+    async def answer_handshake() -> None:
+        await far_end.read_chunk()  # the handshake request, one short write
+        await far_end.write(answer)
+
+    task = asyncio.create_task(answer_handshake(), name="far-end")
+    try:
+        yield os.ttyname(slave), far_end
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        os.close(slave)
+        await far_end.aclose()

@@ -9,7 +9,6 @@ the driver returns raw codes.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from readers_rig import (
     outage_seen,
     raw_client,
     running_standalone,
+    silent_after_handshake,
     standalone_endpoint,
 )
 
@@ -232,14 +232,12 @@ async def test_absent_port_marks_the_reader_down() -> None:
 
 
 async def test_silent_reader_is_a_timeout_not_a_noread() -> None:
-    master, slave = os.openpty()
-    try:
-        async with connected(KeyenceReader("barcode", reader_config(os.ttyname(slave)))) as reader:
-            with pytest.raises(RequestTimeout, match="no byte in reply to LON/LOFF"):
-                await reader.read()
-    finally:
-        os.close(slave)
-        os.close(master)
+    async with (
+        silent_after_handshake(b"OK,RVER,SR-1000 1.00\r") as (path, _),
+        connected(KeyenceReader("barcode", reader_config(path))) as reader,
+    ):
+        with pytest.raises(RequestTimeout, match="no byte in reply to LON/LOFF"):
+            await reader.read()
 
 
 async def test_bad_timeout_is_refused(rig: tuple[SimBarcode, KeyenceReader]) -> None:

@@ -29,6 +29,7 @@ from hal.readers.bis import (
     Nak,
     ReadData,
     Scan,
+    Version,
     WriteData,
     decode_reply,
     decode_request,
@@ -60,7 +61,9 @@ texts = st.one_of(
 )
 bodies = st.one_of(
     st.binary(max_size=80).map(lambda b: b.replace(b"\x02", b"").replace(b"\x03", b"")),
-    st.sampled_from([b"S1", b"\x06S01", b"\x06S00", b"\x15L03", b"L1", b"P1E004"]),
+    st.sampled_from(
+        [b"S1", b"\x06S01", b"\x06S00", b"\x15L03", b"L1", b"P1E004", b"V", b"\x06VBIS 1.0"]
+    ),
 )
 cuts = st.lists(st.integers(0, 2_000), max_size=6)
 
@@ -74,7 +77,7 @@ def cut(data: bytes, points: list[int]) -> list[bytes]:
 def check_decoders(body: bytes) -> None:
     """Every BIS decoder gives its result type or a ValueError that says what is wrong."""
     decoders: list[tuple[Callable[[bytes], object], tuple[type, ...]]] = [
-        (decode_request, (Scan, ReadData, WriteData)),
+        (decode_request, (Version, Scan, ReadData, WriteData)),
         (decode_reply, (Ack, Nak)),
         (decode_scan_payload, (tuple,)),
     ]

@@ -8,7 +8,6 @@ WriteNotVerified). Also: what one station writes, the next one reads.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,22 @@ from readers_rig import (
     outage_seen,
     raw_client,
     running_standalone,
+    silent_after_handshake,
     standalone_endpoint,
 )
 
 from hal.config import BalluffRfidConfig
 from hal.errors import AmbiguousRead, ReaderError, RequestTimeout, WriteNotVerified
 from hal.interfaces import TagReader
-from hal.readers.bis import BAD_TELEGRAM, BisTagReader, Nak, decode_reply, decode_request
+from hal.readers.bis import (
+    BAD_TELEGRAM,
+    Ack,
+    BisTagReader,
+    Nak,
+    decode_reply,
+    decode_request,
+    encode_reply,
+)
 from hal.readers.framing import BlockFramer, encode_block_frame
 from simulators import rfid
 from simulators.rfid import MultiTag, NoTag, SimRfid, TagStore, Unplug, WriteFail
@@ -178,19 +186,16 @@ async def test_row5_unplugged_and_replugged_without_restart(transport: str, tmp_
 
 
 async def test_silent_head_times_out_after_configured_retries() -> None:
-    master, slave = os.openpty()
-    try:
-        config = head_config(os.ttyname(slave), link={**LINK, "retries": 1})
+    version = encode_block_frame(encode_reply(Ack("V", b"BIS 1.0")))
+    async with silent_after_handshake(version) as (path, head):
+        config = head_config(path, link={**LINK, "retries": 1})
         async with connected(BisTagReader("rfid", config)) as reader:
             with pytest.raises(RequestTimeout, match=r"no reply to S within 0.2 s \(2 attempts\)"):
                 await reader.scan()
-        # what reached the head: the scan telegram, twice
+        # what reached the head after the handshake: the scan telegram, twice
         framer = BlockFramer(64)
-        telegrams = framer.feed(os.read(master, 4096))
+        telegrams = framer.feed(await head.read_chunk())
         assert [decode_request(body) for body in telegrams] == [decode_request(b"S1")] * 2
-    finally:
-        os.close(slave)
-        os.close(master)
 
 
 async def test_wrong_head_is_refused(transport: str) -> None:

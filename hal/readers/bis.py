@@ -10,6 +10,7 @@ that a write and its read-back go to the same tag. The exact format:
     telegram = STX body ETX BCC          BCC = XOR of the body bytes and ETX
 
     request bodies (host -> head), ASCII:
+      version 'V'                         the processor's, whatever the head
       scan    'S' h                       h: head number '1'..'4'
       read    'L' h UID aaaa nnnn         UID: 16 upper-case hex digits
       write   'P' h UID aaaa nnnn DD..    aaaa: start byte address, decimal
@@ -17,6 +18,7 @@ that a write and its read-back go to the same tag. The exact format:
                                           DD..: 2 x nnnn upper-case hex digits
     reply bodies (head -> host):
       ACK c payload                      ACK = 0x06, c = the request's command
+        version: text                    model and firmware, printable ASCII
         scan:  nn UID1 UID2 ...          nn: tags in the field, 2 decimal digits
         read:  DD..                      the bytes read, hex
         write: (nothing)
@@ -29,6 +31,12 @@ that a write and its read-back go to the same tag. The exact format:
 A telegram with a bad block check is dropped by the framer and not
 answered; the host times out and repeats the request up to
 `link.retries` times (every request is idempotent).
+
+Handshake: when the port opens the driver asks the version ('V'); the link is
+up only once an ACK to it came, in a telegram whose block check holds
+(`hal.readers.transport`). The version belongs to the processor, not to a
+head, so a head number the processor lacks is still refused per request
+(error 05), with the link up.
 
 Driver: every read and write first scans: no tag is ReaderError, several
 tags AmbiguousRead (never pick one); the read or write is then addressed to
@@ -50,7 +58,7 @@ import structlog
 from hal.config import BalluffRfidConfig
 from hal.errors import AmbiguousRead, ReaderError, RequestTimeout, WriteNotVerified
 from hal.readers.framing import BlockFramer, encode_block_frame
-from hal.readers.transport import ReaderDevice
+from hal.readers.transport import Handshake, ReaderDevice, ReaderPort
 
 log = structlog.get_logger(__name__)
 
@@ -89,6 +97,11 @@ def check_uid(uid: str) -> str:
 
 
 @dataclass(frozen=True)
+class Version:
+    pass
+
+
+@dataclass(frozen=True)
 class Scan:
     head: int
 
@@ -109,7 +122,7 @@ class WriteData:
     data: bytes
 
 
-Request = Scan | ReadData | WriteData
+Request = Version | Scan | ReadData | WriteData
 
 
 @dataclass(frozen=True)
@@ -128,7 +141,7 @@ Reply = Ack | Nak
 
 
 def command_of(request: Request) -> str:
-    return {Scan: "S", ReadData: "L", WriteData: "P"}[type(request)]
+    return {Version: "V", Scan: "S", ReadData: "L", WriteData: "P"}[type(request)]
 
 
 def _decimal(field: bytes, what: str, low: int, high: int) -> int:
@@ -148,19 +161,22 @@ def _hex_data(field: bytes, what: str) -> bytes:
 
 def encode_request(request: Request) -> bytes:
     """The telegram body of a request."""
-    head = f"{request.head:d}"
     match request:
-        case Scan():
-            text = f"S{head}"
-        case ReadData(uid=uid, address=address, count=count):
-            text = f"L{head}{check_uid(uid)}{address:04d}{count:04d}"
-        case WriteData(uid=uid, address=address, data=data):
-            text = f"P{head}{check_uid(uid)}{address:04d}{len(data):04d}{data.hex().upper()}"
+        case Version():
+            text = "V"
+        case Scan(head=head):
+            text = f"S{head:d}"
+        case ReadData(head=head, uid=uid, address=address, count=count):
+            text = f"L{head:d}{check_uid(uid)}{address:04d}{count:04d}"
+        case WriteData(head=head, uid=uid, address=address, data=data):
+            text = f"P{head:d}{check_uid(uid)}{address:04d}{len(data):04d}{data.hex().upper()}"
     return text.encode("ascii")
 
 
 def decode_request(body: bytes) -> Request:
     """A request from its telegram body; ValueError naming the faulty field."""
+    if body == b"V":
+        return Version()
     if len(body) < 2:
         raise ValueError(f"request too short: {body!r}")
     command, head = chr(body[0]), _decimal(body[1:2], "head", 1, 4)
@@ -193,8 +209,8 @@ def encode_reply(reply: Reply) -> bytes:
 
 def decode_reply(body: bytes) -> Reply:
     """A reply from its telegram body; ValueError naming what is wrong."""
-    if len(body) < 2 or body[0] not in (ACK, NAK) or chr(body[1]) not in "SLP":
-        raise ValueError(f"not an ACK/NAK reply to S, L or P: {body[:40]!r}")
+    if len(body) < 2 or body[0] not in (ACK, NAK) or chr(body[1]) not in "VSLP":
+        raise ValueError(f"not an ACK/NAK reply to V, S, L or P: {body[:40]!r}")
     command = chr(body[1])
     if body[0] == ACK:
         return Ack(command, body[2:])
@@ -218,6 +234,17 @@ def decode_scan_payload(payload: bytes) -> tuple[str, ...]:
     return tuple(check_uid(text[i : i + UID_DIGITS]) for i in range(0, len(text), UID_DIGITS))
 
 
+def version_of(body: bytes) -> str | None:
+    """The processor's version if the telegram `body` is the ACK of a version request."""
+    try:
+        reply = decode_reply(body)
+    except ValueError:
+        return None
+    if isinstance(reply, Ack) and reply.command == "V" and reply.payload.isascii():
+        return reply.payload.decode("ascii")
+    return None
+
+
 def max_body(capacity: int) -> int:
     """Longest telegram body either side sends for a tag of `capacity` bytes."""
     write_request = 2 + UID_DIGITS + 8 + 2 * capacity
@@ -233,7 +260,9 @@ class BisTagReader(ReaderDevice[bytes]):
         self.block_size: int = config.block_size
         self.tag_blocks: int = config.tag_blocks
         self.framer = BlockFramer(max_body(config.tag_blocks * config.block_size))
-        super().__init__(name, config, self.framer)
+        request = encode_block_frame(encode_request(Version()))
+        handshake = Handshake("V", request, version_of, "a BIS processor")
+        super().__init__(name, ReaderPort(name, config, self.framer, handshake))
 
     async def scan(self) -> tuple[str, ...]:
         async with self._lock:

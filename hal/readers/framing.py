@@ -155,6 +155,11 @@ class ErrorReply:
 
 KeyenceReply = Line | Echo | ErrorReply
 
+VERSION_COMMAND = "RVER"
+"""Asks a Keyence SR reader its firmware version (the drivers' handshake)."""
+VERSION_REPLY = f"OK,{VERSION_COMMAND},"
+"""The start of the reader's answer to VERSION_COMMAND; the version follows."""
+
 
 def parse_reply(text: str) -> KeyenceReply:
     """Classify one frame's text."""

@@ -8,6 +8,13 @@ several codes of one trigger separated by commas (multi-code reading);
 no-read string (`ERROR`). With command responses enabled it acknowledges
 each command with `OK,<cmd>` and refuses one with `ER,<cmd>,<nn>`.
 
+Handshake: when the port opens the driver sends `RVER` (read the reader's
+firmware version, an operation command of the SR series that every model
+answers whatever its settings, with `OK,RVER,<version>`); the link is up only
+once that answer came (`hal.readers.transport`). It changes nothing in the
+reader, unlike `LON` or `RESET`, and `OK,RVER,` is no reply that an HTTP
+server, a terminal server or another device gives by chance.
+
 One `read()`:
 1. frames left from an earlier trigger are dropped;
 2. `trigger_on` is sent; frames are taken until the first data frame or
@@ -35,8 +42,23 @@ import asyncio
 from hal.config import KeyenceBarcodeConfig
 from hal.errors import AmbiguousRead, ReaderError, RequestTimeout
 from hal.interfaces import CodeRead
-from hal.readers.framing import ErrorReply, KeyenceReply, Line, LineFramer, encode_line
-from hal.readers.transport import ReaderDevice
+from hal.readers.framing import (
+    VERSION_COMMAND,
+    VERSION_REPLY,
+    ErrorReply,
+    KeyenceReply,
+    Line,
+    LineFramer,
+    encode_line,
+)
+from hal.readers.transport import Handshake, ReaderDevice, ReaderPort
+
+
+def version_of(frame: KeyenceReply) -> str | None:
+    """The firmware version if `frame` answers VERSION_COMMAND, else None."""
+    if isinstance(frame, Line) and frame.text.startswith(VERSION_REPLY):
+        return frame.text.removeprefix(VERSION_REPLY)
+    return None
 
 
 class KeyenceReader(ReaderDevice[KeyenceReply]):
@@ -45,7 +67,9 @@ class KeyenceReader(ReaderDevice[KeyenceReply]):
     def __init__(self, name: str, config: KeyenceBarcodeConfig) -> None:
         self.config = config
         self.framer = LineFramer(config.framing, config.max_line_bytes)
-        super().__init__(name, config, self.framer)
+        request = encode_line(VERSION_COMMAND, config.framing)
+        handshake = Handshake(VERSION_COMMAND, request, version_of, "a Keyence SR reader")
+        super().__init__(name, ReaderPort(name, config, self.framer, handshake))
 
     async def read(self, timeout: float | None = None) -> CodeRead:
         read_timeout = self.config.read_timeout_s if timeout is None else timeout

@@ -13,14 +13,21 @@ unplugged USB adapter shows as a readable descriptor whose read fails (EIO)
 or returns nothing: the stream raises ConnectionError.
 
 `ReaderPort` is the connection of one reader (`ReaderDevice`, the base of
-the drivers, owns one): its `LinkSupervisor` opens the stream, marks the
-link up, and pumps every chunk through the device's framer into a bounded
-queue of frames, until the stream fails; then the supervisor marks the link
-down and reopens the port after its capped backoff (FAULTS.md row 5: no
-restart). Requests (one at a time, serialized by the driver) write through
-`send()` and take frames with `next_frame()`. The link is up while the port
-is open: a reader that is powered but silent shows as RequestTimeout on
-its requests, not as a down link.
+the drivers, owns one): its `LinkSupervisor` opens the stream, sends the
+driver's `Handshake` (a version request) and waits for the reader's answer,
+marks the link up, and pumps every chunk through the device's framer into
+a bounded queue of frames, until the stream fails; then the supervisor marks
+the link down and reopens the port after its capped backoff (FAULTS.md row
+5: no restart). Requests (one at a time, serialized by the driver) write
+through `send()` and take frames with `next_frame()`.
+
+The link is up only once the peer answered the handshake as the reader does,
+within `link.connect_timeout_s`: a TCP port where some other server listens
+(an HTTP server, a silent socket), or a serial line with nothing powered at
+the far end, stays down with the reason (`NotAReader`: what was asked, and
+what the peer sent instead, if anything) and is retried with the backoff. A
+reader that answered and then falls silent shows as RequestTimeout on its
+requests, not as a down link.
 
 Boundary: no protocol here; framing is `hal.readers.framing`, commands are in
 the drivers. The simulators use the same streams on their side of a pty or a
@@ -35,6 +42,7 @@ import re
 import termios
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 import serial
@@ -53,6 +61,9 @@ CHUNK = 4096
 
 MAX_PENDING_FRAMES = 64
 """Frames kept between requests; older ones are dropped (and counted) first."""
+
+HEARD_BYTES = 60
+"""Bytes of a peer's wrong answer quoted in the link's down reason."""
 
 _TCP_ENDPOINT = re.compile(
     r"^tcp://(?:\[(?P<ip6>[0-9a-fA-F:]+)\]|(?P<host>[^:/\[\]]+)):(?P<port>\d+)$"
@@ -222,6 +233,25 @@ async def open_stream(
 FrameT = TypeVar("FrameT")
 
 
+class NotAReader(ConnectionError):
+    """The peer did not answer the handshake as the reader: the link stays down."""
+
+
+@dataclass(frozen=True)
+class Handshake(Generic[FrameT]):
+    """What a reader is asked when its port opens, and how its answer is recognised."""
+
+    command: str
+    """The request's name, for the down reason (e.g. `RVER`)."""
+    request: bytes
+    """The request as sent, framed."""
+    answer: Callable[[FrameT], str | None]
+    """The reader's identity (model, version) if a frame is the answer, else None
+    (a stale frame, or a stranger's)."""
+    reader: str
+    """What answers it, for the down reason (e.g. `a Keyence SR reader`)."""
+
+
 class ReaderSection(Protocol):
     """The part of a reader's config section the connection reads."""
 
@@ -239,11 +269,11 @@ class ReaderDevice(Generic[FrameT]):
     """What every reader driver is: a name, a framer's counters, a supervised port,
     and one request at a time (`_lock`)."""
 
-    def __init__(self, name: str, section: ReaderSection, framer: Framer[FrameT]) -> None:
+    def __init__(self, name: str, port: ReaderPort[FrameT]) -> None:
         self.name = name
-        self.counters: FramerCounters = framer.counters
-        self.port: ReaderPort[FrameT] = ReaderPort(name, section, framer)
-        self.link: LinkSupervisor = self.port.link
+        self.port = port
+        self.counters: FramerCounters = port.counters
+        self.link: LinkSupervisor = port.link
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -256,11 +286,21 @@ class ReaderDevice(Generic[FrameT]):
 class ReaderPort(Generic[FrameT]):
     """The supervised connection of one reader (see the module docstring)."""
 
-    def __init__(self, name: str, section: ReaderSection, framer: Framer[FrameT]) -> None:
+    def __init__(
+        self,
+        name: str,
+        section: ReaderSection,
+        framer: Framer[FrameT],
+        handshake: Handshake[FrameT],
+    ) -> None:
         self.name = name
         self.endpoint = section.endpoint
         self._serial = section.serial
         self._framer = framer
+        self.counters = framer.counters
+        self._handshake = handshake
+        self.identity: str | None = None
+        """What the reader said of itself in answer to the handshake (None: not yet)."""
         self.link = LinkSupervisor(name, section.link, self._session)
         self._stream: ByteStream | None = None
         self._frames: deque[FrameT] = deque()
@@ -274,11 +314,13 @@ class ReaderPort(Generic[FrameT]):
 
     async def _session(self, link: LinkSupervisor) -> None:
         stream = await open_stream(self.endpoint, self._serial, link.settings)
-        self._framer.reset()
-        self.discard_frames()
-        self._stream = stream
-        link.mark_up()
         try:
+            self._framer.reset()
+            self.discard_frames()
+            self.identity = await self._greet(stream, link.settings.connect_timeout_s)
+            log.info("reader_identified", reader=self.name, identity=self.identity)
+            self._stream = stream
+            link.mark_up()
             while True:
                 chunk = await stream.read_chunk()
                 self.received += len(chunk)
@@ -293,6 +335,28 @@ class ReaderPort(Generic[FrameT]):
             self._stream = None
             self._arrived.set()  # a waiting request sees the loss at once
             await stream.aclose()
+
+    async def _greet(self, stream: ByteStream, timeout: float) -> str:
+        """Send the handshake; the reader's identity once a frame answers it.
+        NotAReader if the peer does not answer so within `timeout` seconds."""
+        handshake = self._handshake
+        asked = f"{handshake.command} as {handshake.reader}"
+        heard = bytearray()
+        try:
+            async with asyncio.timeout(timeout):
+                await stream.write(handshake.request)
+                while True:
+                    chunk = await stream.read_chunk()
+                    heard += chunk[: HEARD_BYTES - len(heard)]
+                    for frame in self._framer.feed(chunk):
+                        if (identity := handshake.answer(frame)) is not None:
+                            return identity
+        except TimeoutError:
+            failure = f"{stream.description} did not answer {asked} within {timeout} s"
+        except ConnectionError as exc:
+            failure = f"{exc}, before answering {asked}"
+        said = f"it sent {bytes(heard)!r}" if heard else "it sent nothing"
+        raise NotAReader(f"{failure}; {said}")
 
     def check_up(self) -> ByteStream:
         """The open stream; LinkDown if the port is not open."""

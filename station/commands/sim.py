@@ -4,9 +4,12 @@ run one device's simulator standalone, for a bench.
 The device section is taken from the station file: the one device whose
 driver serves DEVICE (`--device NAME` chooses when there are several). The
 simulator runs until SIGTERM or SIGINT, which is a clean stop (exit 0). Exit
-2 for a bad config, a device that cannot be chosen, or a simulator that
-refuses its arguments. Simulators are imported only here, when they run
-(each device type names its own: `station.device_types`).
+2, with one line on stderr saying what to do, for a bad config, a device that
+cannot be chosen, a simulator that refuses its arguments, a bad HOST:PORT, a
+port already in use, an address that is not this machine's, a host that does
+not resolve, or a --pty path that cannot be made (no such directory, or
+something that is not a link already there). Simulators are imported only
+here, when they run (each device type names its own: `station.device_types`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
+import os
 import signal
+import socket
 import sys
 from collections.abc import Coroutine
 from typing import Any
@@ -47,7 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--listen",
         metavar="HOST:PORT",
-        type=parse_listen,
         help="serve TCP here (port 0: any free port, printed)",
     )
     where.add_argument(
@@ -59,10 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """'HOST:PORT' -> (host, port); argparse reports the ValueError's message."""
+    """'HOST:PORT' -> (host, port); ValueError saying what is expected."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT with PORT 0..65535 (got {text!r})")
+        raise ValueError(
+            f"--listen {text!r}: expected HOST:PORT with PORT 0..65535, "
+            "e.g. 127.0.0.1:5020 (PORT 0: any free port)"
+        )
     return host.strip("[]"), int(port)
 
 
@@ -108,6 +116,11 @@ def load_device(path: str, driver: str, name: str | None) -> tuple[str, DeviceCo
 def run(args: argparse.Namespace) -> int:
     kind = by_word(args.device_kind)
     driver = kind.driver
+    try:
+        listen = None if args.listen is None else parse_listen(args.listen)
+    except ValueError as exc:
+        print(f"station sim {args.device_kind}: {exc}", file=sys.stderr)
+        return 2
     found = load_device(args.config, driver, args.device)
     if found is None:
         return 2
@@ -118,14 +131,46 @@ def run(args: argparse.Namespace) -> int:
         print(f"no {args.device_kind} simulator in this build ({exc})", file=sys.stderr)
         return 2
     logs.configure()  # the simulator's and pymodbus' or asyncua's lines, on stderr
-    where = f"{args.listen[0]}:{args.listen[1]}" if args.listen else args.pty or "default"
+    where = args.listen or args.pty or "default"
     print(f"station sim {args.device_kind}: device {name} ({driver}) on {where}", flush=True)
     try:
-        asyncio.run(_serve_until_signal(serve(config, args.listen, args.pty)))
+        asyncio.run(_serve_until_signal(serve(config, listen, args.pty)))
     except ValueError as exc:
         print(f"station sim {args.device_kind}: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"station sim {args.device_kind}: {_cannot_serve(exc, args)}", file=sys.stderr)
+        return 2
     return 0
+
+
+_PTY_ADVICE = {
+    errno.ENOENT: "no directory {directory}: create it or give a path in an existing directory",
+    errno.EEXIST: "exists and is not a symlink, so it is not replaced: "
+    "give a path where nothing is (a symlink there is repointed)",
+}
+_LISTEN_ADVICE = {
+    errno.EADDRINUSE: "the port is already in use: stop what listens there "
+    "or choose another port (PORT 0: any free port)",
+    errno.EADDRNOTAVAIL: "not an address of this machine: give one of its addresses, "
+    "0.0.0.0 (all of them) or 127.0.0.1 (this machine only)",
+    errno.EACCES: "permission denied: ports below 1024 need privileges; "
+    "choose a port of 1024 or more",
+}
+
+
+def _cannot_serve(exc: OSError, args: argparse.Namespace) -> str:
+    """Why the simulator could not listen or make its pty, and what to do, in one line."""
+    if args.pty is not None:
+        advice = _PTY_ADVICE.get(exc.errno or 0, exc.strerror or str(exc))
+        return f"--pty {args.pty}: " + advice.format(directory=os.path.dirname(args.pty) or ".")
+    if isinstance(exc, socket.gaierror):
+        return (
+            f"--listen {args.listen}: host not found ({exc.strerror}): "
+            "give an IP address of this machine (0.0.0.0: all of them)"
+        )
+    advice = _LISTEN_ADVICE.get(exc.errno or 0, exc.strerror or str(exc))
+    return f"--listen {args.listen or 'default'}: {advice}"
 
 
 async def _serve_until_signal(simulator: Coroutine[Any, Any, None]) -> None:
