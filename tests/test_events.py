@@ -11,7 +11,7 @@ import pytest
 
 from station import events
 from station.events import Entry, EventKind, Identified, Released
-from station.journal import Journal
+from station.journal import CHAIN_SEALED, Journal
 
 COLUMNS = {"vin", "step", "result", "operator", "data"}
 """The keyword arguments of `Journal.append` besides the kind."""
@@ -55,3 +55,9 @@ async def test_a_committed_entry_reads_back_typed_and_stored_as_its_plain_kind(
         Released.of(event)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT kind FROM events").fetchall() == [("identified",)]
+
+
+def test_the_kind_the_journal_seals_with_is_an_event_kind() -> None:
+    """`station journal seal` writes through the journal (below the events module): its
+    kind must be the one the runtime knows, or replay would not recognise it."""
+    assert EventKind(CHAIN_SEALED) is EventKind.CHAIN_SEALED

@@ -20,6 +20,8 @@ class EventKind(StrEnum):
     SAFE_STATE = "safe_state"
     OUTPUT_FORCED = "output_forced"
     FORCES_RELEASED = "forces_released"
+    CHAIN_SEALED = "chain_sealed"
+    """Written by `station journal seal` (the journal itself), not by the runtime."""
     ALARM_RAISED = "alarm_raised"
     ALARM_CLEARED = "alarm_cleared"
     ALARM_ACKED = "alarm_acked"

@@ -102,3 +102,26 @@ class ForcesReleased(Entry):
     result: str
     """The unit mode entered."""
     data: ForcesReleasedData
+
+
+class ChainHead(TypedDict):
+    seq: int
+    hash: str
+
+
+class ChainSealedData(TypedDict):
+    reason: str
+    old_head: ChainHead
+    broken_seq: int | None
+    problems: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChainSealed(Entry):
+    """A supervisor sealed a chain that does not verify: a new chain starts here (see
+    `station.journal`); the runtime never writes it, it replays past it."""
+
+    KIND = EventKind.CHAIN_SEALED
+    operator: str
+    result: str
+    data: ChainSealedData
