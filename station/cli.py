@@ -24,6 +24,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("journal", "show"), "journal_show", "the record of one vehicle or of the station"),
     (("journal", "verify"), "journal_verify", "integrity and hash-chain check of the journal"),
     (("journal", "seal"), "journal_seal", "start a new chain on a broken journal (supervisor)"),
+    (("journal", "anchor-key"), "journal_anchor_key", "make the key that signs journal anchors"),
     (("console",), "console", "operator console attached to a running station"),
     (("user", "add"), "user_add", "add a user of the OPC UA interface, or change one"),
     (("line",), "line", "run every station of a line on simulated hardware"),

@@ -75,7 +75,7 @@ from station.events import (
     StepStarted,
 )
 from station.fsm import MODE_TRIGGER, Command, IllegalCommand, State, StationMachine, UnitMode
-from station.journal import Event, Journal, JournalFull, JournalStorageError
+from station.journal import Event, Journal, JournalError, JournalFull, JournalStorageError
 from station.links import Links
 from station.prompts import Prompts
 from station.route import RouteSnapshot
@@ -184,6 +184,8 @@ class Station(Control, ConfigSwap, Links):
             )
         )
         await self.devices.start()
+        if self.config.model.journal.anchor_key is not None:
+            self._spawn(self._anchor_every(), "anchor")
         if self.autostart:
             await self.machine.command(Command.RESET, "autostart")
 
@@ -197,6 +199,28 @@ class Station(Control, ConfigSwap, Links):
         await self.devices.stop()
         with contextlib.suppress(JournalFull, JournalStorageError):
             await self.commit(StationStopped(result=str(self.machine.state)))
+            await self._anchor()
+
+    async def _anchor_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.model.journal.anchor_every_s)
+            await self._anchor()
+
+    async def _anchor(self) -> None:
+        """Sign the journal's head into its anchors (when the station file names a key)."""
+        key = self.config.model.journal.anchor_key
+        if key is None:
+            return
+        try:
+            await self.journal.anchor(self.config.path.parent / key)
+        except (OSError, JournalError) as exc:
+            if self._stopping:  # no alarm (a task) outlives the stop: the log says it
+                self.log.error("anchor_failed", error=str(exc))
+            else:
+                self.alarms_raise("anchor", Priority.MEDIUM, f"journal head not anchored: {exc}")
+        else:
+            if not self._stopping:
+                self.alarms_clear("anchor")
 
     # --- journal, status ---------------------------------------------------------------
 

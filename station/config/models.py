@@ -240,6 +240,18 @@ class Interface(Section):
     """Endpoints offered. Anonymous users may only read, whatever the policy."""
 
 
+class JournalSettings(Section):
+    """The station's journal beyond its defaults: anchoring its head outside the station."""
+
+    anchor_key: str | None = None
+    """Key file (HMAC-SHA256, mode 0600, made by `station journal anchor-key`) with which the
+    journal's head is signed every `anchor_every_s` and at a clean stop, into
+    `anchors.jsonl` in the state dir; `station journal verify --anchor KEY` then shows a
+    cut tail or a re-hashed chain. Relative to this file. None: no anchors."""
+    anchor_every_s: float = Field(default=900.0, ge=1.0, le=86400.0)
+    """Seconds between two anchors while the station runs."""
+
+
 class StationFile(Section):
     """One station of a line: which operation it does, its devices and its cycle."""
 
@@ -257,6 +269,8 @@ class StationFile(Section):
     """State the station takes when a device link is lost."""
     interface: Interface = Interface()
     """The station's OPC UA server."""
+    journal: JournalSettings = JournalSettings()
+    """The station's journal (anchoring)."""
     devices: dict[Name, DeviceConfig] = Field(default_factory=dict)
     """Devices by name; each has a `driver:`."""
     cycle: list[CycleStep] = Field(min_length=1, max_length=64)
