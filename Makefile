@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types unit clean
+.PHONY: demo test lint types unit system clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,9 @@ demo: $(STAMP)
 		--scenario configs/scenarios/photo-demo.yaml --users configs/users.example.yaml \
 		--state-dir .demo --console
 
-test: $(STAMP) lint types unit
+# lint, types, then every test (unit and system) in one pytest run
+test: $(STAMP) lint types
+	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check station hal simulators tests
@@ -33,8 +35,13 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
+# the pure tests only (no socket, process or terminal): seconds, for the edit loop
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest tests/unit
+
+# the tests with sockets, processes and terminals (simulators, brokers, tmux)
+system: $(STAMP)
+	$(BIN)/pytest tests/system
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,7 @@ sessions' tasks running. asyncua lists its sessions only in a private dict
 (`InternalServer._external_sessions`); its public side is the pair of methods every
 client session calls, `register_external_session` on creation and
 `unregister_external_session` on close. `SessionTracking` overrides those two to keep
-its own list (`tests/test_interface_server.py` checks that asyncua still calls them).
+its own list (`tests/system/test_interface_server.py` checks that asyncua still calls them).
 """
 
 from __future__ import annotations

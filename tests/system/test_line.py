@@ -40,7 +40,7 @@ from station.simulation.line import (
 from station.state_dir import journal_path
 from station.vin import parse_vin
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parent.parent.parent
 LINE = ROOT / "configs" / "lines" / "line1.yaml"
 SCENARIO = ROOT / "configs" / "scenarios" / "line-acceptance.yaml"
 

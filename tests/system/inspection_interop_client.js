@@ -1,4 +1,4 @@
-// A foreign OPC UA client (node-opcua) for tests/test_inspection_interop.py.
+// A foreign OPC UA client (node-opcua) for tests/system/test_inspection_interop.py.
 //
 // Connects without security, subscribes to the verdict variable, writes a VIN
 // and waits for that VIN's verdict; then reads the verdict variable again.

@@ -50,7 +50,7 @@ from station.interface.users import (
 from station.journal import Event, Journal
 from station.runtime import Station
 
-CHECKLIST_STATION = Path(__file__).parent / "stations" / "checklist-only.yaml"
+CHECKLIST_STATION = Path(__file__).parent.parent / "stations" / "checklist-only.yaml"
 USERS = {
     "alice": "operator",
     "olga": "operator",
@@ -510,7 +510,7 @@ def test_wrong_passwords_lock_the_user_for_a_while(tmp_path: Path) -> None:
 
 
 def test_the_example_users_file_loads_with_the_passwords_its_comment_states() -> None:
-    path = Path(__file__).parent.parent / "configs" / "users.example.yaml"
+    path = Path(__file__).parent.parent.parent / "configs" / "users.example.yaml"
     users = load_users(path).users
     assert {name: entry.role for name, entry in users.items()} == {
         "alice": "operator",

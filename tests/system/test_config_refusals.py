@@ -13,7 +13,7 @@ import pytest
 
 from station.config.loader import MAX_ALIAS_VALUES, MAX_FILE_BYTES
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parent.parent.parent
 PHOTO_STUDIO = ROOT / "configs/stations/photo-studio.yaml"
 LINE1 = ROOT / "configs/lines/line1.yaml"
 USERS_FILE = "a users file (a mapping with the key `users:`)"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from modbus_rig import PHOTO_STUDIO
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 NOT_OURS = "203.0.113.7"
 """TEST-NET-3 (RFC 5737): documentation only, never assigned to a machine of ours."""
 

@@ -66,7 +66,7 @@ def test_a_bench_simulator_logs_pymodbus_as_json(tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     err_path = tmp_path / "stderr"
-    config = Path(__file__).parent.parent / "configs/stations/photo-studio.yaml"
+    config = Path(__file__).parent.parent.parent / "configs/stations/photo-studio.yaml"
     command = ["sim", "plc", "--config", str(config), "--listen", f"127.0.0.1:{port}"]
     with (
         err_path.open("w") as err,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-UNITS = sorted((Path(__file__).parent.parent / "systemd").glob("*.service"))
+UNITS = sorted((Path(__file__).parent.parent.parent / "systemd").glob("*.service"))
 INSTALLED = "/opt/station/.venv/bin/station"
 HERE = Path(sys.executable).with_name("station")
 MAX_EXPOSURE = 2.0

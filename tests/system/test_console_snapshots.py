@@ -8,7 +8,7 @@ The recordings are checked against a real Station's `status()` (same keys, the
 same route), so they cannot drift from what the runtime publishes.
 
 Update the SVGs after a deliberate change of the look:
-`.venv/bin/pytest tests/test_console_snapshots.py --snapshot-update`, then look
+`.venv/bin/pytest tests/system/test_console_snapshots.py --snapshot-update`, then look
 at them.
 """
 
@@ -31,7 +31,7 @@ from station.journal import Journal
 from station.runtime import Station
 
 ENDPOINT = "opc.tcp://127.0.0.1:4840/station"
-PHOTO_STUDIO = Path(__file__).parent.parent / "configs" / "stations" / "photo-studio.yaml"
+PHOTO_STUDIO = Path(__file__).parent.parent.parent / "configs" / "stations" / "photo-studio.yaml"
 SIZE = (100, 32)
 
 ROUTE = [

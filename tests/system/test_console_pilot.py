@@ -27,7 +27,7 @@ from station.interface.users import add_user
 from station.journal import Event
 from station.runtime import Station
 
-PILOT_STATION = Path(__file__).parent / "stations" / "console-pilot.yaml"
+PILOT_STATION = Path(__file__).parent.parent / "stations" / "console-pilot.yaml"
 VIN = "VF1RFB00X66123456"
 USERS = {"alice": "operator", "ivan": "inspector", "sam": "supervisor"}
 SIZE = (100, 32)

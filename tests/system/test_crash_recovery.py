@@ -23,8 +23,8 @@ import pytest
 from station.commands.run import command_line
 from station.journal import Event, JournalError, JournalReader
 
-ROOT = Path(__file__).parent.parent
-CONFIG = Path(__file__).parent / "stations" / "photo-quick.yaml"
+ROOT = Path(__file__).parent.parent.parent
+CONFIG = Path(__file__).parent.parent / "stations" / "photo-quick.yaml"
 
 VINS = [f"VF1RFB00X661234{n:02d}" for n in range(40)]
 STALLED = {VINS[n] for n in (20, 23, 26, 29)}

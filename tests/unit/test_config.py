@@ -15,12 +15,12 @@ from station.cli import main
 from station.config.loader import ConfigError, json_schema, load_any, load_station
 from station.scenario import load_scenario
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parent.parent.parent
 GOOD = sorted(
     [*(ROOT / "configs/lines").glob("*.yaml"), *(ROOT / "configs/stations").glob("*.yaml")]
 )
 SCENARIOS = sorted((ROOT / "configs/scenarios").glob("*.yaml"))
-BAD = sorted((Path(__file__).parent / "configs_bad").glob("*.yaml"))
+BAD = sorted((Path(__file__).parent.parent / "configs_bad").glob("*.yaml"))
 
 # Errors that need names from elsewhere in the file (or from another file) are
 # beyond JSON Schema: `station config check` is the authority for these.

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parent.parent.parent
 
 # Runs the CLI in a fresh interpreter, then prints the modules it imported (stderr).
 PROBE = """

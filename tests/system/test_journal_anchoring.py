@@ -15,7 +15,7 @@ from station.assembly import assemble
 from station.config.loader import load_station
 from station.config.models import JournalSettings
 
-STATIONS = Path(__file__).parent.parent / "configs" / "stations"
+STATIONS = Path(__file__).parent.parent.parent / "configs" / "stations"
 
 
 async def anchors_written(path: Path, count: int, timeout: float = 10.0) -> None:

@@ -31,7 +31,7 @@ from station.runtime import (
 )
 from station.simulation.devices import SimulatedDevices
 
-STATIONS = Path(__file__).parent.parent / "configs" / "stations"
+STATIONS = Path(__file__).parent.parent.parent / "configs" / "stations"
 MAX = ("max", "maintenance")
 """A maintenance technician (user, role)."""
 

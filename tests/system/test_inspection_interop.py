@@ -47,7 +47,7 @@ CONFIG = OpcUaDeviceConfig(
 )
 NODE_OPCUA = Path(os.environ.get("NODE_OPCUA_DIR", Path.home() / ".cache/station-ci/node-opcua"))
 CLIENT_JS = Path(__file__).with_name("inspection_interop_client.js")
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = Path(__file__).resolve().parent.parent.parent / "configs"
 PROCESS_S = 30.0
 """Bound on a child process's run (start-up of node or Python included)."""
 

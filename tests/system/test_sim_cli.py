@@ -17,7 +17,7 @@ from station.cli import main
 from station.commands.sim import DeviceChoiceError, parse_listen, pick_device
 from station.config.loader import load_station
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 
 
 async def start_sim(*args: str) -> tuple[asyncio.subprocess.Process, int]:

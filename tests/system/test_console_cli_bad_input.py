@@ -15,7 +15,7 @@ import pytest
 
 from station.commands.console import BadOption, check_endpoint, password_of
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 
 
 def station_console(*args: str) -> tuple[int, list[str]]:

@@ -15,7 +15,7 @@ from station.journal import Journal
 from station.roles import NotAuthorized
 from station.runtime import Refused, Station
 
-CONFIG = Path(__file__).parent / "stations" / "checklist-only.yaml"
+CONFIG = Path(__file__).parent.parent / "stations" / "checklist-only.yaml"
 
 
 async def wait_until(station: Station, condition: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -24,7 +24,7 @@ from station.simulation.devices import SimulatedDevices
 from station.simulation.floor import tag_uid
 from station.simulation.world import StationWorld
 
-STATIONS = Path(__file__).parent.parent / "configs" / "stations"
+STATIONS = Path(__file__).parent.parent.parent / "configs" / "stations"
 FAST = 0.02
 VIN = "VF1RFB00X66123456"
 

@@ -10,7 +10,8 @@ pytest_plugins = ["pytester"]
 
 
 def test_leaked_task_fails_the_test(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest((__import__("pathlib").Path(__file__).parent / "conftest.py").read_text())
+    conftest = __import__("pathlib").Path(__file__).parent.parent / "conftest.py"
+    pytester.makeconftest(conftest.read_text())
     pytester.makeini(
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
     )

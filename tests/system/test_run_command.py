@@ -18,8 +18,8 @@ import pytest
 from station.commands.run import command_line
 from station.journal import Event, JournalError, JournalReader
 
-CONFIG = Path(__file__).parent / "stations" / "checklist-only.yaml"
-LINE = (Path(__file__).parent.parent / "configs" / "lines" / "line1.yaml").resolve()
+CONFIG = Path(__file__).parent.parent / "stations" / "checklist-only.yaml"
+LINE = (Path(__file__).parent.parent.parent / "configs" / "lines" / "line1.yaml").resolve()
 
 
 def _station_file(path: Path, old: str = "", new: str = "") -> Path:
