@@ -1,6 +1,6 @@
 """Each device driver's own configuration section.
 
-A driver reads only its own section (STYLE.md item 1): these pydantic models
+A driver reads only its own section (docs/style.md item 1): these pydantic models
 are the contract between a station file and the drivers in `hal/`. Every
 number has bounds, unknown keys are errors, and each field's docstring
 becomes its description in `station config schema`.

@@ -7,7 +7,7 @@ Consumers never see a half-open link: they read `state` (up/down with the
 reason and since when) or await `wait_up()`, and they are called back on each
 change. A clean `stop()` cancels the task; CancelledError is a clean stop.
 
-Timeouts use the monotonic clock only (FAULTS.md row 27): wall-clock steps
+Timeouts use the monotonic clock only (docs/faults.md row 27): wall-clock steps
 never shorten or stretch a timeout.
 """
 

@@ -15,7 +15,7 @@ TCP: one listener on an address (give an IP address: a name that resolves
 to several would get one port each); each connection is served by its own
 named task.
 
-`unplug(seconds)` (FAULTS.md row 5):
+`unplug(seconds)` (docs/faults.md row 5):
 - pty: the master and the simulator's slave are closed, so the driver's
   read fails (EIO) and the slave path disappears (open: ENOENT), like a
   USB adapter pulled out; after `seconds` a new pty is made and the link

@@ -1,4 +1,4 @@
-"""`station`: the one entry point (CLI.md is the contract).
+"""`station`: the one entry point (docs/cli.md is the contract).
 
 Each command lives in `station.commands.<module>` with `add_arguments(parser)`
 and `run(args) -> int`; modules are imported only when their command runs, so

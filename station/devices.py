@@ -3,7 +3,7 @@ registry (`station.device_types`), connected all in parallel, every failure
 reported in one tree.
 
 The station only ever sees the `hal.interfaces` protocols. Which driver
-serves a device is the `driver:` key of its section (STYLE.md item 3).
+serves a device is the `driver:` key of its section (docs/style.md item 3).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from station.device_types import device_type
 
 
 class NotConnected(Exception):
-    """Devices that did not connect in time, one indented line each (STYLE.md item 6)."""
+    """Devices that did not connect in time, one indented line each (docs/style.md item 6)."""
 
     def __init__(self, failures: dict[str, str]) -> None:
         self.failures = failures

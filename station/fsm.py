@@ -51,7 +51,7 @@ vehicles or the journal. The runtime issues commands and state-complete, and
 registers `on_change` callbacks, the one after-change hook, from which it
 journals and publishes.
 
-Concurrency and the traps of transitions 0.9 (LIBRARIES.md):
+Concurrency and the traps of transitions 0.9 (docs/libraries.md):
 - AsyncMachine transitions are not atomic (#640): every command, state
   complete and mode change runs under one asyncio.Lock, callbacks included, so
   changes and their notifications never interleave and each command sees the

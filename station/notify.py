@@ -3,7 +3,7 @@
 `station@.service` runs with Type=notify and WatchdogSec: the runtime sends
 READY=1 once its devices are connected and WATCHDOG=1 from its main loop
 while it is healthy. A blocked event loop stops the pings, and systemd
-restarts the service (FAULTS.md row 28); the journal restores the vehicle.
+restarts the service (docs/faults.md row 28); the journal restores the vehicle.
 """
 
 from __future__ import annotations

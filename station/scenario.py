@@ -1,4 +1,4 @@
-"""Scenario files (CLI.md): vehicles, what happens to them, and misroutes.
+"""Scenario files (docs/cli.md): vehicles, what happens to them, and misroutes.
 
 The same scenario drives tests, demos and benches: `station run --simulate
 --scenario` feeds one station, `station line --scenario` a whole line. A

@@ -8,7 +8,7 @@ gives back exactly the same visit. So what the station remembers is what
 the journal holds, by construction: nothing released twice, no step
 skipped, no tag written twice with different content.
 
-The vehicle's record through one cycle (ARCHITECTURE.md section 6), and the
+The vehicle's record through one cycle (docs/architecture.md section 6), and the
 events that move it::
 
     queued --identified--> in station --verdict(s)--> passed / failed --released--> released

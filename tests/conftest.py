@@ -1,4 +1,4 @@
-"""Shared test fixtures: tests that cannot lie (STYLE.md item 11).
+"""Shared test fixtures: tests that cannot lie (docs/style.md item 11).
 
 - Every async test fails if it leaves a task running.
 - `free_port` gives a port nobody listens on; servers that can bind port 0

@@ -1,5 +1,5 @@
 """Rigs of the reader tests (barcode, RFID): a simulator with its driver attached,
-the unplug check of FAULTS.md row 5, the standalone simulator in a task, a
+the unplug check of docs/faults.md row 5, the standalone simulator in a task, a
 reader that answers its handshake and nothing else."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ async def wait_link_down(link: LinkSupervisor, timeout: float) -> LinkState:
 async def outage_seen(
     reader: ReaderDevice[Any], operation: Callable[[], Awaitable[object]]
 ) -> None:
-    """FAULTS.md row 5, after an Unplug was injected: the reader goes down, an
+    """docs/faults.md row 5, after an Unplug was injected: the reader goes down, an
     operation meanwhile raises LinkDown, and the same reader object comes back up
     by its supervisor reopening the port (no restart)."""
     attempts = reader.link.attempts

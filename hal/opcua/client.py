@@ -17,7 +17,7 @@ Design
   with `queue_size` so that changes between two publishes (a verdict cleared
   and set again) are queued by the server, not coalesced. After every
   (re)connect the values are read first and then subscribed: a value that
-  changed while the link was down is delivered as a change (FAULTS.md row 6:
+  changed while the link was down is delivered as a change (docs/faults.md row 6:
   session recreated, subscriptions rebuilt, values re-read), and the
   monitored item's initial notification, equal to what was read, is not
   delivered twice.

@@ -4,7 +4,7 @@ Both framers take whatever chunks the transport read (a frame may be split
 across any number of chunks, several frames may share one) and return the
 complete frames found so far. Their buffer never holds more than one frame's
 bound, whatever arrives: garbage and over-long frames are dropped and counted
-in a `hal.interfaces.FramerCounters` (FAULTS.md rows 11 and 12).
+in a `hal.interfaces.FramerCounters` (docs/faults.md rows 11 and 12).
 
 `LineFramer`: the Keyence SR style text protocol.
 - `cr` and `crlf` are read alike: a frame ends at CR or at LF and empty

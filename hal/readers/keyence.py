@@ -1,6 +1,6 @@
 """Keyence SR style fixed-mount barcode reader, over a serial port or TCP.
 
-Protocol (PLANT.md, Keyence SR-750/1000 manuals): ASCII commands, framed like
+Protocol (docs/plant.md, Keyence SR-750/1000 manuals): ASCII commands, framed like
 the reader's output (CR, CR LF or STX ... ETX, from the config). The trigger
 command (`LON`) starts reading; the reader sends the data as one frame, with
 several codes of one trigger separated by commas (multi-code reading);

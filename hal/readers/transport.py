@@ -17,7 +17,7 @@ the drivers, owns one): its `LinkSupervisor` opens the stream, sends the
 driver's `Handshake` (a version request) and waits for the reader's answer,
 marks the link up, and pumps every chunk through the device's framer into
 a bounded queue of frames, until the stream fails; then the supervisor marks
-the link down and reopens the port after its capped backoff (FAULTS.md row
+the link down and reopens the port after its capped backoff (docs/faults.md row
 5: no restart). Requests (one at a time, serialized by the driver) write
 through `send()` and take frames with `next_frame()`.
 

@@ -1,5 +1,5 @@
 """`station console [--endpoint URL] [--user NAME]`: the operator console, attached
-to a running station through its OPC UA interface (ARCHITECTURE.md section 8).
+to a running station through its OPC UA interface (docs/architecture.md section 8).
 
 `--endpoint` is checked before anything starts: opc.tcp://HOST:PORT[/path].
 

@@ -147,7 +147,7 @@ def _print_table(report: dict[str, Any]) -> None:
 async def measure(
     config: ModbusPlcConfig, reflex: Reflex, samples: int, timeout: float, rng: random.Random
 ) -> dict[str, Any]:
-    """Run both paths against one simulated PLC; the report in CLI.md's JSON shape."""
+    """Run both paths against one simulated PLC; the report in docs/cli.md's JSON shape."""
     from hal.modbus.plc import reflex_value
     from simulators.plc import SimPlc
 

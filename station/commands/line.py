@@ -4,7 +4,7 @@ simulated hardware, and vehicles moved through it (`station.simulation.line`).
 
 Output: on a terminal, a live summary (a bar of the vehicles out of the line,
 a row per station) redrawn in place; elsewhere one plain line per vehicle as
-its journey ends. It goes to stderr with `--json`, which puts CLI.md's JSON
+its journey ends. It goes to stderr with `--json`, which puts docs/cli.md's JSON
 document on stdout; without `--json` a summary follows on stdout.
 
 Exit: 0 when every vehicle ended released or held as the scenario expects and
@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fast", action="store_true", help=f"shrink simulated physical times (x{FAST})"
     )
-    parser.add_argument("--json", action="store_true", help="print CLI.md's JSON document")
+    parser.add_argument("--json", action="store_true", help="print docs/cli.md's JSON document")
     parser.add_argument(
         "--state-dir",
         type=Path,

@@ -72,7 +72,7 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(issue) for issue in issues))
 
     def report(self) -> int:
-        """Print every issue to stderr, one a line (CLI.md); returns exit code 2."""
+        """Print every issue to stderr, one a line (docs/cli.md); returns exit code 2."""
         for issue in self.issues:
             print(issue, file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ consults with the session's user before every request of a connection, in the sa
 task that then runs the request, records that user in a context variable; a method
 reads it with `caller()`. A session with no credentials is the user `anonymous` with
 the role `anonymous`, which no action allows: its calls reach the Station, which
-refuses and journals them (FAULTS.md rows 29-30). Passwords are checked against the
+refuses and journals them (docs/faults.md rows 29-30). Passwords are checked against the
 users file by `station.interface.users`.
 """
 

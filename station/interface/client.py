@@ -66,7 +66,7 @@ LINK = LinkSettings(
 """Timing of the console's link: a restarted runtime is found within 5 s."""
 
 PUBLISHING_MS = 50
-"""Subscription publishing interval (LIBRARIES.md: about 30 ms latency at 50 ms)."""
+"""Subscription publishing interval (docs/libraries.md: about 30 ms latency at 50 ms)."""
 
 _LOGIN_REFUSALS = frozenset(
     {

@@ -16,7 +16,7 @@ Design
   records the session's user for the method to read (`station.interface.access`).
   A session with no credentials is the user `anonymous` with the role `anonymous`,
   which no action allows: its calls reach the Station, which refuses and journals them
-  (FAULTS.md rows 29-30).
+  (docs/faults.md rows 29-30).
 - Start-up: asyncua's `Server.init()` builds the standard address space in about 1-1.5 s
   (stalling this loop for up to ~0.1 s at a time); `start()` logs how long it took.
 

@@ -1,20 +1,21 @@
-"""The station's journal: durable, append-only, hash-chained events (ARCHITECTURE.md section 6).
+"""The station's journal: durable, append-only, hash-chained events
+(docs/architecture.md section 6).
 
 Design
 - One SQLite file per station (`<state-dir>/journal.sqlite3`, see `station.state_dir`), in
   WAL mode with synchronous=FULL: a row is on disk (the WAL fsynced) once its transaction
-  has committed, and survives kill -9 and power loss (FAULTS.md row 24). The file, its
+  has committed, and survives kill -9 and power loss (docs/faults.md row 24). The file, its
   WAL and shared-memory files and the anchors are created mode 0600.
 - The file is bound to its station (table `meta`). Opening it for another station is
   refused: a state directory copied from another station must not be continued.
 - Append-only: triggers refuse UPDATE and DELETE on `events`.
 - Every event carries the station's sequence number (1, 2, 3 ... no gaps; the plant
-  de-duplicates by (station, seq), FAULTS.md row 21) and is chained to the one before:
+  de-duplicates by (station, seq), docs/faults.md row 21) and is chained to the one before:
   `hash = sha256(canonical JSON of every field of the event except hash)`, prev_hash
   included; the first event's prev_hash is 64 zeros. Canonical JSON: keys sorted, no
   whitespace, UTF-8 (not ASCII-escaped), NaN and infinities refused. So anyone holding
   the exported events (`Event.to_json`) can recompute the chain.
-- Bounded (FAULTS.md row 32): every string of an event, in its data at any depth too,
+- Bounded (docs/faults.md row 32): every string of an event, in its data at any depth too,
   is cut at `MAX_TEXT` characters with a marker giving its length (`untrusted`).
 - Journal first: `append()` returns only once the row is committed; the runtime awaits it
   before writing the output the event causes. Writes run in one dedicated writer thread
@@ -23,23 +24,23 @@ Design
   into the next transaction together (group commit: one fsync for all, each caller still
   released only after that commit). A caller cancelled while waiting does not withdraw
   its event: once called, an append is committed.
-- Time (FAULTS.md row 27): `mono_ns` (time.monotonic_ns when append was called) for
+- Time (docs/faults.md row 27): `mono_ns` (time.monotonic_ns when append was called) for
   durations, comparable only between events of the same `boot_id`; `wall` (ISO 8601 UTC)
   is a timestamp only.
 - Disk full (SQLITE_FULL) raises `JournalFull`; the event is not written, the journal is
   left as it was and the next append tries again. The runtime stops accepting vehicles
-  rather than drop events (FAULTS.md row 23); `free_bytes()` lets it alarm early.
+  rather than drop events (docs/faults.md row 23); `free_bytes()` lets it alarm early.
 - Any other write failure, and the WAL or database file removed, replaced or truncated
   under the writer (checked around every commit), raises `JournalStorageError`: the
-  events may not be on disk, and every later append is refused the same way (FAULTS.md
+  events may not be on disk, and every later append is refused the same way (docs/faults.md
   row 35). The runtime raises an alarm and accepts no vehicle; a restart reopens (and so
   verifies) the journal.
-- One writer per file (FAULTS.md row 34): `Journal.open` holds an exclusive flock on the
+- One writer per file (docs/faults.md row 34): `Journal.open` holds an exclusive flock on the
   database file itself while it is open, so a second open, from any process, is refused
   (naming the holder's pid), deleting a file cannot defeat it, and the kernel drops it
   with the process. Readers (`JournalReader`, used by `station journal show/verify`)
   need no lock and see every committed event while the runtime writes.
-- Verified at start (FAULTS.md row 35): `Journal.open` checks the chain from the last
+- Verified at start (docs/faults.md row 35): `Journal.open` checks the chain from the last
   verified checkpoint (table `meta`, moved to the head after each check and every
   `CHECKPOINT_EVERY` events) and refuses a broken journal with `JournalBroken`, naming
   where it breaks. The way on is a supervisor's `station journal seal` (`Journal.seal`):

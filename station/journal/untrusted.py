@@ -1,5 +1,5 @@
 """Text from outside the station (a client, a reader, a user): bounded before it is
-journaled, escaped before it is printed (FAULTS.md row 32).
+journaled, escaped before it is printed (docs/faults.md row 32).
 
 - `bound_text` cuts a string longer than `MAX_TEXT` characters and says so in the string
   itself: the first `MAX_TEXT` characters, then `…[truncated: N characters]` (N the

@@ -1,4 +1,4 @@
-"""The plant link (ARCHITECTURE.md section 7, CLI.md "The plant link").
+"""The plant link (docs/architecture.md section 7, docs/cli.md "The plant link").
 
 - `config.Uplink`: the `uplink:` section of a station file.
 - `Uplink` (link.py): the MQTT client task: journal stream (stream.py) and Sparkplug B

@@ -1,4 +1,4 @@
-"""The plant link's section of a station file (`uplink:`, CLI.md "The plant link").
+"""The plant link's section of a station file (`uplink:`, docs/cli.md "The plant link").
 
 Every number has bounds and unknown keys are errors, like every other section; the
 field docstrings are the descriptions `station config schema` prints. Files (password,
@@ -45,7 +45,7 @@ def parse_broker_url(url: str) -> BrokerAddress:
 
 class Uplink(Section):
     """The plant link: the journal stream and the Sparkplug B live state over one MQTT
-    connection (ARCHITECTURE.md section 7)."""
+    connection (docs/architecture.md section 7)."""
 
     broker: str
     """Plant broker, `mqtt://HOST:PORT`, or `mqtts://HOST:PORT` for TLS (then `ca_file`)."""

@@ -1,11 +1,12 @@
-"""Sparkplug B 3.0 payloads and the edge node's metrics (CLI.md "The plant link").
+"""Sparkplug B 3.0 payloads and the edge node's metrics (docs/cli.md "The plant link").
 
 The payload is the protobuf message `org.eclipse.tahu.protobuf.Payload` of the Sparkplug
 B specification. Only the part this edge node writes or reads is declared here (payload
 timestamp, metrics, seq; a metric's name, timestamp, datatype, is_null and scalar
 values), with the specification's field numbers and types, so the bytes are the ones
 Tahu's sparkplug_b.proto gives; a decoder ignores the fields left out. Eclipse Tahu's own
-decoder (npm `sparkplug-payload`) reads our NBIRTH and NDATA in tests/system/test_uplink_sparkplug.py.
+decoder (npm `sparkplug-payload`) reads our NBIRTH and NDATA in
+tests/system/test_uplink_sparkplug.py.
 
 Metric names and datatypes: `metrics_of` (one place; NBIRTH carries them all, NDATA
 the changed ones). PackML numbering is OPC 30050's, as on the OPC UA interface.

@@ -1,4 +1,4 @@
-"""The journal stream: the journal is the outbox (ARCHITECTURE.md section 7).
+"""The journal stream: the journal is the outbox (docs/architecture.md section 7).
 
 - Every event goes out in journal order, QoS 1, on `<prefix>/<line>/<station>/journal`,
   as the JSON of `station journal show --json` (`Event.to_dict`), plus `"replay": true`

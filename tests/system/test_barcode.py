@@ -1,6 +1,6 @@
 """Keyence SR style barcode driver against its simulator, over real ptys and TCP sockets.
 
-FAULTS.md rows: 5 (unplug/replug), 8 (no-read, repeated reads), 9 (two
+docs/faults.md rows: 5 (unplug/replug), 8 (no-read, repeated reads), 9 (two
 different codes), 11 (split frames, CR / CR LF / STX ETX, echo), 12
 (garbage, a 64 KiB line without terminator). VIN rules are not applied here:
 the driver returns raw codes.

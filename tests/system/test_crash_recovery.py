@@ -1,4 +1,4 @@
-"""kill -9 at every point of the cycle (FAULTS.md rows 24 and 28).
+"""kill -9 at every point of the cycle (docs/faults.md rows 24 and 28).
 
 `station run --simulate` runs as a real process on a scenario; the test
 watches its journal and SIGKILLs it right after each of 24 kill points (each

@@ -1,5 +1,5 @@
 """A running station anchors its journal's head with the key its station file names, and
-`station journal verify --anchor` checks the journal against those anchors (FAULTS.md row
+`station journal verify --anchor` checks the journal against those anchors (docs/faults.md row
 35; docs/journal.md). The exit station runs on its simulators over real protocols."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""FAULTS.md rows 1-4 over real TCP: a cut link, a silent peer, late and mismatched
+"""docs/faults.md rows 1-4 over real TCP: a cut link, a silent peer, late and mismatched
 replies, Modbus exceptions 01-04.
 
 Row 1's 30 s cut is shown as 2 s, with a backoff capped at 0.4 s (FAST_LINK

@@ -3,7 +3,7 @@ its own thread, over real sockets, with certificates generated at test time.
 
 One simulator serves the module (Basic256Sha256 Sign and SignAndEncrypt, a
 user with a password, client certificates checked); each test makes its own
-driver. FAULTS.md row 6 (server restart) and row 7 (untrusted or changed
+driver. docs/faults.md row 6 (server restart) and row 7 (untrusted or changed
 server certificate) are here; the simulator's faults come through `inject`.
 """
 
@@ -220,7 +220,7 @@ async def test_client_certificate_not_trusted_by_the_server(
 async def test_untrusted_server_certificate_is_refused_until_trusted(
     sim: SimInspection, pki: Pki, make: Make, tmp_path: Path
 ) -> None:
-    """FAULTS.md row 7: refused, audited, link down with the reason; never trusted
+    """docs/faults.md row 7: refused, audited, link down with the reason; never trusted
     automatically, however often it retries; trusted once an engineer copies it."""
     trust = tmp_path / "trust"
     trust.mkdir()
@@ -254,7 +254,7 @@ async def test_untrusted_server_certificate_is_refused_until_trusted(
 async def test_changed_server_certificate_is_refused(
     sim: SimInspection, pki: Pki, make: Make
 ) -> None:
-    """FAULTS.md row 7: the device comes back with another key: refused; back with
+    """docs/faults.md row 7: the device comes back with another key: refused; back with
     the trusted one: accepted again without a restart of the driver."""
     device = await connected(make(config_for(sim, pki)))
     await sim.inject(ChangeCertificate())
@@ -348,7 +348,7 @@ async def test_method_call_starts_an_inspection(sim: SimInspection, pki: Pki, ma
 async def test_server_restart_rebuilds_the_subscription_and_rereads(
     sim: SimInspection, pki: Pki, make: Make
 ) -> None:
-    """FAULTS.md row 6: the verdict is decided while the server is down; after the
+    """docs/faults.md row 6: the verdict is decided while the server is down; after the
     restart the driver's new session reads it (no live notification could carry it),
     and the rebuilt subscription delivers the next inspection."""
     device = await connected(make(config_for(sim, pki)))

@@ -1,6 +1,6 @@
 """BIS style RFID driver against its simulator, over real ptys and TCP sockets.
 
-FAULTS.md rows: 5 (unplug/replug), 13 (no tag, several tags: explicit, never
+docs/faults.md rows: 5 (unplug/replug), 13 (no tag, several tags: explicit, never
 pick one), 14 (interrupted write: read-back mismatch, retried, then
 WriteNotVerified). Also: what one station writes, the next one reads.
 """

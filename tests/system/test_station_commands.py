@@ -59,7 +59,7 @@ async def exit_station(tmp_path: Path) -> AsyncIterator[Exit]:
         yield Exit(built.station, built.sims)
 
 
-# --- maintenance forces (FAULTS.md row 33) ---------------------------------------------------
+# --- maintenance forces (docs/faults.md row 33) ---------------------------------------------------
 
 
 async def test_leaving_maintenance_drops_every_force_journaled_first(exit_station: Exit) -> None:
@@ -99,7 +99,7 @@ async def test_leaving_maintenance_drops_every_force_journaled_first(exit_statio
     assert exit_station.events("outputs") == []
 
 
-# --- the audit trail: what was done, what was refused and why (FAULTS.md rows 29, 32) -------
+# --- the audit trail: what was done, what was refused and why (docs/faults.md rows 29, 32) -------
 
 
 async def test_arguments_are_checked_before_anything_is_written_or_journaled(
@@ -182,7 +182,7 @@ async def test_every_refusal_is_journaled_with_its_reason(exit_station: Exit) ->
     assert station.machine.mode.value == "production"
 
 
-# --- devices down at start (FAULTS.md row 1) --------------------------------------------------
+# --- devices down at start (docs/faults.md row 1) ----------------------------------------------
 
 
 @pytest.fixture
@@ -231,7 +231,7 @@ async def test_devices_down_at_start_are_alarmed_within_a_second(
         await journal.close()
 
 
-# --- the journal's files failing under a running station (FAULTS.md row 35) ----------------
+# --- the journal's files failing under a running station (docs/faults.md row 35) ----------------
 
 
 async def test_a_wal_removed_under_the_station_alarms_and_aborts_it(

@@ -1,5 +1,5 @@
 """The turntable driver and the sweep against the drive and PLC simulators over real
-TCP (FAULTS.md rows 18-19), and the drive's physics model without I/O.
+TCP (docs/faults.md rows 18-19), and the drive's physics model without I/O.
 
 The drive runs at time_scale 0.05 (a 10 degree step takes about 0.1 s instead
 of 2 s); angles, tolerances and braking distances are not scaled.

@@ -39,7 +39,7 @@ requires_tahu = pytest.mark.skipif(
 NODES = f"spBv1.0/{LINE}/#"
 CLIENT_ID = f"station.{LINE}.{STATION}"
 
-# CLI.md "The plant link": every metric of the edge node and its Sparkplug type.
+# docs/cli.md "The plant link": every metric of the edge node and its Sparkplug type.
 METRIC_TYPES = {
     "bdSeq": "Int64",
     "Node Control/Rebirth": "Boolean",

@@ -2,7 +2,7 @@
 
 Every action is offered to everyone; a button whose action the logged-in role
 may not do is dimmed, and pressing it still asks the station, which refuses it
-with the reason and journals the attempt (FAULTS.md row 29). So the console
+with the reason and journals the attempt (docs/faults.md row 29). So the console
 never decides who may do what: `station.roles` on the runtime side does.
 """
 

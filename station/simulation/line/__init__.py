@@ -38,7 +38,7 @@ result match each station's journal; every journal verifies.
 
 Boundary: the stations are driven only through the simulated world and the
 people's public commands; the line reads their journals, their tags and their
-status, never their internals. The JSON document is CLI.md's contract.
+status, never their internals. The JSON document is docs/cli.md's contract.
 """
 
 from station.simulation.line._conservation import JournalView, conservation, violations_of

@@ -1,5 +1,5 @@
 """What a run records: each vehicle's journey (its stops), the stations' counts,
-and the result, CLI.md's JSON document."""
+and the result, docs/cli.md's JSON document."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class StationSummary:
 
 @dataclasses.dataclass
 class LineResult:
-    """A finished run: the document of CLI.md, with the check's findings."""
+    """A finished run: the document of docs/cli.md, with the check's findings."""
 
     line: str
     vehicles: list[Journey]

@@ -60,7 +60,7 @@ class LineStation:
         return floor
 
     def summary(self) -> StationSummary:
-        """The station's counts and state (CLI.md's `stations`)."""
+        """The station's counts and state (docs/cli.md's `stations`)."""
         station = self.built.station
         counts = {k: station.counts[k] for k in ("passed", "failed", "rework", "held")}
         return StationSummary(
