@@ -75,7 +75,8 @@ from station.events import (
     StepStarted,
 )
 from station.fsm import MODE_TRIGGER, Command, IllegalCommand, State, StationMachine, UnitMode
-from station.journal import Event, Journal, JournalError, JournalFull, JournalStorageError
+from station.journal import Event, Journal, JournalFull, JournalStorageError
+from station.journal_care import JournalCare
 from station.links import Links
 from station.prompts import Prompts
 from station.route import RouteSnapshot
@@ -107,7 +108,7 @@ DISK_LOW_BYTES = 64 * 1024 * 1024
 """Below this much free space the station raises an alarm and accepts no new vehicle."""
 
 
-class Station(Control, ConfigSwap, Links):
+class Station(Control, ConfigSwap, Links, JournalCare):
     """One station: see the module docstring."""
 
     def __init__(
@@ -201,27 +202,6 @@ class Station(Control, ConfigSwap, Links):
             await self.commit(StationStopped(result=str(self.machine.state)))
             await self._anchor()
 
-    async def _anchor_every(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.model.journal.anchor_every_s)
-            await self._anchor()
-
-    async def _anchor(self) -> None:
-        """Sign the journal's head into its anchors (when the station file names a key)."""
-        key = self.config.model.journal.anchor_key
-        if key is None:
-            return
-        try:
-            await self.journal.anchor(self.config.path.parent / key)
-        except (OSError, JournalError) as exc:
-            if self._stopping:  # no alarm (a task) outlives the stop: the log says it
-                self.log.error("anchor_failed", error=str(exc))
-            else:
-                self.alarms_raise("anchor", Priority.MEDIUM, f"journal head not anchored: {exc}")
-        else:
-            if not self._stopping:
-                self.alarms_clear("anchor")
-
     # --- journal, status ---------------------------------------------------------------
 
     async def commit(self, entry: Entry) -> Event:
@@ -307,16 +287,6 @@ class Station(Control, ConfigSwap, Links):
             self._spawn(self.commit_if_possible(AlarmCleared(result=key)), "alarm")
 
     # --- state machine hook and acting states ---------------------------------------------
-
-    def _journal_failed(self, exc: JournalStorageError) -> None:
-        """The journal's files failed: every later append fails the same way, so no
-        vehicle can be journaled first and none is accepted; only a restart (which checks
-        the journal again) goes on. Alarmed and aborted once."""
-        if self._journal_failure is not None:
-            return
-        self._journal_failure = str(exc)
-        self.alarms_raise("journal", Priority.CRITICAL, f"{exc}: restart the station")
-        self._spawn(self._command_system(Command.ABORT, str(exc)), "journal_failed")
 
     async def _on_state(self, old: State, new: State, trigger: str, reason: str) -> None:
         await self.commit_if_possible(

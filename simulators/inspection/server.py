@@ -1,62 +1,15 @@
-"""The inline technical-control (inspection) system: a real OPC UA server (asyncua).
-
-What it does
-- A client writes a VIN to the `vin` node (or calls `Start(vin)` on the
-  `inspection` object). The simulator clears `verdict` to "" and sets
-  `status` to "inspecting" before the write is answered; `verdict_delay_s`
-  later it sets `verdict_vin`, `sequence` (+1), `status` = "done" and last
-  `verdict` = "VIN:pass" / "VIN:fail". The VIN is in the verdict itself so
-  that no verdict can be taken for another vehicle's, and so that the
-  verdict of the next vehicle always differs from the last one: one given
-  while a client was disconnected is seen as a change when it reads the
-  value again. `plan(vin, verdicts)` sets what a VIN gets, consumed in order
-  (default pass). A new VIN supersedes an inspection still running.
-- Nodes are those of the device config (`config.nodes`, names -> node ids):
-  `vin` and `verdict` are required; `verdict_vin`, `sequence`, `status`
-  (variables) and `inspection` (the object with the `Start` method) are
-  served when named; any other name is an error.
-- Security as the config asks (or the `policies` given): None and/or
-  Basic256Sha256 Sign / SignAndEncrypt endpoints; with a certificate from
-  files or, if none is given, a fresh self-signed one (`certificate`). A
-  configured user makes a real user manager: only that user with the
-  password of `password_file`, no anonymous session. `client_trust_dir`
-  makes the server refuse client certificates not in it.
-- Faults through `inject()`: `VerdictTimeout` (never answers), `Restart`
-  (stop, every session and subscription lost, start again on the same port),
-  `ChangeCertificate` (restart with another certificate), `Freeze` (stops
-  answering with its sockets open, like a hung process).
-
-Timing: asyncua's `Server.init()` takes 1.1-1.8 s of CPU, so the server
-runs in its own thread with its own event loop: `start()` awaits it without
-blocking the caller's loop. A thread alone is not enough: init creates some
-hundred thousand objects, and the garbage collector's full passes over them
-(process-wide, under the GIL) stalled the caller's loop up to 0.1 s. So the
-collector is paused while a server is built and the objects are then frozen
-(`gc.freeze`, out of every later pass); the last simulator to stop unfreezes
-them. Measured: start-up 0.7 s instead of 1.1 s, longest stall of another
-loop about 15 ms instead of 105 ms. A restart builds a new server while the
-old one is already down, so a `Restart(down_s)` is down for max(down_s,
-start-up time). State (the current VIN, verdict, plan) lives here, not in
-the server, and is served again after a restart. Cross-thread calls go
-through `concurrent.futures` futures, so any event loop may call `start`,
-`inject` and `stop`.
-
-Boundary: imports `hal.config` (the device's config section) and
-`hal.opcua.certs` only; nothing of `station`.
-"""
+"""The simulated inspection system's OPC UA server: its address space, the verdict
+logic, the faults it takes, and the thread it runs in (see the package docstring)."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
-import gc
 import hmac
-import os
 import threading
 import time
 from collections import deque
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -77,8 +30,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from hal.config import OpcUaDeviceConfig
 from hal.opcua import certs
+from simulators.inspection.collector import (
+    collector_paused,
+    simulator_started,
+    simulator_stopped,
+)
+from simulators.inspection.faults import ChangeCertificate, Fault, Restart, VerdictTimeout
 
-log = structlog.get_logger(__name__)
+log = structlog.get_logger("simulators.inspection")
 
 T = TypeVar("T")
 
@@ -98,76 +57,6 @@ VARIABLES: dict[str, tuple[ua.VariantType, Any]] = {
 OBJECT = "inspection"
 """Name of the object node carrying the `Start(vin) -> Boolean` method."""
 REQUIRED = ("vin", "verdict")
-
-
-_gc_lock = threading.Lock()
-_gc_users = 0
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Build a server with the garbage collector paused, then freeze what was built
-    (see the module docstring)."""
-    with _gc_lock:
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            yield
-        finally:
-            gc.freeze()
-            if enabled:
-                gc.enable()
-
-
-def _simulator_started() -> None:
-    global _gc_users
-    with _gc_lock:
-        _gc_users += 1
-
-
-def _simulator_stopped() -> None:
-    """The last simulator gone: frozen servers become collectable again."""
-    global _gc_users
-    with _gc_lock:
-        _gc_users -= 1
-        if _gc_users == 0:
-            gc.unfreeze()
-
-
-# --- faults ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VerdictTimeout:
-    """The next `count` inspections never get a verdict (status stays "inspecting")."""
-
-    count: int = 1
-
-
-@dataclass(frozen=True)
-class Restart:
-    """The server stops at once and serves again after `down_s` (or its start-up time)."""
-
-    down_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class ChangeCertificate:
-    """The server restarts with another certificate: the given files, or a new
-    self-signed one for the same application URI (a re-keyed or replaced device)."""
-
-    certificate: Path | None = None
-    private_key: Path | None = None
-
-
-@dataclass(frozen=True)
-class Freeze:
-    """The server answers nothing for `seconds`, its sockets left open."""
-
-    seconds: float
-
-
-Fault = VerdictTimeout | Restart | ChangeCertificate | Freeze
 
 
 class _OneUser(UserManager):
@@ -395,7 +284,7 @@ class SimInspection:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
     def _thread_main(self, started: concurrent.futures.Future[int]) -> None:
-        _simulator_started()
+        simulator_started()
         try:
             asyncio.run(self._main(started))
         except BaseException as exc:  # handed to the caller of start(), or logged
@@ -404,7 +293,7 @@ class SimInspection:
             else:
                 log.exception("sim_inspection_crashed")
         finally:
-            _simulator_stopped()
+            simulator_stopped()
             self._exited.set_result(None)
 
     async def _main(self, started: concurrent.futures.Future[int]) -> None:
@@ -444,7 +333,7 @@ class SimInspection:
     async def _build(self) -> Server:
         """A new server with this simulator's endpoints, nodes and current values."""
         server = Server(user_manager=self._users)
-        with _collector_paused():
+        with collector_paused():
             await server.init()
         server.set_endpoint(f"opc.tcp://{self.host}:{self.port}{self.path}")
         server.set_server_name("station inspection simulator")
@@ -595,57 +484,3 @@ class SimInspection:
         await self._set("verdict", f"{vin}:{verdict}")
         self.verdicts.append(VerdictGiven(vin, verdict, self.serving))
         log.info("sim_inspection_verdict", vin=vin, verdict=verdict, serving=self.serving)
-
-
-# --- standalone (`station sim inspection`) -----------------------------------------------
-
-
-def _state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "station" / "sim-inspection"
-
-
-def _standalone_certificate() -> certs.CertificateFiles:
-    """The bench simulator's certificate: made once, kept, so that trusting it once
-    (copying it into the station's trust_dir) lasts across runs."""
-    directory = _state_dir()
-    files = certs.CertificateFiles(directory / "server.der", directory / "server.key.pem")
-    if not (files.certificate.is_file() and files.private_key.is_file()):
-        files = certs.write_certificate(directory, "server", APPLICATION_URI)
-    return files
-
-
-async def run_standalone(
-    config: OpcUaDeviceConfig, listen: tuple[str, int] | None = None, pty: str | None = None
-) -> None:
-    """Serve the inspection system for a bench until cancelled (`station sim
-    inspection --config STATION.yaml --listen HOST:PORT`; without --listen:
-    127.0.0.1 and a free port). The endpoint is printed; a secured config gets
-    the certificate kept under $XDG_STATE_HOME/station/sim-inspection, which
-    the station trusts once it is copied into its trust_dir."""
-    if pty is not None:
-        raise ValueError(
-            "the inspection simulator serves OPC UA over TCP: give --listen HOST:PORT, not --pty"
-        )
-    host, port = listen or ("127.0.0.1", 0)
-    files = _standalone_certificate() if config.security.policy != "None" else None
-    sim = SimInspection(
-        config,
-        host=host,
-        port=port,
-        certificate=None if files is None else files.certificate,
-        private_key=None if files is None else files.private_key,
-    )
-    await sim.start()
-    try:
-        url = sim.endpoint_update()["url"]
-        print(f"inspection simulator serving {url} ({', '.join(sim.policies)})", flush=True)
-        if files is not None and sim.certificate is not None:
-            print(
-                f"  server certificate {files.certificate} (SHA-1 "
-                f"{certs.thumbprint(sim.certificate)}): copy it into the station's trust_dir",
-                flush=True,
-            )
-        await asyncio.Event().wait()
-    finally:
-        await sim.stop()
