@@ -31,9 +31,11 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from station.alarms import Priority
 from station.devices import DeviceSet, build_devices
+from station.events import UplinkAckIgnored
 from station.journal import Journal
 from station.runtime import DeviceFactory, Station
 from station.scenario import Scenario
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from simulators.rfid import TagStore
     from station.config.loader import LoadedStation
     from station.interface.server import StationServer
+    from station.uplink.link import Uplink
 
 Serve = Callable[[Station], "StationServer"]
 """Builds the station's OPC UA server (not started): the assembly starts and stops it."""
@@ -65,6 +68,8 @@ class Assembly:
     world: StationWorld | None = None
     """The feeder of the scenario's vehicles (a station on its own, not on a line)."""
     server: StationServer | None = None
+    uplink: Uplink | None = None
+    """The plant link, when the station file has an `uplink:` section."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,9 +163,58 @@ async def _assembled(
         if serve is not None:
             for assembly in assemblies:
                 assembly.server = await stack.enter_async_context(serve(assembly.station))
+        uplinks: list[Uplink] = []
+        stack.push_async_callback(_stop_uplinks, uplinks)  # after the stations' last events
         stack.push_async_callback(_stop_stations, assemblies)
         await asyncio.gather(*(assembly.station.start() for assembly in assemblies))
+        for each, assembly in zip(wanted, assemblies, strict=True):
+            if each.loaded.model.uplink is not None:
+                assembly.uplink = _uplink(each, assembly.station)
+                uplinks.append(assembly.uplink)
+                await assembly.uplink.start()
         yield assemblies
+
+
+def _uplink(wanted: _Wanted, station: Station) -> Uplink:
+    """The station's plant link (its `uplink:` section): alarms on the station's list,
+    ignored acks journaled, every change of the station forwarded."""
+    # the MQTT client is loaded only for a station that has an uplink
+    from station.uplink.link import Uplink as Link
+    from station.uplink.stream import ALARM_ACK
+
+    section = wanted.loaded.model.uplink
+    assert section is not None
+
+    def on_alarm(key: str, text: str | None) -> None:
+        if text is None:
+            station.alarms_clear(key)
+        else:
+            priority = Priority.HIGH if key == ALARM_ACK else Priority.MEDIUM
+            station.alarms_raise(key, priority, text)
+
+    def on_note(kind: str, data: dict[str, Any]) -> None:
+        note = UplinkAckIgnored(
+            data={"seq": data.get("seq"), "hash": data.get("hash"), "reason": data["reason"]}
+        )
+        station.commit_later(note)
+
+    uplink = Link(
+        section.resolved(wanted.loaded.path.parent),
+        journal_path(wanted.state_dir),
+        station.name,
+        wanted.loaded.line.model.line,
+        wanted.state_dir,
+        station.status,
+        on_alarm,
+        on_note,
+    )
+    station.on_change(uplink.changed)
+    return uplink
+
+
+async def _stop_uplinks(uplinks: Sequence[Uplink]) -> None:
+    for uplink in uplinks:
+        await uplink.stop()
 
 
 def _station(wanted: _Wanted, journal: Journal, sims: SimulatedDevices | None) -> Assembly:

@@ -219,6 +219,10 @@ class Station(Control, ConfigSwap, Links, JournalCare):
             self.changed()  # what changed is still shown (the state, an alarm)
             return None
 
+    def commit_later(self, entry: Entry) -> None:
+        """`commit_if_possible` for a synchronous caller (a callback of the plant link)."""
+        self._spawn(self.commit_if_possible(entry), f"journal:{entry.KIND}")
+
     async def record(self, kind: str, **fields: Any) -> Event:
         """`commit` for a caller without an entry: `kind` must be an `EventKind` value
         (ValueError otherwise) and `fields` the columns and data its entry declares."""

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from hal.config import Section
 from station.config.loader import load_document
-from station.config.models import Slug
+from station.config.names import Slug
 from station.vin import check_digit
 
 FaultKind = Literal[

@@ -14,8 +14,8 @@ from mqtt_broker import Broker
 
 from station.journal import Event, Journal
 from station.status import Status
-from station.uplink import Uplink
 from station.uplink.config import Uplink as UplinkConfig
+from station.uplink.link import Uplink
 
 STATION, LINE = "photo-studio", "line-1"
 TOPIC = f"plant/{LINE}/{STATION}/journal"

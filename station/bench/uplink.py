@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from station.journal import Journal
-from station.uplink import Uplink
 from station.uplink.config import Uplink as UplinkConfig
+from station.uplink.link import Uplink
 from station.uplink.sparkplug import metrics_of
 
 STATION, LINE = "bench-station", "bench-line"

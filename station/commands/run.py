@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import os
 import signal
@@ -67,6 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="wait for an operator's reset and start (default with real devices)",
     )
+    parser.add_argument(
+        "--broker",
+        metavar="URL",
+        help="plant broker (mqtt://HOST:PORT, mqtts://...): overrides uplink.broker, and turns "
+        "the uplink on with its defaults for a station file without an uplink: section",
+    )
     parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
 
 
@@ -79,6 +86,7 @@ def command_line(
     fast: bool = False,
     exit_when_done: bool = False,
     opcua: str | None = None,
+    broker: str | None = None,
 ) -> list[str]:
     """The argv of `station run` in a process of its own, as tests and benches start it
     (this interpreter, `-m station.cli`)."""
@@ -93,6 +101,8 @@ def command_line(
         argv.append("--exit-when-done")
     if opcua is not None:
         argv += ["--opcua", opcua]
+    if broker is not None:
+        argv += ["--broker", broker]
     return [*argv, "--state-dir", str(state_dir)]
 
 
@@ -112,6 +122,17 @@ def run(args: argparse.Namespace) -> int:
         loaded = load_station(args.config)
     except ConfigError as exc:
         return exc.report()
+    if args.broker is not None:
+        from station.uplink.config import Uplink
+
+        try:
+            uplink = Uplink.with_broker(loaded.model.uplink, args.broker)
+        except ValueError as exc:
+            print(f"{args.config}: {exc}", file=sys.stderr)
+            return 2
+        loaded = dataclasses.replace(
+            loaded, model=loaded.model.model_copy(update={"uplink": uplink})
+        )
     if (args.scenario or args.vehicles) and not args.simulate:
         print("--scenario and --vehicles need --simulate", file=sys.stderr)
         return 2

@@ -14,10 +14,8 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from hal.config import DeviceConfig, Name, Section
-
-SLUG_PATTERN = r"^[a-z][a-z0-9-]*$"
-Slug = Annotated[str, Field(pattern=SLUG_PATTERN, min_length=1, max_length=48)]
-"""Identifiers of lines, stations and operations: lower case, digits, dashes."""
+from station.config.names import Slug
+from station.uplink.config import Uplink
 
 CONDITION_PATTERN = r"^(not )?[a-z][a-z0-9_]*$"
 
@@ -271,6 +269,9 @@ class StationFile(Section):
     """The station's OPC UA server."""
     journal: JournalSettings = JournalSettings()
     """The station's journal (anchoring)."""
+    uplink: Uplink | None = None
+    """The plant link (MQTT): the journal stream and live state. None: no uplink (the
+    station runs on its own; `station run --broker URL` turns it on with defaults)."""
     devices: dict[Name, DeviceConfig] = Field(default_factory=dict)
     """Devices by name; each has a `driver:`."""
     cycle: list[CycleStep] = Field(min_length=1, max_length=64)

@@ -89,6 +89,8 @@ from station.events.people import (
     Override,
     OverrideData,
     RefusedData,
+    UplinkAckIgnored,
+    UplinkAckIgnoredData,
 )
 
 __all__ = [
@@ -151,6 +153,8 @@ __all__ = [
     "TagWrite",
     "TagWriteData",
     "TagWritten",
+    "UplinkAckIgnored",
+    "UplinkAckIgnoredData",
     "Verdict",
     "VinRejected",
     "VinRejectedData",

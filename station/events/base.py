@@ -56,6 +56,7 @@ class EventKind(StrEnum):
     CONFIG_REJECTED = "config_rejected"
     CONFIG_PENDING = "config_pending"
     CONFIG_SWAPPED = "config_swapped"
+    UPLINK_ACK_IGNORED = "uplink_ack_ignored"
 
 
 @dataclass(frozen=True, kw_only=True)

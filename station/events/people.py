@@ -120,3 +120,18 @@ class ConfigSwappedData(TypedDict):
 class ConfigSwapped(Entry):
     KIND = EventKind.CONFIG_SWAPPED
     data: ConfigSwappedData
+
+
+class UplinkAckIgnoredData(TypedDict):
+    seq: int | None
+    hash: str | None
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UplinkAckIgnored(Entry):
+    """An ack from the plant link that the station did not take (older than its cursor,
+    for a seq it never wrote, with another hash, malformed): journaled once per cause."""
+
+    KIND = EventKind.UPLINK_ACK_IGNORED
+    data: UplinkAckIgnoredData

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from hal.config import Section
-from station.config.models import Slug
+from station.config.names import Slug
 
 _BROKER_URL = re.compile(
     r"^(?P<scheme>mqtts?)://(?P<host>[A-Za-z0-9_.-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})$"
@@ -87,6 +88,28 @@ class Uplink(Section):
     def _broker_url(cls, value: str) -> str:
         parse_broker_url(value)
         return value
+
+    def resolved(self, base: Path) -> Uplink:
+        """The same section with its files relative to `base` (the station file's folder)."""
+        files = ("ca_file", "cert_file", "key_file", "password_file")
+        return self.model_copy(
+            update={
+                name: str(base / value)
+                for name in files
+                if (value := getattr(self, name)) is not None
+            }
+        )
+
+    @classmethod
+    def with_broker(cls, section: Uplink | None, url: str) -> Uplink:
+        """`station run --broker URL`: the station file's section with another broker, or
+        the defaults for a file that has none; validated again (ValueError says why)."""
+        fields = section.model_dump(exclude_unset=True) if section is not None else {}
+        try:
+            return cls.model_validate({**fields, "broker": url})
+        except ValidationError as exc:
+            problems = "; ".join(str(e["msg"]) for e in exc.errors())
+            raise ValueError(f"--broker {url}: {problems}") from None
 
     @model_validator(mode="after")
     def _consistent(self) -> Uplink:
