@@ -226,7 +226,7 @@ def _device_problems(
         yield (
             (*at, "kind"),
             (
-                f"{fault.kind} needs a {driver} device, and station {fault.station} "
+                f"{fault.kind} acts on a `driver: {driver}` device, and station {fault.station} "
                 f"({station.path}) has none: the fault would never happen"
             ),
         )
