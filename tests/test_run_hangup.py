@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,9 @@ def _listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _until(condition: str, check: object, timeout: float) -> None:
+def _until(condition: str, check: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
+    while not check():
         if time.monotonic() > deadline:
             pytest.fail(f"not {condition} within {timeout} s")
         time.sleep(0.1)
