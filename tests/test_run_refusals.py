@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -69,35 +70,71 @@ def _journal(state: Path, station: str, events: int = 0) -> None:
     asyncio.run(write())
 
 
-def test_a_state_dir_that_is_a_file(tmp_path: Path) -> None:
-    state = tmp_path / "a-file"
-    state.write_text("")
-    line = _run_refused(tmp_path, state)
-    assert line == (
-        f"station run: state directory {state} (from --state-dir) is not a directory: "
-        "give --state-dir a directory this user can write (or create)"
-    )
+ADVICE = "give --state-dir a directory this user can write (or create)"
+NOT_DB = b"not a database\n" * 300
 
 
-def test_a_state_dir_that_cannot_be_created(tmp_path: Path) -> None:
+def _a_file(tmp_path: Path) -> Path:
     (tmp_path / "a-file").write_text("")
-    state = tmp_path / "a-file" / "state"  # fails for root too
-    line = _run_refused(tmp_path, state)
-    assert line.startswith(f"station run: state directory {state} (from --state-dir) cannot be")
-    assert line.endswith(
-        "(Not a directory): give --state-dir a directory this user can write (or create)"
-    )
+    return tmp_path / "a-file"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only directory")
-def test_a_read_only_state_dir(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    state.mkdir(mode=0o500)
+def _read_only(tmp_path: Path) -> Path:
+    (tmp_path / "state").mkdir(mode=0o500)
+    return tmp_path / "state"
+
+
+def _not_sqlite(tmp_path: Path) -> Path:
+    (tmp_path / "state").mkdir()
+    journal_path(tmp_path / "state").write_bytes(NOT_DB)
+    return tmp_path / "state"
+
+
+def _journal_a_directory(tmp_path: Path) -> Path:
+    journal_path(tmp_path / "state").mkdir(parents=True)
+    return tmp_path / "state"
+
+
+ODD_STATE_DIRS = [
+    pytest.param(
+        _a_file,
+        "state directory {state} (from --state-dir) is not a directory: " + ADVICE,
+        id="a-file",
+    ),
+    pytest.param(
+        lambda tmp_path: _a_file(tmp_path) / "state",  # fails for root too
+        "state directory {state} (from --state-dir) cannot be created (Not a directory): " + ADVICE,
+        id="under-a-file",
+    ),
+    pytest.param(
+        _read_only,
+        "state directory {state} (from --state-dir) is not writable by this user: " + ADVICE,
+        id="read-only",
+        marks=pytest.mark.skipif(
+            os.geteuid() == 0, reason="root writes into a read-only directory"
+        ),
+    ),
+    pytest.param(
+        _not_sqlite,
+        "{journal}: not a station journal: file is not a database: move that file away, or "
+        "give --state-dir another directory",
+        id="not-sqlite",
+    ),
+    pytest.param(
+        _journal_a_directory,
+        "{journal}: Is a directory: move it away, or give --state-dir another directory",
+        id="journal-a-directory",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "expected"), ODD_STATE_DIRS)
+def test_an_odd_state_dir(make: Callable[[Path], Path], expected: str, tmp_path: Path) -> None:
+    state = make(tmp_path)
     line = _run_refused(tmp_path, state)
-    assert line == (
-        f"station run: state directory {state} (from --state-dir) is not writable by this "
-        "user: give --state-dir a directory this user can write (or create)"
-    )
+    assert line == "station run: " + expected.format(state=state, journal=journal_path(state))
+    if state.name == "state" and journal_path(state).is_file():
+        assert journal_path(state).read_bytes() == NOT_DB  # left as it was
 
 
 def test_the_journal_of_another_station(tmp_path: Path) -> None:
@@ -107,28 +144,6 @@ def test_the_journal_of_another_station(tmp_path: Path) -> None:
     assert _started_events(state) == 0
     assert line.startswith(f"station run: journal {journal_path(state)} belongs to station ")
     assert line.endswith(f"give station {STATION} its own --state-dir")
-
-
-def test_a_journal_that_is_not_sqlite(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    state.mkdir()
-    journal_path(state).write_bytes(b"not a database\n" * 300)
-    line = _run_refused(tmp_path, state)
-    assert journal_path(state).read_bytes() == b"not a database\n" * 300
-    assert line == (
-        f"station run: {journal_path(state)}: not a station journal: file is not a database: "
-        "move that file away, or give --state-dir another directory"
-    )
-
-
-def test_a_directory_where_the_journal_should_be(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    journal_path(state).mkdir(parents=True)
-    line = _run_refused(tmp_path, state)
-    assert line == (
-        f"station run: {journal_path(state)}: Is a directory: move it away, or give "
-        "--state-dir another directory"
-    )
 
 
 def test_a_broken_journal_says_where_and_how_to_go_on(tmp_path: Path) -> None:
