@@ -4,21 +4,31 @@ The same scenario drives tests, demos and benches: `station run --simulate
 --scenario` feeds one station, `station line --scenario` a whole line. A
 scenario describes the world (vehicles, verdicts, faults, people's answers),
 never the controller's decisions: those are what the run shows.
+
+Both commands check a scenario the same way before anything starts
+(`check_scenario`): what the file's format allows but the line cannot run (a
+VIN no reader would read, a gate or a station the line lacks, a fault at a
+station without the device it acts on, a misroute of a vehicle the scenario
+does not have) is refused, each problem located like the config loader's.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
 
 from hal.config import Section
-from station.config.loader import load_document
+from station.config.loader import ConfigIssue, LoadedLine, LoadedStation, format_path, load_document
 from station.config.names import Slug
-from station.vin import check_digit
+from station.route import RouteError, RouteSnapshot, check_attributes
+from station.vin import VinError, check_digit, parse_vin
 
 FaultKind = Literal[
     "barcode_noread",
@@ -32,6 +42,23 @@ FaultKind = Literal[
     "inspection_timeout",
     "label_mismatch",
 ]
+
+FAULT_DRIVERS: dict[FaultKind, str] = {
+    "barcode_noread": "keyence_sr",
+    "barcode_garbage": "keyence_sr",
+    "label_mismatch": "keyence_sr",
+    "rfid_notag": "balluff_bis",
+    "rfid_multi": "balluff_bis",
+    "rfid_write_fail": "balluff_bis",
+    "plc_link_drop": "modbus_plc",
+    "modbus_exception": "modbus_plc",
+    "turntable_stall": "modbus_turntable",
+    "inspection_timeout": "opcua",
+}
+"""The `driver:` of the device each fault kind acts on: a station without one would
+never see the fault."""
+
+Loc = tuple[str | int, ...]
 
 
 class ScenarioFault(Section):
@@ -99,6 +126,135 @@ class Scenario(Section):
 def load_scenario(path: Path | str) -> Scenario:
     """Load a scenario file; ConfigError with located errors when it is wrong."""
     return load_document(path, Scenario)
+
+
+def check_scenario(
+    scenario: Scenario,
+    line: LoadedLine,
+    stations: Mapping[str, LoadedStation],
+    source: Path | str,
+) -> list[str]:
+    """What in `scenario` the line cannot run, one line a problem (none: it can).
+
+    `stations` are the station files known by name (all of the line's for `station
+    line`, the station's own for `station run`): a fault at one of them needs its
+    device; a fault at another station of the line is taken on trust. `source` is the
+    scenario file (problems as `FILE:LINE: PATH: MESSAGE`) or what generated it
+    (`SOURCE: PATH: MESSAGE`).
+    """
+    problems = list(_problems(scenario, line, stations))
+    if not problems or not isinstance(source, Path):
+        return [f"{source}: {format_path(loc)}: {message}" for loc, message in problems]
+    root = _yaml_root(source)
+    return [
+        str(ConfigIssue(str(source), _line_of(root, loc), format_path(loc), message))
+        for loc, message in problems
+    ]
+
+
+def _problems(
+    scenario: Scenario, line: LoadedLine, stations: Mapping[str, LoadedStation]
+) -> Iterator[tuple[Loc, str]]:
+    route = RouteSnapshot.from_line(line.model)
+    name = line.model.line
+    on_line = [*dict.fromkeys(op.station for op in route.operations), route.rework.station]
+    gates = [op.operation for op in route.operations if op.gate]
+    seen: dict[str, int] = {}
+    for index, vehicle in enumerate(scenario.vehicles):
+        at: Loc = ("vehicles", index)
+        yield from _vin_problems(vehicle.vin, (*at, "vin"))
+        if vehicle.vin in seen:
+            yield (*at, "vin"), f"{vehicle.vin} is also vehicles[{seen[vehicle.vin]}]"
+        seen.setdefault(vehicle.vin, index)
+        try:
+            check_attributes(route, vehicle.true_attributes())
+        except RouteError as exc:
+            yield (*at, "attributes"), str(exc)
+        for gate in vehicle.verdicts:
+            if gate not in gates:
+                yield (
+                    (*at, "verdicts", gate),
+                    f"not a gate of line {name} (gates: {', '.join(sorted(gates))})",
+                )
+        for number, fault in enumerate(vehicle.faults):
+            where: Loc = (*at, "faults", number)
+            if fault.station not in on_line:
+                yield (*where, "station"), _not_on_line(fault.station, name, on_line)
+            elif fault.station in stations:
+                yield from _device_problems(fault, stations[fault.station], where)
+    misrouted: set[str] = set()
+    for index, misroute in enumerate(scenario.misroutes):
+        at = ("misroutes", index)
+        if misroute.vin not in seen:
+            yield (*at, "vin"), f"{misroute.vin} is not a vehicle of the scenario"
+        if misroute.vin in misrouted:
+            yield (*at, "vin"), f"{misroute.vin} is misrouted twice (one per vehicle)"
+        misrouted.add(misroute.vin)
+        if misroute.station not in on_line:
+            yield (*at, "station"), _not_on_line(misroute.station, name, on_line)
+        if misroute.after not in route.names():
+            yield (
+                (*at, "after"),
+                (
+                    f"no operation {misroute.after!r} on the route of line {name} "
+                    f"(operations: {', '.join(route.names())})"
+                ),
+            )
+
+
+def _not_on_line(station: str, line: str, on_line: Sequence[str]) -> str:
+    return f"no station {station!r} on line {line} (stations: {', '.join(on_line)})"
+
+
+def _vin_problems(vin: str, at: Loc) -> Iterator[tuple[Loc, str]]:
+    """A scenario's VIN is what a reader reads off the label: valid and as written."""
+    try:
+        read = parse_vin(vin).value
+    except VinError as exc:
+        yield at, str(exc)
+        return
+    if read != vin:
+        yield at, f"{vin!r} is read as {read!r}: write it so (capitals, no spaces or *)"
+
+
+def _device_problems(
+    fault: ScenarioFault, station: LoadedStation, at: Loc
+) -> Iterator[tuple[Loc, str]]:
+    driver = FAULT_DRIVERS[fault.kind]
+    drivers = {device.driver for device in station.model.devices.values()}
+    if driver not in drivers:
+        yield (
+            (*at, "kind"),
+            (
+                f"{fault.kind} acts on a `driver: {driver}` device, and station {fault.station} "
+                f"({station.path}) has none: the fault would never happen"
+            ),
+        )
+
+
+def _yaml_root(path: Path) -> Any:
+    """The file's YAML nodes with their positions (None if it no longer parses)."""
+    try:
+        return YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError):
+        return None
+
+
+def _line_of(root: Any, loc: Loc) -> int:
+    """The line (1-based) of the deepest part of `loc` found in the YAML nodes."""
+    node, line = root, 1
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            position = node.lc.data.get(part)  # None for a key merged in by `<<: *name`
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            position = node.lc.data.get(part)
+            node = node[part]
+        else:
+            break
+        if position is not None:
+            line = position[0] + 1
+    return line
 
 
 _VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"

@@ -22,6 +22,7 @@ JOURNAL_FILE = "journal.sqlite3"
 ANCHORS_FILE = "anchors.jsonl"
 STATE_DIR_MODE = 0o700
 DEFAULT_STATE_DIR = Path("state")
+_USE_ANOTHER = "give --state-dir a directory this user can write (or create)"
 
 
 class StateDirError(Exception):
@@ -39,7 +40,8 @@ def add_state_dir_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_state_dir(option: Path | None, *, create: bool = True) -> Path:
-    """The state directory to use; created (with parents) when `create` is true."""
+    """The state directory to use; created (with parents) when `create` is true, and then
+    writable. StateDirError (saying which path, from where, and what to do) otherwise."""
     environment = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
     if option is not None:
         path, source = option, "--state-dir"
@@ -47,15 +49,18 @@ def resolve_state_dir(option: Path | None, *, create: bool = True) -> Path:
         path, source = Path(environment), "$STATE_DIRECTORY"
     else:
         path, source = DEFAULT_STATE_DIR, "the default"
+    where = f"state directory {path} (from {source})"
     if path.exists() and not path.is_dir():
-        raise StateDirError(f"state directory {path} (from {source}) is not a directory")
+        raise StateDirError(f"{where} is not a directory: {_USE_ANOTHER}")
     if create:
         try:
             path.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
         except OSError as exc:
             raise StateDirError(
-                f"state directory {path} (from {source}) cannot be created: {exc}"
+                f"{where} cannot be created ({exc.strerror}): {_USE_ANOTHER}"
             ) from exc
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise StateDirError(f"{where} is not writable by this user: {_USE_ANOTHER}")
     return path
 
 

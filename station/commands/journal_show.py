@@ -23,8 +23,8 @@ wall time that is no timestamp is printed as stored.
 each event with every field of `station.journal.Event`, oldest first, and whether its
 row verifies (`verified`, and the `problems` when not).
 
-Exit 0; 2 with a message on stderr when there is no journal in the state directory or
-the file is not a journal.
+Exit 0; 2 with a message on stderr when there is no journal in the state directory (or
+it is no directory) or the file is not a journal.
 """
 
 from __future__ import annotations
@@ -35,7 +35,13 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from station.state_dir import add_state_dir_argument, journal_path, resolve_state_dir
+from station.commands.journal_verify import counted
+from station.state_dir import (
+    StateDirError,
+    add_state_dir_argument,
+    journal_path,
+    resolve_state_dir,
+)
 
 if TYPE_CHECKING:
     from station.journal import CheckedEvent
@@ -67,10 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from station.journal import JournalError, JournalReader, printable
 
-    path = journal_path(resolve_state_dir(args.state_dir, create=False))
     try:
-        reader = JournalReader.open(path)
-    except JournalError as exc:
+        reader = JournalReader.open(journal_path(resolve_state_dir(args.state_dir, create=False)))
+    except (StateDirError, JournalError) as exc:
         print(printable(f"station journal show: {exc}"), file=sys.stderr)
         return 2
     with reader:
@@ -79,12 +84,18 @@ def run(args: argparse.Namespace) -> int:
             events = reader.checked_events(vin=args.vin)
             if args.limit is not None:
                 events = events[-args.limit :]
-            title = f"passport of {args.vin} at station {reader.station}: {len(events)} events"
+            title = (
+                f"passport of {args.vin} at station {reader.station}: "
+                f"{counted(len(events), 'event')}"
+            )
         else:
             count = reader.head_seq()
             limit = args.limit or DEFAULT_STATION_LIMIT
             events = reader.checked_events(after_seq=max(0, count - limit))
-            title = f"journal of station {reader.station}: last {len(events)} of {count} events"
+            title = (
+                f"journal of station {reader.station}: last {len(events)} of "
+                f"{counted(count, 'event')}"
+            )
     if args.json:
         document = {
             "station": reader.station,

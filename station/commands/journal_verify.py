@@ -13,7 +13,7 @@ before the last one. Reads without locking: safe while the station runs.
 Prints one summary line on stdout (and one for the anchors); each problem on its own
 line on stderr, sealed ones prefixed `sealed: `; control characters escaped. Exit 0 when
 the journal is whole, 1 when it is broken (or unreadable, or an anchor does not hold),
-2 when there is no journal in the state directory.
+2 when there is no journal in the state directory (or it is no directory).
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from station.state_dir import add_state_dir_argument, anchors_path, journal_path, resolve_state_dir
+from station.state_dir import (
+    StateDirError,
+    add_state_dir_argument,
+    anchors_path,
+    journal_path,
+    resolve_state_dir,
+)
 
 if TYPE_CHECKING:
     from station.journal import JournalReader
@@ -45,10 +51,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def counted(count: int, noun: str) -> str:
+    """'1 problem', '2 problems'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def run(args: argparse.Namespace) -> int:
     from station.journal import JournalError, JournalNotFound, JournalReader, printable
 
-    state_dir = resolve_state_dir(args.state_dir, create=False)
+    try:
+        state_dir = resolve_state_dir(args.state_dir, create=False)
+    except StateDirError as exc:
+        print(printable(f"station journal verify: {exc}"), file=sys.stderr)
+        return 2
     path = journal_path(state_dir)
     try:
         reader = JournalReader.open(path)
@@ -62,13 +77,13 @@ def run(args: argparse.Namespace) -> int:
     lines: list[str] = []
     with reader:
         report = reader.verify()
-        what = f"journal {path} of station {reader.station}: {report.count} events"
+        what = f"journal {path} of station {reader.station}: {counted(report.count, 'event')}"
         if report.ok:
             span = f", seq 1..{report.last_seq}" if report.count else ""
-            seals = f" ({len(report.sealed)} problems sealed)" if report.sealed else ""
+            seals = f" ({counted(len(report.sealed), 'problem')} sealed)" if report.sealed else ""
             lines.append(f"ok: {what}{span}, integrity ok, hash chain intact{seals}")
         else:
-            lines.append(f"broken: {what}, {len(report.problems)} problems")
+            lines.append(f"broken: {what}, {counted(len(report.problems), 'problem')}")
         problems = [*(f"sealed: {p}" for p in report.sealed), *report.problems]
         anchors_ok = True
         if args.anchor is not None:
@@ -100,6 +115,6 @@ def _check_anchors(
         held = f"{report.count} anchors hold, up to seq {report.last_seq}"
         lines.append(f"ok: anchors {anchors}: {held}")
     else:
-        lines.append(f"broken: anchors {anchors}: {len(report.problems)} problems")
+        lines.append(f"broken: anchors {anchors}: {counted(len(report.problems), 'problem')}")
     problems.extend(report.problems)
     return report.ok

@@ -124,8 +124,9 @@ def _inputs(args: argparse.Namespace) -> tuple[LineLayout, Scenario]:
     if problems:
         raise LineInputError(problems)
     layout = LineLayout.load(args.config)
+    source: Path | str
     if args.scenario is not None:
-        scenario, source = load_scenario(args.scenario), str(args.scenario)
+        scenario, source = load_scenario(args.scenario), args.scenario
     else:
         scenario = layout.generated(args.vehicles, args.seed)
         source = f"--vehicles {args.vehicles} --seed {args.seed}"

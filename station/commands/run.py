@@ -8,7 +8,14 @@ in-process simulator speaking the real protocol on loopback), and the
 station's OPC UA interface served. READY=1 goes to systemd then, down links alarmed, whether devices
 are connected, WATCHDOG=1 from the main loop while it runs. SIGTERM/SIGINT
 stop cleanly (exit 0); SIGHUP re-reads the config file, which is taken when
-no vehicle is in the station.
+no vehicle is in the station, except with `--console` on a terminal: there a
+hangup is the terminal closed, and ends the console and the runtime (exit 0).
+
+What would fail once started is refused before (exit 2, one line on stderr
+each, nothing journaled): the station file, the users file (`--users` or the
+station file's), the scenario (`station.scenario.check_scenario`, as `station
+line` checks it), the state directory, a busy OPC UA port, and a journal that
+is not this station's, not a journal, or broken.
 
 With `--scenario` (or `--vehicles N`), simulated vehicles arrive at the
 station and simulated people answer its questions; `--exit-when-done` ends
@@ -21,18 +28,24 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import functools
 import os
 import signal
+import socket
+import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 if TYPE_CHECKING:
     from station.config.loader import LoadedStation
     from station.interface.server import StationServer
+    from station.journal import JournalError
     from station.runtime import Station
+    from station.scenario import Scenario
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,78 +120,202 @@ def command_line(
 
 
 def run(args: argparse.Namespace) -> int:
+    """Every input is checked before anything starts (exit 2, one line a problem, nothing
+    journaled): the station file, the users file, the scenario, the state directory and
+    the OPC UA port; then the journal as the assembly opens it."""
     from station import logs
     from station.config.loader import ConfigError, load_station
+    from station.state_dir import StateDirError, resolve_state_dir
 
-    if args.console:
-        # The console draws on this terminal: the runtime logs to its state folder.
-        from station.state_dir import resolve_state_dir
-
-        log_file = (resolve_state_dir(args.state_dir) / "station.log").open("a", buffering=1)
-        logs.configure(args.log_level, file=log_file)
-    else:
-        logs.configure(args.log_level)
-    try:
-        loaded = load_station(args.config)
-    except ConfigError as exc:
-        return exc.report()
-    if args.broker is not None:
-        from station.uplink.config import Uplink
-
-        try:
-            uplink = Uplink.with_broker(loaded.model.uplink, args.broker)
-        except ValueError as exc:
-            print(f"{args.config}: {exc}", file=sys.stderr)
-            return 2
-        loaded = dataclasses.replace(
-            loaded, model=loaded.model.model_copy(update={"uplink": uplink})
-        )
     if (args.scenario or args.vehicles) and not args.simulate:
         print("--scenario and --vehicles need --simulate", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_main(args, loaded))
-    except ConfigError as exc:  # a scenario file
+        loaded = _with_broker(args, load_station(args.config))
+        users = _users_file(args, loaded)
+        scenario = _scenario(args, loaded)
+    except (ConfigError, _Refused) as exc:
+        return exc.report()
+    try:
+        state_dir = resolve_state_dir(args.state_dir)
+    except StateDirError as exc:
+        return _Refused(str(exc)).report()
+    endpoint = None if args.opcua == "off" else args.opcua or loaded.model.interface.endpoint
+    if endpoint is not None and (busy := _port_in_use(endpoint)) is not None:
+        return _Refused(busy).report()
+    if args.console:
+        # The console draws on this terminal: the runtime logs to its state folder.
+        log_file = (state_dir / "station.log").open("a", buffering=1)
+        logs.configure(args.log_level, file=log_file)
+    else:
+        logs.configure(args.log_level)
+    start = _Start(loaded, state_dir, scenario, users, endpoint)
+    try:
+        return asyncio.run(_main(args, start))
+    except _Refused as exc:
         return exc.report()
 
 
-async def _main(args: argparse.Namespace, loaded: LoadedStation) -> int:
+def _with_broker(args: argparse.Namespace, loaded: LoadedStation) -> LoadedStation:
+    """`--broker URL`: the station file's uplink with that broker, or the uplink's
+    defaults for a station file without one."""
+    if args.broker is None:
+        return loaded
+    from station.uplink.config import Uplink
+
+    try:
+        uplink = Uplink.with_broker(loaded.model.uplink, args.broker)
+    except ValueError as exc:
+        raise _Refused(f"{args.config}: {exc}") from None
+    return dataclasses.replace(loaded, model=loaded.model.model_copy(update={"uplink": uplink}))
+
+
+class _Refused(Exception):
+    """`station run` refuses to start: one line each, exit 2."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__(*problems)
+        self.problems = problems
+
+    def report(self) -> int:
+        for problem in self.problems:
+            print(f"station run: {problem}", file=sys.stderr)
+        return 2
+
+
+@dataclasses.dataclass(frozen=True)
+class _Start:
+    """What `run` checked, for the runtime to start with."""
+
+    loaded: LoadedStation
+    state_dir: Path
+    scenario: Scenario | None
+    users: Path | None
+    """The users file of the OPC UA interface (None: nobody may call a method)."""
+    endpoint: str | None
+    """The OPC UA endpoint (None: no server)."""
+
+
+def _users_file(args: argparse.Namespace, loaded: LoadedStation) -> Path | None:
+    """The users file the OPC UA server will use, validated now (ConfigError). Simulated
+    stations without the station file's users file on this machine serve read only, so
+    a demo or a bench runs anywhere."""
+    from station.interface.users import load_users
+
+    configured = loaded.model.interface.users_file
+    path: Path | None = args.users
+    if path is None and configured is not None:
+        path = loaded.path.parent / configured
+        if args.simulate and not path.exists():
+            path = None
+    if path is not None and args.opcua != "off":
+        load_users(path)
+    return path
+
+
+def _scenario(args: argparse.Namespace, loaded: LoadedStation) -> Scenario | None:
+    """The scenario of the run, checked against the station and its line (ConfigError,
+    _Refused); None without --scenario or --vehicles."""
+    from station.scenario import check_scenario, generated, load_scenario
+
+    source: Path | str
+    if args.scenario is not None:
+        scenario, source = load_scenario(args.scenario), args.scenario
+    elif args.vehicles:
+        scenario = generated(args.vehicles, args.seed)
+        source = f"--vehicles {args.vehicles} --seed {args.seed}"
+    else:
+        return None
+    problems = check_scenario(scenario, loaded.line, {loaded.model.station: loaded}, source)
+    if problems:
+        raise _Refused(*problems)
+    return scenario
+
+
+def _port_in_use(endpoint: str) -> str | None:
+    """Why the OPC UA server could not listen on `endpoint`'s port, or None if it can."""
+    url = urlparse(endpoint)
+    try:
+        addresses = socket.getaddrinfo(url.hostname, url.port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError) as exc:
+        return f"OPC UA endpoint {endpoint}: {exc}: give --opcua URL a host and port to serve on"
+    for family, kind, protocol, _name, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's server
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                return _endpoint_refused(endpoint, exc)
+    return None
+
+
+def _endpoint_refused(endpoint: str, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        why = "its port is in use (is another `station run` serving it?)"
+    else:
+        why = f"cannot listen there ({exc.strerror})"
+    return f"OPC UA endpoint {endpoint}: {why}: stop that process or give --opcua URL another port"
+
+
+def _start_refused(exc: JournalError | OSError, start: _Start) -> str:
+    """One line for a start-up that failed as the assembly opened the journal or the server
+    listened (the assembly has closed what it had started)."""
+    from station.journal import JournalBroken, JournalError, JournalStationMismatch
+
+    if isinstance(exc, JournalBroken):
+        return str(exc)  # says where it breaks, and how to go on
+    if isinstance(exc, JournalStationMismatch):
+        return f"{exc}: give station {start.loaded.model.station} its own --state-dir"
+    if isinstance(exc, JournalError):
+        if isinstance(exc.__cause__, sqlite3.DatabaseError):
+            return f"{exc}: move that file away, or give --state-dir another directory"
+        return str(exc)
+    if exc.filename is None and start.endpoint is not None:
+        return _endpoint_refused(start.endpoint, exc)
+    return f"{exc.filename}: {exc.strerror}: move it away, or give --state-dir another directory"
+
+
+async def _main(args: argparse.Namespace, start: _Start) -> int:
     import structlog
 
-    from station.assembly import assemble
+    from station.assembly import Assembly, assemble
     from station.devices import NotConnected
+    from station.journal import JournalError
     from station.notify import notify
-    from station.scenario import generated, load_scenario
-    from station.state_dir import resolve_state_dir
 
     log = structlog.get_logger("run")
     started = time.monotonic()
-    scenario = None
-    if args.scenario is not None:
-        scenario = load_scenario(args.scenario)
-    elif args.vehicles:
-        scenario = generated(args.vehicles, args.seed)
-    state_dir = resolve_state_dir(args.state_dir)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with assemble(
-        loaded,
-        state_dir,
-        simulate=args.simulate,
-        scenario=scenario,
-        time_scale=0.02 if args.fast else 1.0,
-        autostart=args.simulate and not args.no_autostart,
-        serve=None
-        if args.opcua == "off"
-        else functools.partial(_server, args=args, state_dir=state_dir),
-    ) as assembly:
+    console = args.console and start.endpoint is not None
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            assembly: Assembly = await stack.enter_async_context(
+                assemble(
+                    start.loaded,
+                    start.state_dir,
+                    simulate=args.simulate,
+                    scenario=start.scenario,
+                    time_scale=0.02 if args.fast else 1.0,
+                    autostart=args.simulate and not args.no_autostart,
+                    serve=None
+                    if start.endpoint is None
+                    else functools.partial(_server, start=start),
+                )
+            )
+        except (JournalError, OSError) as exc:
+            raise _Refused(_start_refused(exc, start)) from exc
         station, server, world = assembly.station, assembly.server, assembly.world
-        loop.add_signal_handler(
-            signal.SIGHUP,
-            lambda: loop.create_task(_swap(station, args.config), name="config-reload"),
-        )
+        if console and sys.stdin.isatty():
+            # A hangup is the terminal gone: the console with it, and the runtime it showed.
+            loop.add_signal_handler(signal.SIGHUP, stop.set)
+        else:
+            loop.add_signal_handler(
+                signal.SIGHUP,
+                lambda: loop.create_task(_swap(station, args.config), name="config-reload"),
+            )
         try:
             await station.devices.wait_connected(10.0)
         except NotConnected as exc:
@@ -198,7 +335,7 @@ async def _main(args: argparse.Namespace, loaded: LoadedStation) -> int:
         waiting: list[asyncio.Task[object]] = [asyncio.create_task(stop.wait(), name="stop-signal")]
         if finished is not None and args.exit_when_done:
             waiting.append(finished)
-        if args.console and server is not None:
+        if console and server is not None:
             waiting.append(asyncio.create_task(_console(server.endpoint, args), name="console"))
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         notify("STOPPING=1")
@@ -210,20 +347,18 @@ async def _main(args: argparse.Namespace, loaded: LoadedStation) -> int:
     return 0
 
 
-def _server(station: Station, *, args: argparse.Namespace, state_dir: Path) -> StationServer:
-    """The station's OPC UA interface (started by the assembly). Simulated stations
-    without a users file on this machine serve it read only, so a demo or a bench
-    runs anywhere."""
+def _server(station: Station, *, start: _Start) -> StationServer:
+    """The station's OPC UA interface (started by the assembly), with the users file
+    `run` checked."""
     from station.interface.server import StationServer
 
-    interface = station.config.model.interface
-    users = args.users
-    if users is None and interface.users_file is not None:
-        configured = station.config.path.parent / interface.users_file
-        if args.simulate and not configured.exists():
-            interface = interface.model_copy(update={"users_file": None})
+    interface = station.config.model.interface.model_copy(update={"users_file": None})
     return StationServer(
-        station, interface, endpoint=args.opcua, users_file=users, pki_dir=state_dir / "pki"
+        station,
+        interface,
+        endpoint=start.endpoint,
+        users_file=start.users,
+        pki_dir=start.state_dir / "pki",
     )
 
 

@@ -275,7 +275,7 @@ async def test_seal_starts_a_new_chain_that_verifies(state: Path) -> None:
     assert "broken at seq 2, old head seq 4; new chain from seq 5" in sealed.stdout
     verified = station_cli("verify", "--state-dir", str(state))
     assert verified.returncode == 0, verified.stderr
-    assert "(1 problems sealed)" in verified.stdout
+    assert "(1 problem sealed)" in verified.stdout
     assert verified.stderr.startswith("sealed: seq 2: hash mismatch")
     async with Journal.open(journal_path(state), STATION) as journal:
         seal = journal.events(kinds=[CHAIN_SEALED])[0]

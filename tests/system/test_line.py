@@ -492,8 +492,8 @@ def test_a_scenario_naming_what_the_line_lacks_exits_2(
     )
     assert main(["line", "--config", str(LINE), "--simulate", "--scenario", str(scenario)]) == 2
     errors = capsys.readouterr().err.splitlines()
-    assert errors[0].startswith(f"{scenario}: vehicles[0].verdicts.photo: not a gate of line")
-    assert errors[1].startswith(f"{scenario}: misroutes[0].station: no station 'paint-shop'")
+    assert errors[0].startswith(f"{scenario}:3: vehicles[0].verdicts.photo: not a gate of line")
+    assert errors[1].startswith(f"{scenario}:5: misroutes[0].station: no station 'paint-shop'")
     assert len(errors) == 2
 
 
