@@ -5,8 +5,9 @@ Start-up: the config is validated (exit 2 with every error otherwise), the
 journal opened in the state directory, the visit in the station restored
 from it, every device started in parallel (with `--simulate` each is an
 in-process simulator speaking the real protocol on loopback), and the
-station's OPC UA interface served. READY=1 goes to systemd then, down links alarmed, whether devices
-are connected, WATCHDOG=1 from the main loop while it runs. SIGTERM/SIGINT
+station's OPC UA interface served. READY=1 goes to systemd then, whether the
+devices are connected or not (a device down is a link alarm on the station's
+list), WATCHDOG=1 from the main loop while it runs. SIGTERM/SIGINT
 stop cleanly (exit 0); SIGHUP re-reads the config file, which is taken when
 no vehicle is in the station, except with `--console` on a terminal: there a
 hangup is the terminal closed, and ends the console and the runtime (exit 0).
@@ -279,7 +280,6 @@ async def _main(args: argparse.Namespace, start: _Start) -> int:
     import structlog
 
     from station.assembly import Assembly, assemble
-    from station.devices import NotConnected
     from station.journal import JournalError
     from station.notify import notify
 
@@ -316,16 +316,15 @@ async def _main(args: argparse.Namespace, start: _Start) -> int:
                 signal.SIGHUP,
                 lambda: loop.create_task(_swap(station, args.config), name="config-reload"),
             )
-        try:
-            await station.devices.wait_connected(10.0)
-        except NotConnected as exc:
-            log.error("devices_not_connected", detail=str(exc))  # the station shows it too
+        # Ready once it serves: a device down is a link alarm the station shows, not a
+        # failed start (systemd would restart it in a loop while the PLC is off).
         notify("READY=1")
         log.info(
             "ready",
             station=station.name,
             start_s=round(time.monotonic() - started, 3),
             opcua=server.endpoint if server is not None else None,
+            devices_down=sorted(station.devices.down()),
         )
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(_watchdog(), name="watchdog")]
         finished: asyncio.Task[object] | None = None

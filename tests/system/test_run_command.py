@@ -102,3 +102,41 @@ def test_bad_config_exits_2_with_every_error_located(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         f"{config}:10: cycle[0].role: must be 'operator', 'inspector' or 'supervisor' (got 'boss')"
     )
+
+
+def test_ready_does_not_wait_for_devices_that_are_down(tmp_path: Path) -> None:
+    """A station whose devices are off is served and says so (link alarms): READY=1 goes to
+    systemd at once, not after a connect timeout, and the ready line names what is down."""
+    config = tmp_path / "station.yaml"
+    station = (Path(__file__).parent.parent / "stations" / "photo-quick.yaml").read_text()
+    config.write_text(
+        station.replace("../../configs/lines/line1.yaml", str(LINE)).replace(
+            ".line1.plant.local", ".invalid"  # no such host: every link stays down
+        )
+    )
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(20)
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock")}
+    process = subprocess.Popen(
+        command_line(config, tmp_path / "state", opcua="off"),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    try:
+        assert notify.recv(64).decode() == "READY=1"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        notify.close()
+    assert process.stderr is not None
+    records = [json.loads(line) for line in process.stderr.read().splitlines() if line]
+    process.stderr.close()
+    assert not [r for r in records if r.get("event") == "devices_not_connected"]
+    (ready,) = [r for r in records if r.get("event") == "ready"]
+    assert {"plc", "turntable"} <= set(ready["devices_down"])
