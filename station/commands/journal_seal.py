@@ -22,7 +22,12 @@ import argparse
 import asyncio
 import sys
 
-from station.state_dir import add_state_dir_argument, journal_path, resolve_state_dir
+from station.state_dir import (
+    StateDirError,
+    add_state_dir_argument,
+    journal_path,
+    resolve_state_dir,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from station.journal import Journal, JournalError, JournalNotFound, printable
 
-    path = journal_path(resolve_state_dir(args.state_dir, create=False))
+    try:
+        path = journal_path(resolve_state_dir(args.state_dir, create=False))
+    except StateDirError as exc:
+        print(printable(f"station journal seal: {exc}"), file=sys.stderr)
+        return 2
     try:
         event = asyncio.run(Journal.seal(path, reason=args.reason, user=args.user))
     except JournalNotFound as exc:

@@ -111,7 +111,8 @@ def test_ready_does_not_wait_for_devices_that_are_down(tmp_path: Path) -> None:
     station = (Path(__file__).parent.parent / "stations" / "photo-quick.yaml").read_text()
     config.write_text(
         station.replace("../../configs/lines/line1.yaml", str(LINE)).replace(
-            ".line1.plant.local", ".invalid"  # no such host: every link stays down
+            ".line1.plant.local",
+            ".invalid",  # no such host: every link stays down
         )
     )
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

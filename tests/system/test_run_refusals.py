@@ -187,11 +187,13 @@ def test_a_bad_users_file_is_refused_before_anything_starts(tmp_path: Path) -> N
     assert not state.exists()
 
 
-@pytest.mark.parametrize("command", ["show", "verify"])
+@pytest.mark.parametrize("command", ["show", "verify", "seal"])
 def test_journal_tools_refuse_a_state_dir_that_is_a_file(command: str, tmp_path: Path) -> None:
     state = tmp_path / "a-file"
     state.write_text("")
     argv = [sys.executable, "-m", "station.cli", "journal", command, "--state-dir", str(state)]
+    if command == "seal":
+        argv += ["--reason", "investigated", "--user", "sam"]
     assert _refused(argv) == (
         f"station journal {command}: state directory {state} (from --state-dir) is not a "
         "directory: give --state-dir a directory this user can write (or create)"
