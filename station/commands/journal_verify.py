@@ -88,11 +88,42 @@ def run(args: argparse.Namespace) -> int:
         anchors_ok = True
         if args.anchor is not None:
             anchors_ok = _check_anchors(args, reader, anchors_path(state_dir), lines, problems)
+        plant_ok = _check_plant_ack(reader, state_dir, lines, problems)
     for line in lines:
         print(printable(line))
     for problem in problems:
         print(printable(problem), file=sys.stderr)
-    return 0 if report.ok and anchors_ok else 1
+    return 0 if report.ok and anchors_ok and plant_ok else 1
+
+
+def _check_plant_ack(
+    reader: JournalReader, state_dir: Path, lines: list[str], problems: list[str]
+) -> bool:
+    """The plant's last ack (the uplink's state file) anchors the chain outside the
+    station: the event at the acked seq must still have the acked hash."""
+    from station.uplink.state import FILE_NAME, UplinkState
+
+    if not (state_dir / FILE_NAME).exists():
+        return True
+    try:
+        ack = UplinkState.load(state_dir).ack
+    except ValueError as exc:
+        problems.append(str(exc))
+        return False
+    if ack.seq == 0:
+        lines.append("plant: nothing acknowledged yet")
+        return True
+    held = reader.hash_of(ack.seq)
+    if held == ack.hash:
+        lines.append(f"plant: acknowledged up to seq {ack.seq} (hash {ack.hash[:16]}...): matches")
+        return True
+    found = "no such event" if held is None else f"hash {held[:16]}..."
+    lines.append(f"plant: acknowledged up to seq {ack.seq}: DOES NOT MATCH")
+    problems.append(
+        f"the plant stored seq {ack.seq} with hash {ack.hash}, the journal holds {found}: "
+        "the journal was changed after the plant stored it"
+    )
+    return False
 
 
 def _check_anchors(

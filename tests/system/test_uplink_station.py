@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,15 @@ def journal_events(state: Path) -> list[Event]:
             return reader.events()
     except JournalError:
         return []  # not created yet
+
+
+def verify(state: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "station.cli", "journal", "verify", "--state-dir", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def seqs_of(received: list[tuple[str, str]]) -> list[int]:
@@ -126,6 +136,17 @@ async def test_a_station_killed_mid_publish_resends_from_the_ack_and_loses_nothi
     assert after[0]["seq"] == acked.seq + 1, "the restart resends from the plant's ack + 1"
     assert after[0]["replay"] is True
     assert all(m["seq"] > acked.seq for m in after), "nothing the plant acked is resent"
+
+    # the plant's ack anchors the chain outside the station: verify reports it, and a
+    # journal changed after the plant stored it no longer matches
+    verified = verify(state)
+    assert verified.returncode == 0, verified.stderr
+    assert f"plant: acknowledged up to seq {acked.seq} " in verified.stdout
+    assert "matches" in verified.stdout
+    saved = json.loads((state / "uplink.json").read_text())
+    (state / "uplink.json").write_text(json.dumps({**saved, "acked_hash": "0" * 64}))
+    forged = verify(state)
+    assert forged.returncode == 1 and "DOES NOT MATCH" in forged.stdout
 
 
 async def test_a_broker_refusing_the_station_is_an_alarm_and_the_vehicles_go_on(
