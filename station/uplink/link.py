@@ -214,7 +214,9 @@ class Uplink:
             await self._thread.run(self._state.save)
             self._node.bd_seq = self._state.bd_seq
             try:
-                async with self._client() as client:
+                # the password file and the CA are read off the loop (file I/O, TLS setup)
+                password, tls = await self._thread.run(self._credentials)
+                async with self._client(password, tls) as client:
                     failures = 0
                     self._on_alarm(ALARM_LINK, None)
                     self.connected.set()
@@ -227,12 +229,17 @@ class Uplink:
             failures = min(failures + 1, 32)
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
 
-    def _client(self) -> aiomqtt.Client:
-        """A client for one connection attempt (the password file is read each time)."""
+    def _credentials(self) -> tuple[str | None, ssl.SSLContext | None]:
+        """Reader thread: the password (its file read at each attempt) and the TLS context."""
         conf = self.config
         password = None
         if conf.password_file is not None:
             password = Path(conf.password_file).read_text(encoding="utf-8").splitlines()[0]
+        return password, tls_context(conf) if self._address.tls else None
+
+    def _client(self, password: str | None, tls: ssl.SSLContext | None) -> aiomqtt.Client:
+        """A client for one connection attempt."""
+        conf = self.config
         client = aiomqtt.Client(
             self._address.host,
             self._address.port,
@@ -242,7 +249,7 @@ class Uplink:
             clean_session=True,
             keepalive=conf.keepalive_s,
             will=aiomqtt.Will(self._node.topic("NDEATH"), self._node.death(), qos=1),
-            tls_context=tls_context(conf) if self._address.tls else None,
+            tls_context=tls,
             max_inflight_messages=conf.inflight,
         )
         client.pending_calls_threshold = conf.inflight + 16  # the window is ours, by design

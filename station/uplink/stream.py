@@ -186,7 +186,7 @@ class JournalStream:
                     await window.acquire()
                     publishing.create_task(publish(payload), name=f"uplink-publish[{seq}]")
                     sent = seq
-                await asyncio.sleep(0)
+                    await asyncio.sleep(0)  # one publish per turn of the loop: no burst
 
     # --- acks ------------------------------------------------------------------
 
