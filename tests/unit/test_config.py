@@ -181,3 +181,21 @@ def test_every_number_has_bounds() -> None:
         )
     ]
     assert unbounded == []
+
+
+def test_the_commented_uplink_section_of_the_photo_studio_is_valid_and_complete() -> None:
+    """photo-studio.yaml shows every uplink option in a commented block (the uplink is off
+    by default): uncommented, it is a valid section that names every field."""
+    from ruamel.yaml import YAML
+
+    from station.uplink.config import Uplink
+
+    text = (ROOT / "configs" / "stations" / "photo-studio.yaml").read_text()
+    block = [
+        line[1:]
+        for line in text.splitlines()
+        if line.startswith("#uplink:") or line.startswith("#  ")
+    ]
+    section = YAML(typ="safe").load("\n".join(block))["uplink"]
+    assert set(section) == set(Uplink.model_fields)
+    Uplink.model_validate(section)
