@@ -191,11 +191,13 @@ def test_the_commented_uplink_section_of_the_photo_studio_is_valid_and_complete(
     from station.uplink.config import Uplink
 
     text = (ROOT / "configs" / "stations" / "photo-studio.yaml").read_text()
-    block = [
-        line[1:]
-        for line in text.splitlines()
-        if line.startswith("#uplink:") or line.startswith("#  ")
-    ]
+    lines = text.splitlines()
+    start = lines.index("#uplink:")
+    block = ["uplink:"]
+    for line in lines[start + 1 :]:
+        if not line.startswith("#  "):
+            break
+        block.append(line[1:])
     section = YAML(typ="safe").load("\n".join(block))["uplink"]
     assert set(section) == set(Uplink.model_fields)
     Uplink.model_validate(section)
