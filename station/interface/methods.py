@@ -14,6 +14,7 @@ from asyncua.ua.status_codes import StatusCodes
 from structlog.typing import FilteringBoundLogger
 
 from station import interface
+from station.control import DeviceRefused, IllegalInState, InvalidArgument, OutOfRange
 from station.fsm import IllegalCommand
 from station.interface.access import caller
 from station.interface.address_space import AddressSpace
@@ -165,7 +166,9 @@ def _call(
             status, message = exc.status, str(exc)
         except NotAuthorized as exc:
             status, message = StatusCodes.BadUserAccessDenied, str(exc)
-        except (Refused, IllegalCommand) as exc:
+        except Refused as exc:  # checked and journaled by the station, with why
+            status, message = REFUSALS.get(type(exc), StatusCodes.BadInvalidState), str(exc)
+        except IllegalCommand as exc:
             status, message = StatusCodes.BadInvalidState, str(exc)
         except Exception as exc:
             log.exception("opcua_method_failed", method=name, user=user)
@@ -181,7 +184,17 @@ def _call(
     return call
 
 
+REFUSALS: dict[type[Refused], int] = {
+    OutOfRange: StatusCodes.BadOutOfRange,
+    InvalidArgument: StatusCodes.BadInvalidArgument,
+    IllegalInState: StatusCodes.BadInvalidState,
+    DeviceRefused: StatusCodes.BadDeviceFailure,
+}
+"""The OPC UA status of each refusal the station gives (any other: BadInvalidState)."""
+
+
 def _arguments(name: str, inputs: list[Arg], arguments: Iterable[ua.Variant]) -> list[Any]:
+    arguments = list(arguments)
     values = [a.Value for a in arguments]
     if len(values) < len(inputs):
         missing = ", ".join(a.name for a in inputs[len(values) :])
@@ -191,6 +204,12 @@ def _arguments(name: str, inputs: list[Arg], arguments: Iterable[ua.Variant]) ->
             StatusCodes.BadTooManyArguments,
             f"{name} takes {len(inputs)} argument(s), got {len(values)}",
         )
+    for arg, variant in zip(inputs, arguments, strict=True):
+        if variant.VariantType is not arg.type:  # an Int64 is no Int32, whatever its value
+            raise _CallRefused(
+                StatusCodes.BadTypeMismatch,
+                f"{name}: {arg.name} must be {arg.type.name} (got {variant.VariantType.name})",
+            )
     for arg, value in zip(inputs, values, strict=True):
         expected = int if arg.type is V.Int32 else str
         if not isinstance(value, expected) or isinstance(value, bool):

@@ -55,6 +55,7 @@ USERS = {
     "alice": "operator",
     "olga": "operator",
     "sam": "supervisor",
+    "max": "maintenance",
 }
 UALS = Path(sys.executable).parent / "uals"
 UAREAD = Path(sys.executable).parent / "uaread"
@@ -306,13 +307,39 @@ async def test_calls_run_as_the_session_user_and_refusals_carry_the_reason(
     assert "clear" in illegal.OutputArguments[0].Value
     assert missing.StatusCode.name == "BadArgumentsMissing"
     assert missing.OutputArguments[0].Value == "EnterVerdict: missing Verdict"
-    assert wrong_type.StatusCode.name == "BadInvalidArgument"
+    assert wrong_type.StatusCode.name == "BadTypeMismatch"  # OPC UA Part 4, Call
     assert [v.Value for v in who.OutputArguments] == ["alice", "operator"]
     assert len(await served.journaled("checklist_item", "alice", 1)) == 1
     # a role check passed is journaled as a command, then its refusal if the state forbids it
     assert [e.result for e in served.events("command", "alice")] == ["confirm", "clear"]
     assert [e.result for e in served.events("refused", "alice")] == ["override", "clear"]
     await served.checklist_asked()
+
+
+async def test_arguments_are_checked_by_type_and_refusals_carry_their_own_status(
+    served: ServedStation,
+) -> None:
+    """An Int64 for an Int32 argument is a type mismatch, whatever its value; a value the
+    station refuses is answered with the refusal's own status, never BadInternalError."""
+    client, ns = await connect(served, "max")
+
+    async def force(name: str, value: int, kind: ua.VariantType) -> ua.CallMethodResult:
+        request = ua.CallMethodRequest()
+        request.ObjectId = ua.NodeId("Station.Commands", ns)
+        request.MethodId = ua.NodeId("Station.Commands.ForceOutput", ns)
+        request.InputArguments = [ua.Variant(name, ua.VariantType.String), ua.Variant(value, kind)]
+        (result,) = await client.uaclient.call([request])
+        return result
+
+    try:
+        int64 = await force("stack_red", 1, ua.VariantType.Int64)
+        unknown = await force("no_such_output", 1, ua.VariantType.Int32)
+    finally:
+        await client.disconnect()
+    assert int64.StatusCode.name == "BadTypeMismatch"
+    assert "Value must be Int32 (got Int64)" in int64.OutputArguments[0].Value
+    assert unknown.StatusCode.name == "BadInvalidArgument"
+    assert [e.data["reason"] for e in served.events("refused", "max")] == ["invalid_argument"]
 
 
 # --- security --------------------------------------------------------------------------
