@@ -42,20 +42,29 @@ def _journal_event(state: Path, kind: str, timeout: float = 20.0) -> Event:
     pytest.fail(f"no {kind} event within {timeout} s")
 
 
-def test_systemd_notify_sighup_and_sigterm(tmp_path: Path) -> None:
-    config = _station_file(tmp_path / "station.yaml")
+def _under_systemd(
+    tmp_path: Path, config: Path, **environment: str
+) -> tuple[socket.socket, subprocess.Popen[str]]:
+    """`station run` of `config` (state in tmp_path/state) with a notify socket, as
+    systemd starts it: the socket (20 s timeout) and the process (stderr piped)."""
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))
     notify.settimeout(20)
-    state = tmp_path / "state"
-    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000"}
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), **environment}
     process = subprocess.Popen(
-        command_line(config, state, opcua="off"),
+        command_line(config, tmp_path / "state", opcua="off"),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         env=env,
         text=True,
     )
+    return notify, process
+
+
+def test_systemd_notify_sighup_and_sigterm(tmp_path: Path) -> None:
+    config = _station_file(tmp_path / "station.yaml")
+    state = tmp_path / "state"
+    notify, process = _under_systemd(tmp_path, config, WATCHDOG_USEC="200000")
     try:
         messages = [notify.recv(64).decode()]
         messages.append(notify.recv(64).decode())
@@ -115,17 +124,7 @@ def test_ready_does_not_wait_for_devices_that_are_down(tmp_path: Path) -> None:
             ".invalid",  # no such host: every link stays down
         )
     )
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(tmp_path / "notify.sock"))
-    notify.settimeout(20)
-    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock")}
-    process = subprocess.Popen(
-        command_line(config, tmp_path / "state", opcua="off"),
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
+    notify, process = _under_systemd(tmp_path, config)
     try:
         assert notify.recv(64).decode() == "READY=1"
         process.send_signal(signal.SIGTERM)
