@@ -118,6 +118,10 @@ async def test_a_station_killed_mid_publish_resends_from_the_ack_and_loses_nothi
         second = await start_station(state, scenario, own_broker)
         try:
             await station_journal_has(state, "released", len(VINS), second)
+            # a forged ack (another hash for an event it wrote) is ignored and journaled
+            await send_ack(own_broker, acked.seq + 1, "f" * 64)
+            events = await station_journal_has(state, "uplink_ack_ignored", 1, second)
+            (ignored,) = [e for e in events if e.kind == "uplink_ack_ignored"]
             journal = await asyncio.to_thread(journal_events, state)
             await received_every(subscriber, {e.seq for e in journal})
         finally:
@@ -147,6 +151,7 @@ async def test_a_station_killed_mid_publish_resends_from_the_ack_and_loses_nothi
     (state / "uplink.json").write_text(json.dumps({**saved, "acked_hash": "0" * 64}))
     forged = verify(state)
     assert forged.returncode == 1 and "DOES NOT MATCH" in forged.stdout
+    assert ignored.data["seq"] == acked.seq + 1 and "hash" in ignored.data["reason"]
 
 
 async def test_a_broker_refusing_the_station_is_an_alarm_and_the_vehicles_go_on(
