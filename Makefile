@@ -20,8 +20,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/station config check configs/lines/*.yaml configs/stations/*.yaml
 	rm -rf .demo
+	# a users file the station serves must be private (mode 0600): a copy of the example
+	install -D -m 600 configs/users.example.yaml .demo/users.yaml
 	$(BIN)/station run --config configs/stations/photo-studio.yaml --simulate \
-		--scenario configs/scenarios/photo-demo.yaml --users configs/users.example.yaml \
+		--scenario configs/scenarios/photo-demo.yaml --users .demo/users.yaml \
 		--state-dir .demo --console
 
 # lint, types, then every test (unit and system) in one pytest run

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +41,13 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@pytest.fixture
+def example_users(tmp_path: Path) -> Path:
+    """A private copy (mode 0600) of configs/users.example.yaml: the station refuses to
+    serve a users file that other users of the machine may read, and git keeps 0644."""
+    copy = tmp_path / "users.yaml"
+    copy.write_bytes((Path(__file__).parent.parent / "configs" / "users.example.yaml").read_bytes())
+    copy.chmod(0o600)
+    return copy

@@ -201,7 +201,7 @@ def _users_file(args: argparse.Namespace, loaded: LoadedStation) -> Path | None:
     """The users file the OPC UA server will use, validated now (ConfigError). Simulated
     stations without the station file's users file on this machine serve read only, so
     a demo or a bench runs anywhere."""
-    from station.interface.users import load_users
+    from station.interface.users import load_served_users
 
     configured = loaded.model.interface.users_file
     path: Path | None = args.users
@@ -210,7 +210,7 @@ def _users_file(args: argparse.Namespace, loaded: LoadedStation) -> Path | None:
         if args.simulate and not path.exists():
             path = None
     if path is not None and args.opcua != "off":
-        load_users(path)
+        load_served_users(path)
     return path
 
 

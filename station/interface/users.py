@@ -33,12 +33,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import os
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -84,6 +87,8 @@ class UsersFile(Section):
 
     users: dict[UserName, UserEntry] = Field(default_factory=dict)
     """User name -> role and password hash."""
+    min_password_length: int = Field(default=12, ge=8, le=128)
+    """The shortest password `station user add` accepts for this file."""
 
     @field_validator("users")
     @classmethod
@@ -134,6 +139,32 @@ def load_users(path: Path | str) -> UsersFile:
     return load_document(path, UsersFile)
 
 
+def load_served_users(path: Path) -> UsersFile:
+    """`load_users` for a file the station serves logins from: refused (ConfigError) when
+    other users of the machine may read it (its hashes can be attacked offline)."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError as exc:
+        issue = ConfigIssue(str(path), 1, "<file>", f"cannot read: {exc.strerror}")
+        raise ConfigError([issue]) from None
+    if mode & 0o007:
+        why = f"readable by every user of this machine (mode {mode:o}): chmod 600 {path}"
+        raise ConfigError([ConfigIssue(str(path), 1, "<file>", why)])
+    return load_users(path)
+
+
+@contextlib.contextmanager
+def _editing(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for a read-modify-write of the users file (a sibling lock
+    file: the users file itself is replaced by a rename), released with the process."""
+    lock = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(lock)
+
+
 def add_user(path: Path, name: str, role: str, password: str) -> bool:
     """Add `name` to the users file at `path`, or replace its role and password; the
     file is created (mode 0600) when missing, its comments kept otherwise. True when
@@ -147,14 +178,25 @@ def add_user(path: Path, name: str, role: str, password: str) -> bool:
         checked_role = Role(role)
     except ValueError:
         raise ValueError(f"role {role!r}: must be one of {', '.join(Role)}") from None
-    entry = UserEntry(role=checked_role, password=hash_password(password))
+    with _editing(path):
+        return _add_user(path, name, checked_role, password)
+
+
+def _add_user(path: Path, name: str, role: Role, password: str) -> bool:
     yaml = YAML(typ="rt")
     yaml.width = 4096  # a hash on one line
+    minimum = UsersFile().min_password_length
     if path.exists():
-        load_users(path)
+        minimum = load_users(path).min_password_length
         document = yaml.load(path.read_text(encoding="utf-8"))
     else:
         document = CommentedMap()
+    if len(password) < minimum:
+        raise ValueError(
+            f"the password has {len(password)} characters: at least {minimum} "
+            f"(min_password_length of {path})"
+        )
+    entry = UserEntry(role=role, password=hash_password(password))
     users = document.setdefault("users", CommentedMap())
     if users is None:
         users = document["users"] = CommentedMap()
@@ -163,10 +205,11 @@ def add_user(path: Path, name: str, role: str, password: str) -> bool:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.touch(mode=0o600)
     try:
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o777)
+        os.chmod(temporary, 0o600)  # private whatever the old file's mode was
         with temporary.open("w", encoding="utf-8") as stream:
             yaml.dump(document, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
         load_users(temporary)
         os.replace(temporary, path)
     finally:
@@ -194,7 +237,7 @@ class Authenticator:
         """Read the file now (ConfigError when it is not valid); None: nobody may log in."""
         if path is None:
             return cls(None)
-        authenticator = cls(path, load_users(path))
+        authenticator = cls(path, load_served_users(path))
         authenticator._mtime_ns = path.stat().st_mtime_ns
         return authenticator
 
@@ -211,7 +254,7 @@ class Authenticator:
         if mtime == self._mtime_ns:
             return None
         try:
-            self.users = load_users(self.path)
+            self.users = load_served_users(self.path)
         except ConfigError as exc:
             return exc
         self._mtime_ns = mtime

@@ -34,7 +34,7 @@ SIZE = (100, 32)
 
 
 def password(user: str) -> str:
-    return f"{user}pw1"
+    return f"{user}passw0rd1234"
 
 
 @dataclass

@@ -18,7 +18,9 @@ ROOT = Path(__file__).parent.parent.parent
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-def test_the_demo_shows_a_vehicle_moving_through_its_steps(tmp_path: Path, free_port: int) -> None:
+def test_the_demo_shows_a_vehicle_moving_through_its_steps(
+    tmp_path: Path, free_port: int, example_users: Path
+) -> None:
     session = f"station-demo-{free_port}"
     command = shlex.join(
         [
@@ -32,7 +34,7 @@ def test_the_demo_shows_a_vehicle_moving_through_its_steps(tmp_path: Path, free_
             "--scenario",
             str(ROOT / "configs/scenarios/photo-demo.yaml"),
             "--users",
-            str(ROOT / "configs/users.example.yaml"),
+            str(example_users),
             "--state-dir",
             str(tmp_path / "demo"),
             "--console",

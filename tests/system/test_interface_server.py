@@ -19,6 +19,7 @@ import io
 import json
 import shutil
 import stat
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterator
@@ -64,7 +65,7 @@ T = TypeVar("T")
 
 
 def password(user: str) -> str:
-    return f"{user}-secret"
+    return f"{user}-secret-words"
 
 
 def free_tcp_port() -> int:
@@ -493,11 +494,11 @@ def test_station_user_add_writes_a_private_file_and_keeps_comments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "users.yaml"
-    monkeypatch.setattr(sys, "stdin", io.StringIO("alice-1\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("alice-first-pw\n"))
     assert cli.main(["user", "add", "alice", "--role", "operator", "--file", str(path)]) == 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     path.write_text("# line 5 users\n" + path.read_text())
-    monkeypatch.setattr(sys, "stdin", io.StringIO("alice-2\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("alice-second-pw\n"))
     assert cli.main(["user", "add", "alice", "--role", "supervisor", "--file", str(path)]) == 0
     assert capsys.readouterr().out.splitlines() == [
         f"added alice (operator) in {path}",
@@ -505,7 +506,7 @@ def test_station_user_add_writes_a_private_file_and_keeps_comments(
     ]
     assert path.read_text().startswith("# line 5 users\n")
     entry = load_users(path).users["alice"]
-    assert entry.role == "supervisor" and verify_password("alice-2", entry.password)
+    assert entry.role == "supervisor" and verify_password("alice-second-pw", entry.password)
     monkeypatch.setattr(sys, "stdin", io.StringIO("x\n"))
     assert cli.main(["user", "add", "anonymous", "--role", "operator", "--file", str(path)]) == 2
     assert "user name 'anonymous'" in capsys.readouterr().err
@@ -521,6 +522,49 @@ def test_a_bad_users_file_is_refused_with_file_line_and_path(tmp_path: Path) -> 
         [f"{path}:3", "users.bob.role"],
         [f"{path}:4", "users.bob.password"],
     ]
+
+
+def test_a_short_password_is_refused_and_the_minimum_is_the_files(tmp_path: Path) -> None:
+    users = tmp_path / "users.yaml"
+    with pytest.raises(ValueError, match="1 characters: at least 12"):
+        add_user(users, "alice", "operator", "x")
+    add_user(users, "alice", "operator", "twelve-chars")
+    users.write_text(users.read_text() + "min_password_length: 16\n")
+    with pytest.raises(ValueError, match="at least 16"):
+        add_user(users, "bob", "operator", "fifteen-chars!!")
+
+
+def test_a_users_file_others_may_read_is_kept_private_by_user_add_and_not_served(
+    tmp_path: Path,
+) -> None:
+    users = tmp_path / "users.yaml"
+    add_user(users, "alice", "operator", password("alice"))
+    users.chmod(0o644)
+    with pytest.raises(ConfigError, match="readable by every user of this machine"):
+        Authenticator.open(users)
+    add_user(users, "bob", "operator", password("bob"))  # rewritten private
+    assert stat.S_IMODE(users.stat().st_mode) == 0o600
+    assert Authenticator.open(users).check("bob", password("bob")) == "operator"
+
+
+def test_parallel_user_adds_keep_every_user(tmp_path: Path) -> None:
+    users = tmp_path / "users.yaml"
+    names = [f"user{n}" for n in range(8)]
+    command = [sys.executable, "-m", "station.cli", "user", "add"]
+    adds = [
+        subprocess.Popen(
+            [*command, name, "--role", "operator", "--file", str(users)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    ]
+    for name, add in zip(names, adds, strict=True):
+        _, err = add.communicate(f"{name}-password\n", timeout=60)
+        assert add.returncode == 0, err
+    assert sorted(load_users(users).users) == names
 
 
 def test_wrong_passwords_lock_the_user_for_a_while(tmp_path: Path) -> None:

@@ -34,13 +34,15 @@ def _until(condition: str, check: Callable[[], bool], timeout: float) -> None:
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-def test_closing_the_terminal_ends_console_and_runtime(tmp_path: Path, free_port: int) -> None:
+def test_closing_the_terminal_ends_console_and_runtime(
+    tmp_path: Path, free_port: int, example_users: Path
+) -> None:
     session = f"station-hangup-{free_port}"
     pid_file = tmp_path / "pid"
     run = [
         sys.executable, "-m", "station.cli", "run",
         "--config", str(ROOT / "configs/stations/photo-studio.yaml"),
-        "--simulate", "--users", str(ROOT / "configs/users.example.yaml"),
+        "--simulate", "--users", str(example_users),
         "--state-dir", str(tmp_path / "state"), "--console",
         "--opcua", f"opc.tcp://127.0.0.1:{free_port}/station",
     ]  # fmt: skip
