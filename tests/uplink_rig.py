@@ -4,6 +4,7 @@ on a test broker with its alarms and notes recorded, and the plant's side (acks)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -76,7 +77,10 @@ class Recorder:
         async with asyncio.timeout(timeout_s):
             while not condition():
                 self._changed.clear()
-                await self._changed.wait()
+                # the uplink's own state (its cursor) changes without a callback: look
+                # again at least every 50 ms
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.05)
 
 
 async def append(journal: Journal, count: int) -> list[Event]:

@@ -17,7 +17,6 @@ stream is not interrupted, so the connection stays up).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import ssl
@@ -87,6 +86,10 @@ def tls_context(conf: settings.Uplink) -> ssl.SSLContext:
     return context
 
 
+STOP_RETRY_S = 1.0
+"""How long `stop()` waits for the task before cancelling it again."""
+
+
 class Uplink:
     """The station's plant link. `await start()` ... `await stop()`, or `async with`.
 
@@ -128,6 +131,8 @@ class Uplink:
         self._host_online = asyncio.Event()
         self._host_timestamp = -1
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        """Set by `stop()`: the loops end by themselves even if a cancellation was lost."""
         self.connected = asyncio.Event()
         """Set while connected to the broker (for tests and diagnostics)."""
 
@@ -166,11 +171,16 @@ class Uplink:
 
     async def stop(self) -> None:
         """Stop the task, write the cursor, close the reader. Idempotent."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        self._closing = True
+        self._live_wake.set()
+        self._host_online.set()
+        while task is not None and not task.done():
+            # Python 3.11's asyncio.wait_for (inside aiomqtt's calls) loses a cancellation
+            # that lands as its call completes; the loops also stop on `_closing`, and the
+            # task is cancelled again until it has ended
+            task.cancel()
+            await asyncio.wait([task], timeout=STOP_RETRY_S)
         if self._stream is not None:
             await self._stream.close()
             self._stream = None
@@ -209,7 +219,7 @@ class Uplink:
     async def _connect_forever(self) -> None:
         assert self._state is not None
         failures = 0
-        while True:
+        while not self._closing:
             self._state.bd_seq = (self._state.bd_seq + 1) % 256
             await self._thread.run(self._state.save)
             self._node.bd_seq = self._state.bd_seq
@@ -309,9 +319,11 @@ class Uplink:
         interval_s = self.config.ndata_interval_ms / 1000
         while True:
             await self._host_online.wait()
+            if self._closing:  # `stop()` sets it to wake this loop: no birth then
+                return
             self._rebirth = False
             await client.publish(node.topic("NBIRTH"), node.birth(self._metrics()), qos=0)
-            while self._host_online.is_set() and not self._rebirth:
+            while self._host_online.is_set() and not self._rebirth and not self._closing:
                 await wait_woken(self._live_wake, timeout_s=3600)
                 metrics = self._metrics()
                 if node.needs_birth(metrics):
