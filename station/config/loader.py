@@ -221,7 +221,7 @@ def _parse(path: Path, expected: str) -> _Document:
 
 
 def _described(model: type[BaseModel]) -> str:
-    """What a file of `model` is: 'a users file (a mapping with the key `users:`)'."""
+    """What a file of `model` is, e.g. 'a users file (a mapping with the key `users:`)'."""
     name = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", model.__name__).lower().removesuffix(" file")
     keys = ", ".join(f"`{key}:`" for key in model.model_fields)
     plural = "s" if len(model.model_fields) > 1 else ""

@@ -142,15 +142,12 @@ def load_users(path: Path | str) -> UsersFile:
 def load_served_users(path: Path) -> UsersFile:
     """`load_users` for a file the station serves logins from: refused (ConfigError) when
     other users of the machine may read it (its hashes can be attacked offline)."""
-    try:
-        mode = path.stat().st_mode & 0o777
-    except OSError as exc:
-        issue = ConfigIssue(str(path), 1, "<file>", f"cannot read: {exc.strerror}")
-        raise ConfigError([issue]) from None
+    users = load_users(path)  # what is wrong with its content first
+    mode = path.stat().st_mode & 0o777
     if mode & 0o007:
         why = f"readable by every user of this machine (mode {mode:o}): chmod 600 {path}"
         raise ConfigError([ConfigIssue(str(path), 1, "<file>", why)])
-    return load_users(path)
+    return users
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from station.config.loader import MAX_ALIAS_VALUES, MAX_FILE_BYTES
 ROOT = Path(__file__).parent.parent.parent
 PHOTO_STUDIO = ROOT / "configs/stations/photo-studio.yaml"
 LINE1 = ROOT / "configs/lines/line1.yaml"
-USERS_FILE = "a users file (a mapping with the key `users:`)"
+USERS_FILE = "a users file (a mapping with the keys `users:`, `min_password_length:`)"
 SCENARIO_FILE = "a scenario file (a mapping with the keys `vehicles:`, `misroutes:`, `takt_s:`)"
 
 
