@@ -189,3 +189,15 @@ async def test_a_broker_refusing_the_station_is_an_alarm_and_the_vehicles_go_on(
         assert station.counts["passed"] == 2
         assert "password" in alarm_text(), "still refused"
         assert built.uplink.backlog > 0, "nothing acked: every event waits in the journal"
+
+
+def test_a_tls_broker_without_a_ca_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    argv = command_line(CONFIG, state, simulate=True, opcua="off", broker="mqtts://127.0.0.1:8883")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(
+        "--broker mqtts://127.0.0.1:8883: Value error, an mqtts:// broker needs ca_file "
+        "(the CA of its certificate)"
+    ), done.stderr
+    assert not state.exists(), "nothing started"
