@@ -175,6 +175,8 @@ def add_user(path: Path, name: str, role: str, password: str) -> bool:
         checked_role = Role(role)
     except ValueError:
         raise ValueError(f"role {role!r}: must be one of {', '.join(Role)}") from None
+    if path.exists():
+        load_users(path)  # refused before anything is written, the lock file included
     with _editing(path):
         return _add_user(path, name, checked_role, password)
 

@@ -49,6 +49,7 @@ def test_a_plant_file_as_users_file_is_named_for_what_it_is(given: Path, kind: s
     )
     assert line.startswith(f"{given}:")
     assert line.endswith(f": <file>: a {kind} file (kind: {kind}), not {USERS_FILE}")
+    assert not given.with_name(f".{given.name}.lock").exists(), "a refusal leaves nothing"
 
 
 @pytest.mark.parametrize(
