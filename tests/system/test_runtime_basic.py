@@ -74,6 +74,7 @@ async def test_a_role_without_the_right_is_refused_and_audited(station: Station)
 
 
 async def test_an_event_kind_that_does_not_exist_is_not_journaled(station: Station) -> None:
+    await station.prompts.wait_for("checklist", timeout=5)  # quiet: waiting on the operator
     before = station.journal.last()
     with pytest.raises(ValueError, match="'identifed' is not a valid EventKind"):
         await station.record("identifed", vin="VF1RFB00X66123456")
