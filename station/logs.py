@@ -23,6 +23,7 @@ def configure(
     None means: JSON unless the file is a terminal."""
     if json_lines is None:
         json_lines = not (file or sys.stderr).isatty()
+    _configured[:] = [level, json_lines]
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer()
     )
@@ -58,6 +59,18 @@ def configure(
 
 
 _HANDLER_NAME = "station.logs"
+_configured: list[object] = []
+
+
+def child_options() -> list[str]:
+    """The options that make a child process of ours (`station.interface.process`) log
+    as this one was configured to: `--log-level L` and `--log-json` or not."""
+    if not _configured:
+        return []
+    level, json_lines = _configured
+    return ["--log-level", str(level), *(["--log-json"] if json_lines else [])]
+
+
 """The name of the root logger's handler set up here (replaced when set up again)."""
 
 

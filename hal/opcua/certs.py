@@ -194,6 +194,14 @@ def trusted_files(trust_dir: Path) -> list[Path]:
     return sorted(p for p in trust_dir.iterdir() if p.suffix.lower() in TRUSTED_SUFFIXES)
 
 
+def keep_newest(folder: Path, keep: int) -> None:
+    """Remove the oldest files of `folder` (by modification time) beyond `keep`
+    (blocking I/O: run it in a thread)."""
+    files = sorted((p for p in folder.iterdir() if p.is_file()), key=lambda p: p.stat().st_mtime_ns)
+    for old in files[: max(0, len(files) - keep)]:
+        old.unlink(missing_ok=True)
+
+
 async def load_trust_store(trust_dir: Path) -> TrustStore:
     """asyncua's TrustStore over `trust_dir`, read now. An empty folder trusts nothing
     (asyncua cannot build an empty store: the store is then left unloaded, which

@@ -236,6 +236,16 @@ class Interface(Section):
         default=["None", "Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt"], min_length=1
     )
     """Endpoints offered. Anonymous users may only read, whatever the policy."""
+    free_wrong_passwords: int = Field(default=3, ge=0, le=1000)
+    """Wrong passwords from one client address before it must wait to try again (1 s,
+    doubling with each further wrong one up to `max_login_wait_s`); a right password
+    clears it. A user name is never locked."""
+    max_login_wait_s: float = Field(default=60.0, ge=1.0, le=3600.0)
+    """Longest wait imposed on a client address for wrong passwords."""
+    refusal_window_s: float = Field(default=10.0, ge=0.0, le=3600.0)
+    """Per client address, the first refused login and the first refused anonymous call of
+    each window are journaled in full, the others as one count per window
+    (`refusals_counted`), so a client cannot fill the journal. 0: every one in full."""
 
 
 class JournalSettings(Section):

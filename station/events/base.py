@@ -51,6 +51,7 @@ class EventKind(StrEnum):
     COMMAND = "command"
     REFUSED = "refused"
     LOGIN_REFUSED = "login_refused"
+    REFUSALS_COUNTED = "refusals_counted"
     OVERRIDE = "override"
     DISPOSITION = "disposition"
     CONFIG_REJECTED = "config_rejected"

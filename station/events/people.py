@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from station.events.base import Entry, EventKind
 
@@ -46,6 +46,8 @@ class CommandRefused(Entry):
 
 class LoginRefusedData(TypedDict):
     why: str
+    source: NotRequired[str]
+    """The client's address (absent in journals written before it)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +57,28 @@ class LoginRefused(Entry):
     result: str
     """Where the login was tried (opcua)."""
     data: LoginRefusedData
+
+
+class RefusalsCountedData(TypedDict):
+    source: str
+    """The client's address."""
+    what: str
+    """login or call"""
+    count: int
+    """Refusals past the first of the window (the first is journaled in full)."""
+    window_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefusalsCounted(Entry):
+    """Refusals of one client in one window, counted rather than journaled one by one
+    (a client cannot fill the journal by being refused)."""
+
+    KIND = EventKind.REFUSALS_COUNTED
+    operator: str
+    result: str
+    """Where (opcua)."""
+    data: RefusalsCountedData
 
 
 class OverrideData(TypedDict):

@@ -3,18 +3,25 @@
 asyncua does not hand the session to a method. The permission ruleset, which asyncua
 consults with the session's user before every request of a connection, in the same
 task that then runs the request, records that user in a context variable; a method
-reads it with `caller()`. A session with no credentials is the user `anonymous` with
-the role `anonymous`, which no action allows: its calls reach the Station, which
-refuses and journals them (docs/faults.md rows 29-30). Passwords are checked against the
-users file by `station.interface.users`.
+reads it with `caller()`: the user's name, role and address. A session with no
+credentials is the user `anonymous` with the role `anonymous`, which no action allows:
+its calls reach the Station, which refuses and journals them (docs/faults.md rows
+29-30), the first of each window per address in full and the others as a count
+(`station.interface.audit`).
+
+A login is checked against the users file by `station.interface.users` in the server's
+own thread (`station.interface.loop`): the ~50 ms of scrypt never stall the station.
+Wrong passwords are throttled per source address (`throttle.Backoff`): after a few, a
+source waits, doubling, and is refused meanwhile without a hash; a user name is never
+locked, so the right password from another address always gets in (docs/faults.md
+row 31).
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from asyncua import ua
@@ -22,28 +29,41 @@ from asyncua.crypto.permission_rules import ADMIN_TYPES, SimpleRoleRuleset, User
 from asyncua.server.user_managers import UserManager
 from asyncua.ua.object_ids import ObjectIds
 
+from station.interface.audit import RefusalAudit
+from station.interface.sessions import client
+from station.interface.throttle import Backoff
 from station.interface.users import ANONYMOUS, Authenticator
+from station.journal.untrusted import shown
 
 log = structlog.get_logger(__name__)
 
 
 @dataclass
 class SessionUser(User):
-    """An authenticated session: asyncua's User with the station role."""
+    """A session: asyncua's User with the station role and the client's address."""
 
-    station_role: str = ""
+    station_role: str = ANONYMOUS
+    source: str = "unknown"
+
+
+class Caller(NamedTuple):
+    """Who makes the request being processed."""
+
+    name: str
+    role: str
+    source: str
 
 
 _CALLER: contextvars.ContextVar[User | None] = contextvars.ContextVar("opcua_caller", default=None)
 """The user of the request being processed (set by `CallerRules`)."""
 
 
-def caller() -> tuple[str, str]:
-    """(user, role) of the session whose request is being processed."""
+def caller() -> Caller:
+    """The user of the session whose request is being processed."""
     user = _CALLER.get()
-    if isinstance(user, SessionUser) and user.name:
-        return user.name, user.station_role
-    return ANONYMOUS, ANONYMOUS
+    if not isinstance(user, SessionUser):
+        return Caller(ANONYMOUS, ANONYMOUS, "unknown")
+    return Caller(user.name or ANONYMOUS, user.station_role, user.source)
 
 
 _REFUSED_TYPES = frozenset(
@@ -65,12 +85,13 @@ class CallerRules(SimpleRoleRuleset):
 
 
 class UsersFile(UserManager):
-    """asyncua's user manager over the users file; a refused login is reported to
-    `on_refused(user, why)`."""
+    """asyncua's user manager over the users file, throttled per source address;
+    refused logins go to `audit`."""
 
-    def __init__(self, authenticator: Authenticator, on_refused: Callable[[str, str], None]):
+    def __init__(self, authenticator: Authenticator, audit: RefusalAudit, backoff: Backoff):
         self.authenticator = authenticator
-        self.on_refused = on_refused
+        self.audit = audit
+        self.backoff = backoff
 
     def get_user(
         self,
@@ -81,17 +102,22 @@ class UsersFile(UserManager):
     ) -> User | None:
         # `certificate` is the client application's (the secure channel's), not a user
         # token: X509 user tokens are not offered, so no user name means anonymous.
+        source = client().source
         if username is None:
-            return User(role=UserRole.Anonymous)
+            return SessionUser(role=UserRole.Anonymous, source=source)
+        wait_s = self.backoff.wait_s(source)
+        if wait_s > 0:
+            why = f"too many wrong passwords from {source}: refused for {wait_s:.1f} s more"
+            self.audit.login_refused(source, username, why)
+            return None
         problem = self.authenticator.reload()
         if problem is not None:
             log.error("users_file_invalid", errors=[str(i) for i in problem.issues])
         role = self.authenticator.check(username, password or "")
         if role is None:
-            locked = self.authenticator.locked(username)
-            self.on_refused(
-                username, "locked after wrong passwords" if locked else "wrong user or password"
-            )
+            self.backoff.failed(source)
+            self.audit.login_refused(source, username, "wrong user or password")
             return None
-        log.info("opcua_login", user=username, role=str(role), audit=True)
-        return SessionUser(role=UserRole.User, name=username, station_role=str(role))
+        self.backoff.succeeded(source)
+        log.info("opcua_login", user=shown(username), role=str(role), audit=True)
+        return SessionUser(role=UserRole.User, name=username, station_role=str(role), source=source)

@@ -12,7 +12,7 @@ from asyncua import ua
 from asyncua.common.node import Node
 from asyncua.server.server import Server
 
-from station.interface.variables import data_value
+from station.interface.variables import data_value, variant
 
 
 class AddressSpace:
@@ -54,9 +54,7 @@ class AddressSpace:
             ua.QualifiedName(name, self.ns),
             # a value not known yet (a link still down) is created with the type's
             # default, then marked BadNoCommunication below
-            ua.Variant(
-                ua.get_default_value(variant_type) if value is None else value, variant_type
-            ),
+            variant(value, variant_type),
             varianttype=variant_type,
         )
         self._variable_types[node_id] = variant_type

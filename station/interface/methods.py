@@ -1,7 +1,16 @@
 """The station's commands as OPC UA methods: the method table, the check of the
 arguments, and the call that runs one as the session's user (`access.caller()`),
 turning what the Station raises into the Bad status and reason the module docstring
-of `station.interface.server` lists."""
+of `station.interface.server` lists.
+
+The two halves live in two processes (`station.interface.process`): here, in the
+server's, `add_methods` puts the table into the address space and checks each call's
+arguments, then asks the station (`Ask`) to run it; in the station's,
+`station.interface.commands` runs it as the Station's command. An anonymous
+session may call no command: the first of its calls in a window reaches the Station,
+which refuses and journals it; the others of the window are refused in the server and
+counted (`audit.RefusalAudit`).
+"""
 
 from __future__ import annotations
 
@@ -14,17 +23,17 @@ from asyncua.ua.status_codes import StatusCodes
 from structlog.typing import FilteringBoundLogger
 
 from station import interface
-from station.control import DeviceRefused, IllegalInState, InvalidArgument, OutOfRange
-from station.fsm import IllegalCommand
 from station.interface.access import caller
 from station.interface.address_space import AddressSpace
-from station.roles import NotAuthorized
-from station.runtime import Refused, Station
+from station.interface.audit import RefusalAudit
+from station.interface.users import ANONYMOUS
+from station.journal.untrusted import shown
 
 PACKML_COMMANDS = tuple(m for m in interface.PACKML_METHODS if m != "SetUnitMode")
 """The state machine's methods that are PackML commands (`Station.command`)."""
 
 V = ua.VariantType
+GOOD = 0
 
 
 @dataclass(frozen=True)
@@ -44,16 +53,64 @@ class Arg:
         return argument
 
 
-Handler = Callable[..., Awaitable[list[Any]]]
-"""handler(user, role, *arguments) -> output values; raises what the Station raises."""
-
-
 @dataclass(frozen=True)
 class Method:
     name: str
-    handler: Handler
     inputs: list[Arg]
     outputs: list[Arg]
+    command: bool = True
+    """A command of the Station (which no anonymous session may run)."""
+
+
+RESULT = [Arg("Result", V.String, "what was done, or why it was refused")]
+_TEXT = V.String
+_REASON = Arg("Reason", _TEXT, "why (journaled)")
+
+METHODS: tuple[Method, ...] = (
+    *(Method(m, [], RESULT) for m in PACKML_COMMANDS),
+    Method("SetUnitMode", [Arg("Mode", _TEXT, "production, manual or maintenance")], RESULT),
+    Method("AcknowledgeAlarm", [Arg("Key", _TEXT, "the alarm's key")], RESULT),
+    Method("ConfirmChecklistItem", [], RESULT),
+    Method("EnterVerdict", [Arg("Verdict", _TEXT, "pass or fail")], RESULT),
+    Method("ManualVin", [Arg("Vin", _TEXT, "the VIN, typed")], RESULT),
+    Method("ConfirmStep", [], RESULT),
+    Method("Override", [Arg("What", _TEXT, "what is overridden: photo_session"), _REASON], RESULT),
+    Method(
+        "Dispose",
+        [Arg("Action", _TEXT, "retry the failed step, or remove the vehicle"), _REASON],
+        RESULT,
+    ),
+    Method(
+        "ForceOutput",
+        [Arg("Name", _TEXT, "output name"), Arg("Value", V.Int32, "value to write")],
+        RESULT,
+    ),
+    Method(
+        "WhoAmI",
+        [],
+        [Arg("User", _TEXT, "the session's user"), Arg("Role", _TEXT, "its role")],
+        command=False,
+    ),
+)
+"""Every method: the server's address space holds these."""
+
+Ask = Callable[[str, str, str, list[Any]], Awaitable[tuple[int, list[Any]]]]
+"""ask(method, user, role, arguments) -> (status, outputs): the station's answer
+(status 0 and the outputs, or a Bad status and the reason)."""
+
+
+async def add_methods(
+    space: AddressSpace, ask: Ask, audit: RefusalAudit, log: FilteringBoundLogger
+) -> None:
+    """Every method of `METHODS` under its parent object; a call is checked, then `ask`ed."""
+    for method in METHODS:
+        await space.add_method(
+            interface.method_parent(method.name),
+            method.name,
+            _call(method, ask, audit, log),
+            [a.argument() for a in method.inputs],
+            [a.argument() for a in method.outputs],
+        )
 
 
 class _CallRefused(Exception):
@@ -62,135 +119,33 @@ class _CallRefused(Exception):
         self.status = status
 
 
-RESULT = [Arg("Result", V.String, "what was done, or why it was refused")]
-
-
-def station_methods(st: Station) -> list[Method]:
-    """Every method, each calling one command of `st` as the caller."""
-
-    def packml(command: str) -> Handler:
-        async def run(user: str, role: str) -> list[Any]:
-            return [str(await st.command(command, user, role))]
-
-        return run
-
-    async def set_mode(user: str, role: str, mode: str) -> list[Any]:
-        await st.set_mode(mode, user, role)
-        return [f"unit mode {mode}"]
-
-    async def acknowledge(user: str, role: str, key: str) -> list[Any]:
-        await st.acknowledge(key, user, role)
-        return [f"alarm {key} acknowledged"]
-
-    def answer(kind: Any, fixed: str | None = None) -> Handler:
-        async def run(user: str, role: str, *value: str) -> list[Any]:
-            text = fixed if fixed is not None else value[0]
-            await st.answer(kind, text, user, role)
-            return [f"{kind}: {text}"]
-
-        return run
-
-    async def override(user: str, role: str, what: str, reason: str) -> list[Any]:
-        await st.override(what, reason, user, role)
-        return [f"{what} overridden"]
-
-    async def dispose(user: str, role: str, action: str, reason: str) -> list[Any]:
-        await st.dispose(action, reason, user, role)
-        return [f"vehicle disposed: {action}"]
-
-    async def force_output(user: str, role: str, name: str, value: int) -> list[Any]:
-        await st.force_output(name, value, user, role)
-        return [f"{name} forced to {value}"]
-
-    async def who_am_i(user: str, role: str) -> list[Any]:
-        return [user, role]
-
-    text = V.String
-    reason = Arg("Reason", text, "why (journaled)")
-    overridden = "what is overridden: photo_session"
-    disposals = "retry the failed step, or remove the vehicle"
-    return [
-        *(Method(m, packml(m.lower()), [], RESULT) for m in PACKML_COMMANDS),
-        Method(
-            "SetUnitMode",
-            set_mode,
-            [Arg("Mode", text, "production, manual or maintenance")],
-            RESULT,
-        ),
-        Method("AcknowledgeAlarm", acknowledge, [Arg("Key", text, "the alarm's key")], RESULT),
-        Method("ConfirmChecklistItem", answer("checklist", "done"), [], RESULT),
-        Method("EnterVerdict", answer("verdict"), [Arg("Verdict", text, "pass or fail")], RESULT),
-        Method("ManualVin", answer("manual_vin"), [Arg("Vin", text, "the VIN, typed")], RESULT),
-        Method("ConfirmStep", answer("confirm_step", "go"), [], RESULT),
-        Method("Override", override, [Arg("What", text, overridden), reason], RESULT),
-        Method("Dispose", dispose, [Arg("Action", text, disposals), reason], RESULT),
-        Method(
-            "ForceOutput",
-            force_output,
-            [Arg("Name", text, "output name"), Arg("Value", V.Int32, "value to write")],
-            RESULT,
-        ),
-        Method(
-            "WhoAmI",
-            who_am_i,
-            [],
-            [Arg("User", text, "the session's user"), Arg("Role", text, "its role")],
-        ),
-    ]
-
-
-async def add_methods(space: AddressSpace, station: Station, log: FilteringBoundLogger) -> None:
-    """Every method of `station_methods` under its parent object."""
-    for method in station_methods(station):
-        await space.add_method(
-            interface.method_parent(method.name),
-            method.name,
-            _call(method, log),
-            [a.argument() for a in method.inputs],
-            [a.argument() for a in method.outputs],
-        )
-
-
 def _call(
-    method: Method, log: FilteringBoundLogger
+    method: Method, ask: Ask, audit: RefusalAudit, log: FilteringBoundLogger
 ) -> Callable[..., Awaitable[ua.CallMethodResult]]:
     name = method.name
 
     async def call(parent: ua.NodeId, *arguments: ua.Variant) -> ua.CallMethodResult:
-        user, role = caller()
+        user, role, source = caller()
         result = ua.CallMethodResult()
         try:
+            if method.command and role == ANONYMOUS and not audit.call_refused_in_full(source):
+                raise _CallRefused(
+                    StatusCodes.BadUserAccessDenied,
+                    f"{name}: an anonymous session may not call commands (counted, {source})",
+                )
             values = _arguments(name, method.inputs, arguments)
-            outputs = await method.handler(user, role, *values)
+            status, outputs = await ask(name, user, role, values)
         except _CallRefused as exc:
-            status, message = exc.status, str(exc)
-        except NotAuthorized as exc:
-            status, message = StatusCodes.BadUserAccessDenied, str(exc)
-        except Refused as exc:  # checked and journaled by the station, with why
-            status, message = REFUSALS.get(type(exc), StatusCodes.BadInvalidState), str(exc)
-        except IllegalCommand as exc:
-            status, message = StatusCodes.BadInvalidState, str(exc)
-        except Exception as exc:
-            log.exception("opcua_method_failed", method=name, user=user)
-            status, message = StatusCodes.BadInternalError, f"{name} failed: {exc}"
-        else:
+            status, outputs = exc.status, [str(exc)]
+        if status == GOOD:
             result.OutputArguments = [ua.Variant(v, V.String) for v in outputs]
             return result
-        log.info("opcua_call_refused", method=name, user=user, role=role, why=message)
+        log.info("opcua_call_refused", method=name, user=user, role=role, why=shown(outputs[0]))
         result.StatusCode = ua.StatusCode(ua.UInt32(status))
-        result.OutputArguments = [ua.Variant(message, V.String)]
+        result.OutputArguments = [ua.Variant(outputs[0], V.String)]
         return result
 
     return call
-
-
-REFUSALS: dict[type[Refused], int] = {
-    OutOfRange: StatusCodes.BadOutOfRange,
-    InvalidArgument: StatusCodes.BadInvalidArgument,
-    IllegalInState: StatusCodes.BadInvalidState,
-    DeviceRefused: StatusCodes.BadDeviceFailure,
-}
-"""The OPC UA status of each refusal the station gives (any other: BadInvalidState)."""
 
 
 def _arguments(name: str, inputs: list[Arg], arguments: Iterable[ua.Variant]) -> list[Any]:

@@ -1,30 +1,38 @@
 """The station's OPC UA server: its status for SCADA and the console, its commands as methods.
 
 Design
-- One `StationServer` per station process, in the runtime's event loop. It reads the
-  Station through its public API only (`status()`, the journal's `events()`) and acts
-  only through the Station's commands, which check the caller's role and journal every
-  call, refused or not (`station.runtime`, `station.roles`). The server adds the
-  caller's identity and nothing else.
+- One `StationServer` per station process; the server itself runs in a process of its
+  own (`station.interface.process`, started and stopped with the station's): nothing
+  a client sends (logins with their ~50 ms password hash, browses, floods of refused
+  calls) costs the control loop more than the messages it is sent, and a crash of the
+  server leaves the line running (alarm `opcua`). The server knows the Station only
+  through what the station sends it (`publisher.StatusFeed`, `channel`), and acts only
+  through the Station's commands, run here (`commands`), which check the caller's role
+  and journal every call, refused or not (`station.runtime`, `station.roles`). The
+  server adds the caller's identity and nothing else.
 - Publishing never blocks the station: `Station.on_change` only sets a flag; one named
-  task (`opcua-publish:<station>`) takes the status snapshot, compares it with what it
-  published last and writes the values that changed, so a burst of changes costs one
-  pass. It also samples every `refresh_s` (0.25 s) for what changes without a
-  notification (PLC inputs, which the drivers poll). New journal events are read once
-  per pass that follows a change.
+  task of the control loop (`opcua-publish:<station>`) takes the status snapshot,
+  compares it with what it sent last and sends the server's process the values that
+  changed, so a burst of changes costs one pass. It also samples every
+  `refresh_s` (0.25 s) for what changes without a notification (PLC inputs, which the
+  drivers poll). New journal events are read once per pass that follows a change.
 - Who calls: asyncua does not hand the session to a method; the permission ruleset
   records the session's user for the method to read (`station.interface.access`).
   A session with no credentials is the user `anonymous` with the role `anonymous`,
   which no action allows: its calls reach the Station, which refuses and journals them
-  (docs/faults.md rows 29-30).
-- Start-up: asyncua's `Server.init()` builds the standard address space in about 1-1.5 s
-  (stalling this loop for up to ~0.1 s at a time); `start()` logs how long it took.
+  (docs/faults.md rows 29-30), the first of a window per client address in full, the
+  others counted (`audit`).
+- Start-up: the process starts in ~0.5 s and asyncua's `Server.init()` builds the
+  standard address space in about 1-1.5 s, neither in the station's loop; `start()`
+  logs how long it took.
 
 By role: this module starts and stops the server; `access` (who calls, what nobody
 may do), `certificates` (policies, own and client certificates), `address_space`
 (our nodes), `variables` (status -> variables), `methods` (the method table and its
-calls), `publisher` (the publishing task), `audit` (refused logins), `sessions`
-(closing the clients' sessions at stop).
+calls), `publisher` (status -> the server's process -> variables), `audit` (refusals, counted
+per client), `throttle` (backoff per source, refusal windows), `sessions` (each
+session's client; closing the sessions at stop), `process` (the server's process),
+`channel` (the messages between the two), `commands` (a method call, run here).
 
 Address space (namespace `urn:station-controller:station`, string node ids)::
 
@@ -94,7 +102,12 @@ Security
   against the users file (`station.interface.users`). On a None endpoint the password
   is still encrypted with the server's key when a Basic256Sha256 endpoint is offered;
   when only None is offered it crosses the wire in clear (a warning at start): keep
-  None for localhost. A refused login is journaled (`login_refused`).
+  None for localhost. A refused login is journaled (`login_refused`, with the client's
+  address); after `interface.free_wrong_passwords` wrong passwords from one address,
+  it is refused without a check for a wait that doubles up to `max_login_wait_s`. A user name is
+  never locked: the right password from another address gets in.
+- On a None endpoint, a client's application certificate is ignored (OPC 10000-4
+  5.6.2); `<pki_dir>/rejected/` keeps the 100 newest refused certificates.
 - Binding: the endpoint's host, 127.0.0.1 by default; set the IPC's address in the
   station file to serve the plant network.
 
@@ -108,34 +121,44 @@ Starting from `station run`::
 from __future__ import annotations
 
 import asyncio
+import socket
+import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
-from urllib.parse import urlparse
+from typing import Any, Self
 
 import structlog
-from asyncua import ua
-from asyncua.server.server import Server
+from asyncua.ua.status_codes import StatusCodes
 
-from hal.opcua.certs import application_uri, load_certificate
-from station import interface
+from station import logs
+from station.alarms import Priority
 from station.config.models import Interface
-from station.interface.access import CallerRules, UsersFile
-from station.interface.address_space import AddressSpace
-from station.interface.audit import LoginAudit
-from station.interface.certificates import SECURITY_POLICIES, ClientCertificates, own_certificate
-from station.interface.methods import add_methods
-from station.interface.publisher import Publisher
-from station.interface.sessions import SessionTracking
+from station.events import LoginRefused, RefusalsCounted
+from station.events.base import Entry, EventKind
+from station.interface.channel import Channel, Message, values_out
+from station.interface.commands import handlers, run_command
+from station.interface.publisher import StatusFeed
 from station.interface.users import Authenticator
-from station.interface.variables import V
+from station.interface.variables import Variables
+from station.journal.untrusted import shown
 from station.runtime import Station
 
 log = structlog.get_logger(__name__)
 
 REFRESH_S = 0.25
 """Sampling period for values that change without a notification (PLC inputs)."""
+
+
+START_TIMEOUT_S = 60.0
+"""Longest wait for the server's process to listen."""
+STOP_TIMEOUT_S = 10.0
+"""Longest wait for it to close its sessions and end, before it is killed."""
+AUDIT_KINDS: dict[str, type[Entry]] = {
+    EventKind.LOGIN_REFUSED: LoginRefused,
+    EventKind.REFUSALS_COUNTED: RefusalsCounted,
+}
+"""What the server's process may journal."""
 
 
 class StationServer:
@@ -162,11 +185,13 @@ class StationServer:
         self.refresh_s = refresh_s
         self.startup_s: float | None = None
         self.log = log.bind(station=station.name, endpoint=self.endpoint)
-        self._server: Server | None = None
-        self._sessions: SessionTracking | None = None
-        self._publisher: Publisher | None = None
-        self._publishing: asyncio.Task[None] | None = None
-        self._audit = LoginAudit(station, self.log)
+        self._process: asyncio.subprocess.Process | None = None
+        self._channel: Channel | None = None
+        self._feed: StatusFeed | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._calls: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._handlers = handlers(station)
         station.on_change(self._on_change)
 
     async def __aenter__(self) -> Self:
@@ -182,85 +207,172 @@ class StationServer:
         await self.stop()
 
     async def start(self) -> None:
-        """Build the address space and listen (ConfigError: a bad users file)."""
+        """Start the server's process and wait until it listens (ConfigError: a bad users
+        file; OSError: the endpoint cannot be bound)."""
         began = time.monotonic()
-        authenticator = Authenticator.open(self.users_file)
+        await asyncio.to_thread(Authenticator.open, self.users_file)  # refused here, in one line
         if self.users_file is None:
             self.log.warning("opcua_no_users_file", consequence="every method call is refused")
-        sessions = SessionTracking(UsersFile(authenticator, self._audit.refused))
-        server = Server(iserver=sessions)
-        server.name = f"station {self.station.name}"
-        server.product_uri = "urn:station-controller"
-        server.manufacturer_name = "station-controller"
-        await server.init()
-        certificate, key = await asyncio.to_thread(  # RSA keygen
-            own_certificate, self.pki_dir, self.station.name, self.endpoint
-        )
-        await server.load_certificate(str(certificate))
-        await server.load_private_key(str(key))
-        await server.set_application_uri(application_uri(load_certificate(certificate)))
-        server.set_endpoint(self.endpoint)
-        policies = list(dict.fromkeys(self.config.security))
-        server.set_security_policy(
-            [SECURITY_POLICIES[p] for p in policies], permission_ruleset=CallerRules()
-        )
-        server.set_identity_tokens([ua.AnonymousIdentityToken, ua.UserNameIdentityToken])
-        (self.pki_dir / "trusted").mkdir(parents=True, exist_ok=True)
-        server.set_certificate_validator(ClientCertificates(self.pki_dir))
-        if policies == ["None"] and not self._local():
-            self.log.warning(
-                "opcua_plaintext_passwords",
-                consequence="only security None is offered on a non-local endpoint: "
-                "passwords cross the network in clear",
-            )
-        ns = await server.register_namespace(interface.NAMESPACE_URI)
-        self._server, self._sessions = server, sessions
+        await asyncio.to_thread(self.pki_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
+        feed = StatusFeed(self.station, self.refresh_s, self.log)
+        feed.start()
+        ours, theirs = socket.socketpair()
         try:
-            publisher = await self._build(AddressSpace(server, ns))
-            await server.start()
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "station.interface.process",
+                "--fd",
+                str(theirs.fileno()),
+                *logs.child_options(),
+                stdin=asyncio.subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+            )
+        finally:
+            theirs.close()
+        channel = await Channel.open(ours)
+        self._process, self._channel = process, channel
+        try:
+            await channel.send({"start": self._settings(feed.current())})
+            async with asyncio.timeout(START_TIMEOUT_S):
+                answer = await channel.receive()
+            if answer is None or "started" not in answer:
+                raise _start_failure(answer, await self._ended())
         except BaseException:
-            self._server = self._sessions = None
-            await server.stop()
+            await self._end()
             raise
-        self._publisher = publisher
-        self._publishing = asyncio.create_task(
-            publisher.run(), name=f"opcua-publish:{self.station.name}"
-        )
+        self._feed = feed
+        self._tasks = [
+            asyncio.create_task(feed.run(channel), name=f"opcua-publish:{self.station.name}"),
+            asyncio.create_task(self._listen(channel), name=f"opcua-listen:{self.station.name}"),
+        ]
         self.startup_s = time.monotonic() - began
-        self.log.info("opcua_server_started", startup_s=round(self.startup_s, 3), security=policies)
+        self.log.info(
+            "opcua_server_started",
+            startup_s=round(self.startup_s, 3),
+            security=list(dict.fromkeys(self.config.security)),
+            pid=process.pid,
+        )
 
     async def stop(self) -> None:
-        """Stop publishing, close every session and the socket."""
-        self._publisher = None
-        tasks = [t for t in (self._publishing, *self._audit.tasks) if t is not None]
-        self._publishing = None
-        for task in tasks:
+        """Stop publishing; the server's process closes every session and its socket,
+        sends the refusals it still counts, and ends (killed if it does not)."""
+        if self._process is None:
+            return
+        self._stopping = True
+        self._feed = None
+        feeding, listening = self._tasks
+        feeding.cancel()
+        await asyncio.gather(feeding, return_exceptions=True)
+        assert self._channel is not None
+        try:
+            await self._channel.send({"stop": True})
+            async with asyncio.timeout(STOP_TIMEOUT_S):
+                await listening  # journals what the process still sends, to its end
+        except (TimeoutError, ConnectionError):
+            self.log.error("opcua_server_did_not_stop", consequence="killed")
+        await self._end()
+        self.log.info("opcua_server_stopped")
+
+    def _settings(self, initial: Variables) -> dict[str, Any]:
+        return {
+            "station": self.station.name,
+            "line": self.station.config.line.model.line,
+            "interface": self.config.model_dump(mode="json"),
+            "endpoint": self.endpoint,
+            "users_file": str(self.users_file) if self.users_file is not None else None,
+            "pki_dir": str(self.pki_dir),
+            "initial": values_out(initial),
+        }
+
+    async def _listen(self, channel: Channel) -> None:
+        """What the server's process asks: run a command, journal an audit entry."""
+        try:
+            while (message := await channel.receive()) is not None:
+                if "call" in message:
+                    self._spawn_call(channel, message)
+                elif "journal" in message:
+                    await self._journal(message["journal"])
+        except (ConnectionError, ValueError) as exc:
+            self.log.error("opcua_server_channel_broken", error=str(exc))
+        if not self._stopping:
+            code = await self._ended()
+            text = f"OPC UA server process ended ({code}): console and SCADA cut off"
+            self.log.error("opcua_server_died", exit_code=code)
+            self.station.alarms_raise("opcua", Priority.HIGH, text)
+
+    def _spawn_call(self, channel: Channel, message: Message) -> None:
+        task = asyncio.create_task(
+            self._call(channel, message), name=f"opcua-call:{self.station.name}"
+        )
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
+    async def _call(self, channel: Channel, message: Message) -> None:
+        name = str(message["method"])
+        handler = self._handlers.get(name)
+        if handler is None:
+            status, outputs = StatusCodes.BadMethodInvalid, [f"no method {name!r}"]
+        else:
+            user, role = str(message["user"]), str(message["role"])
+            args = list(message["args"])
+            status, outputs = await run_command(handler, name, user, role, args, self.log)
+        await channel.send({"reply": message["call"], "status": status, "outputs": outputs})
+
+    async def _journal(self, entry: dict[str, Any]) -> None:
+        kind = AUDIT_KINDS.get(str(entry.get("kind")))
+        if kind is None:
+            self.log.error("opcua_server_journal_refused", kind=shown(str(entry.get("kind"))))
+            return
+        try:
+            audit = kind(**entry["fields"])
+        except TypeError as exc:
+            self.log.error("opcua_server_journal_refused", kind=kind.KIND.value, error=str(exc))
+            return
+        await self.station.commit_if_possible(audit)
+
+    async def _ended(self) -> int | None:
+        """The exit code of the server's process once it has ended (None: still running
+        after a second)."""
+        assert self._process is not None
+        try:
+            async with asyncio.timeout(1.0):
+                return await self._process.wait()
+        except TimeoutError:
+            return None
+
+    async def _end(self) -> None:
+        """Make sure the process has ended and everything of it is closed."""
+        for task in [*self._tasks, *self._calls]:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        server, self._server = self._server, None
-        sessions, self._sessions = self._sessions, None
-        if server is not None and sessions is not None:
-            await server.stop()
-            await sessions.close_sessions()
-            self.log.info("opcua_server_stopped")
-
-    def _local(self) -> bool:
-        host = urlparse(self.endpoint).hostname or ""
-        return host in ("localhost", "127.0.0.1", "::1")
-
-    async def _build(self, space: AddressSpace) -> Publisher:
-        """The station's nodes: its variables (published by the returned `Publisher`),
-        its line, its methods."""
-        await space.add_root(interface.STATION, self.station.name)
-        publisher = Publisher(self.station, space, self.refresh_s, self.log)
-        await publisher.add_variables()
-        await space.add_variable("Station.Line", self.station.config.line.model.line, V.String)
-        await add_methods(space, self.station, self.log)
-        return publisher
+        await asyncio.gather(*self._tasks, *self._calls, return_exceptions=True)
+        self._tasks = []
+        process, self._process = self._process, None
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+        if process is not None and process.returncode is None:
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT_S):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
 
     def _on_change(self) -> None:
-        if self._publisher is not None:
-            self._publisher.notify()
+        if self._feed is not None:
+            self._feed.notify()
+
+
+def _start_failure(answer: Message | None, code: int | None) -> Exception:
+    """What to raise for a server that did not start: the OSError it met (a busy or
+    unassignable endpoint), or why it ended."""
+    failed = answer.get("failed") if answer is not None else None
+    if isinstance(failed, dict):
+        errno = failed.get("errno")
+        message = str(failed.get("message"))
+        return OSError(errno, message) if isinstance(errno, int) else RuntimeError(message)
+    return RuntimeError(f"the OPC UA server process ended before it listened (exit code {code})")
 
 
 def serve(

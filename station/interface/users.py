@@ -18,12 +18,10 @@ each hash, so they can be raised later without breaking existing entries.
 `Authenticator` is what the server asks at each session activation: it re-reads the
 file when it changed (a user added or removed takes effect without a restart; a file
 that no longer validates is refused with its located errors and the users read
-before stay in force), after `LOCKOUT_FAILURES` wrong passwords in a row for one
-user it refuses that user for `LOCKOUT_S` without hashing, and an unknown name is
-refused at once. Both bound what a password-guessing client costs the station's
-event loop (asyncua asks the user manager synchronously, so each hash is ~50 ms of
-stalled loop) and slow guessing; the price is that timing tells whether a name
-exists.
+before stay in force); an unknown name is refused at once (so timing tells whether a
+name exists). It runs in the OPC UA server's own thread, never in the station's event
+loop; guessing is slowed per source address by the server (`throttle.Backoff`), not by
+locking a name, which would let anyone keep an operator out.
 
 Boundary: no OPC UA here; the server maps a session to (user, role) with this, and
 the Station checks the role of every action (`station.roles`).
@@ -40,9 +38,7 @@ import hmac
 import os
 import re
 import secrets
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -66,11 +62,6 @@ SCRYPT_P = 1
 HASH_BYTES = 32
 SALT_BYTES = 16
 HASH_PATTERN = r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$"
-
-LOCKOUT_FAILURES = 5
-"""Wrong passwords in a row that lock a user name."""
-LOCKOUT_S = 30.0
-"""How long a locked name is refused without a check."""
 
 
 class UserEntry(Section):
@@ -216,12 +207,6 @@ def _add_user(path: Path, name: str, role: Role, password: str) -> bool:
     return new
 
 
-@dataclass
-class _Failures:
-    count: int = 0
-    locked_until: float = 0.0
-
-
 class Authenticator:
     """Checks a user name and password against the users file; see the module docstring."""
 
@@ -229,7 +214,6 @@ class Authenticator:
         self.path = path
         self.users = users if users is not None else UsersFile()
         self._mtime_ns = -1
-        self._failures: dict[str, _Failures] = {}
 
     @classmethod
     def open(cls, path: Path | None) -> Authenticator:
@@ -260,26 +244,9 @@ class Authenticator:
         return None
 
     def check(self, name: str, password: str) -> Role | None:
-        """The user's role when the password is right; None otherwise (unknown name,
-        wrong password, or a name locked after too many wrong passwords)."""
+        """The user's role when the password is right; None otherwise (unknown name or
+        wrong password)."""
         entry = self.users.users.get(name)
-        if entry is None:
+        if entry is None or not verify_password(password, entry.password):
             return None
-        now = time.monotonic()
-        failures = self._failures.get(name)
-        if failures is not None and failures.locked_until > now:
-            return None
-        if verify_password(password, entry.password):
-            self._failures.pop(name, None)
-            return entry.role
-        failures = self._failures.setdefault(name, _Failures())
-        failures.count += 1
-        if failures.count >= LOCKOUT_FAILURES:
-            failures.count = 0
-            failures.locked_until = now + LOCKOUT_S
-        return None
-
-    def locked(self, name: str) -> bool:
-        """True while `name` is refused for too many wrong passwords."""
-        failures = self._failures.get(name)
-        return failures is not None and failures.locked_until > time.monotonic()
+        return entry.role

@@ -48,10 +48,7 @@ def variables(status: Status) -> Variables:
         "Station.TagID": (status["station"], V.String),
         "Station.Operation": (status["operation"], V.String),
         "Station.PackMLVersion": (PACKML_VERSION, V.String),
-        "Station.BaseStateMachine.CurrentState": (
-            ua.LocalizedText(status["state"]),
-            V.LocalizedText,
-        ),
+        "Station.BaseStateMachine.CurrentState": (status["state"], V.LocalizedText),
         "Station.Status.StateCurrent": (PACKML_STATE_NUMBERS[State(status["state"])], V.Int32),
         "Station.Status.UnitModeCurrent": (PACKML_UNIT_MODES[UnitMode(status["mode"])], V.Int32),
         "Station.Status.UnitModeName": (status["mode"], V.String),
@@ -109,11 +106,21 @@ def event_summary(event: Event) -> dict[str, Any]:
     }
 
 
+def variant(value: Any, variant_type: ua.VariantType) -> ua.Variant:
+    """A variable's value as asyncua takes it: a LocalizedText from its text (values are
+    plain JSON values until here); None (not known) the type's default."""
+    if value is None:
+        value = ua.get_default_value(variant_type)
+    elif variant_type is V.LocalizedText and isinstance(value, str):
+        value = ua.LocalizedText(value)
+    return ua.Variant(value, variant_type)
+
+
 def data_value(value: Any, variant_type: ua.VariantType) -> ua.DataValue:
     """A variable's value as written; None (not known) is Bad_NoCommunication."""
     if value is None:
         return ua.DataValue(
-            ua.Variant(ua.get_default_value(variant_type), variant_type),
+            variant(None, variant_type),
             StatusCode=ua.StatusCode(ua.UInt32(StatusCodes.BadNoCommunication)),
         )
-    return ua.DataValue(ua.Variant(value, variant_type))
+    return ua.DataValue(variant(value, variant_type))

@@ -47,6 +47,15 @@ def bound_json(value: Any, limit: int = MAX_TEXT) -> Any:
     return value
 
 
+SHOWN_TEXT = 200
+"""Characters of a string from outside kept in a log line (`shown`)."""
+
+
+def shown(text: str, limit: int = SHOWN_TEXT) -> str:
+    """`text` bounded to `limit` characters and escaped: for a log line."""
+    return printable(bound_text(text, limit))
+
+
 def printable(text: str) -> str:
     """`text` with every character a terminal may act on escaped (see the module docstring)."""
     if text.isprintable():

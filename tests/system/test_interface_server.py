@@ -18,6 +18,7 @@ import concurrent.futures
 import io
 import json
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -38,10 +39,11 @@ from station.config.loader import ConfigError, load_station
 from station.config.models import Interface
 from station.devices import DeviceSet
 from station.interface import NAMESPACE_URI
+from station.interface.channel import Channel
 from station.interface.client import ClientSecurity, Link, Snapshot, StationClient
+from station.interface.process import Served
 from station.interface.server import StationServer, serve
 from station.interface.users import (
-    LOCKOUT_FAILURES,
     Authenticator,
     add_user,
     hash_password,
@@ -69,8 +71,6 @@ def password(user: str) -> str:
 
 
 def free_tcp_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -170,7 +170,10 @@ class ServedStation:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedStation]:
-    with ServedStation(tmp_path_factory.mktemp("served"), Interface()) as station:
+    # every test's refusals journaled in full, and no wait after wrong passwords: the
+    # tests share one server and one client address (throttling has its own tests)
+    quiet = Interface(free_wrong_passwords=1000, refusal_window_s=0)
+    with ServedStation(tmp_path_factory.mktemp("served"), quiet) as station:
         yield station
 
 
@@ -282,7 +285,7 @@ async def test_wrong_password_and_unknown_user_are_refused_and_journaled(
             await client.connect()
         assert type(refused.value).__name__ == "BadUserAccessDenied", user
         (login,) = await served.journaled("login_refused", user, 1)
-        assert login.data == {"why": "wrong user or password"}
+        assert login.data == {"why": "wrong user or password", "source": "127.0.0.1"}
 
 
 async def test_calls_run_as_the_session_user_and_refusals_carry_the_reason(
@@ -412,11 +415,11 @@ async def test_only_the_configured_policies_are_offered_on_localhost(tmp_path: P
         client = Client(only.endpoint, timeout=5)
         endpoints = await client.connect_and_get_server_endpoints()
         startup_s = only.server.startup_s
-        bserver = only.server._server.bserver  # type: ignore[union-attr]
-        bound = {s.getsockname()[0] for s in bserver._server.sockets}  # type: ignore[union-attr]
+        port = int(only.endpoint.rsplit(":", 1)[1].split("/")[0])
+        with pytest.raises(ConnectionRefusedError):  # bound to 127.0.0.1, not to all
+            await asyncio.open_connection("127.0.0.2", port)
     offered = {(e.SecurityPolicyUri.rsplit("#", 1)[1], e.SecurityMode.name) for e in endpoints}
     assert offered == {("Basic256Sha256", "SignAndEncrypt")}
-    assert bound == {"127.0.0.1"}
     assert startup_s is not None and startup_s < 10
 
 
@@ -425,16 +428,34 @@ async def test_stopping_closes_a_session_whose_connection_dropped_with_a_subscri
 ) -> None:
     """asyncua keeps such a session for the client to reactivate and its Server.stop()
     leaves it open; `station.interface.sessions` tracks the sessions through the two
-    methods asyncua calls on each (this fails if asyncua stops calling them)."""
-    with ServedStation(tmp_path, Interface()) as served:
-        client, ns = await connect(served)
+    methods asyncua calls on each (this fails if asyncua stops calling them). The
+    server of the station's process, run here in the test's."""
+    ours, theirs = socket.socketpair()
+    station_end, channel = await Channel.open(ours), await Channel.open(theirs)
+    endpoint = f"opc.tcp://127.0.0.1:{free_tcp_port()}/station"
+    settings = {
+        "station": "diagnosis",
+        "line": "line-1",
+        "interface": Interface().model_dump(mode="json"),
+        "endpoint": endpoint,
+        "users_file": None,
+        "pki_dir": str(tmp_path / "pki"),
+    }
+    served = Served(channel, settings)
+    await served.start({})
+    try:
+        client = Client(endpoint, timeout=5)
+        await client.connect()
+        ns = await client.get_namespace_index(NAMESPACE_URI)
         subscription = await client.create_subscription(100, None)
-        await subscription.subscribe_data_change(
-            client.get_node(ua.NodeId("Station.Status.StateCurrent", ns))
-        )
-        tracked = list(served.server._sessions.sessions)  # type: ignore[union-attr]
+        await subscription.subscribe_data_change(client.get_node(ua.NodeId("Station.Line", ns)))
+        tracked = list(served._sessions.sessions)  # type: ignore[union-attr]
         assert [s.state for s in tracked] == [SessionState.Activated]
         client.uaclient.protocol.disconnect_socket()  # type: ignore[union-attr]
+    finally:
+        await served.stop()
+        await channel.close()
+        await station_end.close()
     assert [s.state for s in tracked] == [SessionState.Closed]
     await client.disconnect()  # ends the client's publishing task
 
@@ -565,19 +586,6 @@ def test_parallel_user_adds_keep_every_user(tmp_path: Path) -> None:
         _, err = add.communicate(f"{name}-password\n", timeout=60)
         assert add.returncode == 0, err
     assert sorted(load_users(users).users) == names
-
-
-def test_wrong_passwords_lock_the_user_for_a_while(tmp_path: Path) -> None:
-    users_file = tmp_path / "users.yaml"
-    for user, role in USERS.items():
-        add_user(users_file, user, role, password(user))
-    authenticator = Authenticator.open(users_file)
-    assert authenticator.check("alice", password("alice")) == "operator"
-    for _ in range(LOCKOUT_FAILURES):
-        assert authenticator.check("alice", "guess") is None
-    assert authenticator.locked("alice")
-    assert authenticator.check("alice", password("alice")) is None
-    assert authenticator.check("sam", password("sam")) == "supervisor"
 
 
 def test_the_example_users_file_loads_with_the_passwords_its_comment_states() -> None:
