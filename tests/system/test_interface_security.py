@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from station.config.models import Interface
 from station.interface import sessions
 from station.interface.certificates import ClientCertificates
 from station.journal.untrusted import bound_text
+from station.runtime import Station
 
 BROWSE_JS = Path(__file__).with_name("station_browse_client.js")
 WINDOW_S = 0.5
@@ -171,3 +173,32 @@ async def test_wrong_logins_browses_and_calls_mid_cycle_abort_nothing(tmp_path: 
     assert figures["attack"]["logins_refused"] == 24
     assert figures["attack"]["calls_refused"] == 200
     assert figures["journaled"]["refusals_counted"] >= 1
+
+
+async def test_the_server_runs_in_a_process_of_lower_priority(served: ServedStation) -> None:
+    process = served.server._process
+    assert process is not None and process.pid != os.getpid()
+    assert (
+        os.getpriority(os.PRIO_PROCESS, process.pid)
+        >= os.getpriority(os.PRIO_PROCESS, os.getpid()) + 10
+    )
+
+
+async def test_a_crash_of_the_server_is_an_alarm_and_the_station_runs_on(tmp_path: Path) -> None:
+    with ServedStation(tmp_path, Interface()) as crashing:
+        process = crashing.server._process
+        assert process is not None
+        os.kill(process.pid, signal.SIGKILL)
+
+        async def alarmed(station: Station) -> str:
+            changed = asyncio.Event()
+            station.on_change(changed.set)
+            async with asyncio.timeout(10):
+                while not (alarms := [a for a in station.alarms.active() if a.key == "opcua"]):
+                    changed.clear()
+                    await changed.wait()
+            return alarms[0].text
+
+        text = await crashing.run(alarmed)
+        assert text.startswith("OPC UA server process ended (-9)")
+        assert crashing.station.state.value == "Execute"  # the checklist still asked
