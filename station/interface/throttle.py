@@ -28,6 +28,11 @@ WINDOW_S = 10.0
 """Refusals of a source within this window past the first are only counted
 (`interface.refusal_window_s`)."""
 
+REPORTED = 100
+"""Sources whose first refusal of a window is journaled in full, all together."""
+MANY = "*"
+"""The source under which the refusals of sources past `REPORTED` are counted."""
+
 Clock = Callable[[], float]
 K = TypeVar("K")
 V = TypeVar("V")
@@ -100,16 +105,28 @@ class Count:
 class RefusalWindows:
     """The first refusal of each (source, what) per window is reported in full
     (`first()` is True), the others counted; `ended()` hands the counts of the
-    windows that are over."""
+    windows that are over. At most `reported` sources are reported in full per
+    window all together: the refusals of further sources are counted under the
+    source `MANY`, so many addresses cannot fill the journal either."""
 
-    def __init__(self, window_s: float = WINDOW_S, clock: Clock = time.monotonic) -> None:
-        self.window_s, self.clock = window_s, clock
+    def __init__(
+        self, window_s: float = WINDOW_S, clock: Clock = time.monotonic, reported: int = REPORTED
+    ) -> None:
+        self.window_s, self.clock, self.reported = window_s, clock, reported
         self._windows: _Bounded[tuple[str, str], _Window] = _Bounded()
+        self._budget_start = -float("inf")
+        self._budget = 0
 
     def first(self, source: str, what: str) -> bool:
         now = self.clock()
+        if now - self._budget_start >= self.window_s:
+            self._budget_start, self._budget = now, 0
         window = self._windows.get((source, what))
         if window is None or (now - window.start >= self.window_s and window.extra == 0):
+            if self._budget >= self.reported:
+                self._windows.touch((MANY, what), lambda: _Window(now)).extra += 1
+                return False
+            self._budget += 1
             self._windows.pop((source, what), None)
             self._windows.touch((source, what), lambda: _Window(now))
             return True

@@ -3,7 +3,7 @@ the test moves."""
 
 from __future__ import annotations
 
-from station.interface.throttle import MAX_SOURCES, Backoff, Count, RefusalWindows
+from station.interface.throttle import MANY, MAX_SOURCES, Backoff, Count, RefusalWindows
 
 
 class Clock:
@@ -58,10 +58,20 @@ def test_a_window_of_zero_reports_every_refusal() -> None:
 def test_the_tables_are_bounded_against_a_flood_of_addresses() -> None:
     clock = Clock()
     backoff = Backoff(free=0, clock=clock)
-    windows = RefusalWindows(clock=clock)
+    windows = RefusalWindows(clock=clock, reported=2 * MAX_SOURCES)
     for n in range(MAX_SOURCES + 100):
         backoff.failed(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}")
         windows.first(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", "login")
     assert len(backoff._sources) == MAX_SOURCES
     assert len(windows._windows) == MAX_SOURCES
     assert backoff.wait_s("10.0.0.0") == 0.0  # the oldest forgotten first
+
+
+def test_past_the_reported_sources_of_a_window_refusals_are_counted_together() -> None:
+    clock = Clock()
+    windows = RefusalWindows(window_s=10.0, clock=clock, reported=2)
+    firsts = [windows.first(f"10.0.0.{n}", "login") for n in range(5)]
+    assert firsts == [True, True, False, False, False]
+    clock.now += 10.0
+    assert windows.ended() == [Count(MANY, "login", 3, 10.0)]
+    assert windows.first("10.0.0.4", "login") is True  # a new window, a new budget
