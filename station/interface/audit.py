@@ -7,8 +7,8 @@ journaled by the Station it reaches) and logged; the others of the window are on
 counted, and one event per window that had any gives the count (`refusals_counted`:
 source, what, count, window_s). At most `throttle.REPORTED` addresses a window are
 reported in full, all together; the refusals of further ones are counted under the
-source `*`: many addresses cannot fill the journal either. What a client chose (a user name) is bounded and
-escaped before it is logged, and bounded by the journal.
+source `*`: many addresses cannot fill the journal either. What a client chose (a
+user name) is bounded and escaped before it is logged, and bounded by the journal.
 
 The audit lives in the OPC UA server's process (asyncua asks the user manager
 synchronously there) and hands its entries to `journal`, which sends them to the
