@@ -12,7 +12,12 @@
 - Reads run in one reader thread with its own read-only connection (`JournalReader`;
   the journal is WAL), in batches, already encoded; at most `inflight` messages wait for
   their PUBACK at once, so memory stays flat whatever the backlog.
-- backlog = last journal seq - acked seq; the alarm is raised past `backlog_alarm`.
+- backlog = last journal seq - acked seq; the alarm is raised past `backlog_alarm` and
+  cleared once the backlog is back to `BACKLOG_CLEAR` of it (no alarm flapping on a
+  backlog that hovers at the threshold).
+- Ignored acks are reported at most once each among the last `REPORTED_ACKS` distinct
+  ones, and at most `NOTES_PER_MINUTE` a minute: a flood of distinct forged acks is
+  logged, not journaled one by one.
 """
 
 from __future__ import annotations
@@ -21,13 +26,17 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import aiomqtt
+import structlog
 
 from station.journal import JournalReader, canonical_json
+from station.journal.untrusted import shown
 from station.uplink.state import Ack, UplinkState
 
 BATCH = 64
@@ -36,7 +45,14 @@ BATCH = 64
 POLL_S = 1.0
 """Look at the journal at least this often even when no change was signalled."""
 
+log = structlog.get_logger(__name__)
 ALARM_BACKLOG = "uplink:backlog"
+BACKLOG_CLEAR = 0.9
+"""The backlog alarm clears at this share of `backlog_alarm`."""
+REPORTED_ACKS = 1000
+"""Distinct ignored acks remembered as reported."""
+NOTES_PER_MINUTE = 10
+"""Ignored acks journaled a minute at most; further ones are logged only."""
 ALARM_ACK = "uplink:ack"
 NOTE_ACK_IGNORED = "uplink_ack_ignored"
 
@@ -100,7 +116,9 @@ class JournalStream:
         self._on_backlog = on_backlog
         self._reader: JournalReader | None = None
         self._head = 0
-        self._reported: set[tuple[str, int, str]] = set()
+        self._reported: OrderedDict[tuple[str, int, str], None] = OrderedDict()
+        self._notes: deque[float] = deque(maxlen=NOTES_PER_MINUTE)
+        self._backlog_alarmed = False
         self.cursor_moved = asyncio.Event()
         """Set when the cursor moved; the state file is written on that signal."""
         self.new_events = asyncio.Event()
@@ -141,12 +159,14 @@ class JournalStream:
     def _backlog_changed(self) -> None:
         backlog = self.backlog
         if backlog > self._backlog_alarm:
+            self._backlog_alarmed = True
             self._on_alarm(
                 ALARM_BACKLOG,
                 f"plant link backlog: {backlog} journal events not acknowledged by the plant "
                 f"(alarm past {self._backlog_alarm}); they are kept and sent when it answers",
             )
-        else:
+        elif not self._backlog_alarmed or backlog <= self._backlog_alarm * BACKLOG_CLEAR:
+            self._backlog_alarmed = False
             self._on_alarm(ALARM_BACKLOG, None)
         self._on_backlog()
 
@@ -227,6 +247,14 @@ class JournalStream:
                 "(is the plant collector storing another station's events?)",
             )
         key = (reason, ack.seq, ack.hash)
-        if key not in self._reported:
-            self._reported.add(key)
-            self._on_note(NOTE_ACK_IGNORED, {"seq": ack.seq, "hash": ack.hash, "reason": reason})
+        if key in self._reported:
+            return
+        self._reported[key] = None
+        if len(self._reported) > REPORTED_ACKS:
+            self._reported.popitem(last=False)
+        now = time.monotonic()
+        if len(self._notes) == NOTES_PER_MINUTE and now - self._notes[0] < 60.0:
+            log.warning("uplink_ack_ignored", seq=ack.seq, reason=shown(reason), journaled=False)
+            return
+        self._notes.append(now)
+        self._on_note(NOTE_ACK_IGNORED, {"seq": ack.seq, "hash": ack.hash, "reason": reason})

@@ -12,6 +12,7 @@ from uplink_rig import TOPIC, Recorder, append, expected, make_uplink, parsed, s
 
 from station.journal import Journal
 from station.uplink.state import FILE_NAME
+from station.uplink.stream import NOTES_PER_MINUTE
 
 pytest_plugins = ["mqtt_fixtures"]
 pytestmark = requires_mosquitto
@@ -150,3 +151,43 @@ async def test_a_broker_that_never_acks_raises_the_backlog_alarm(
         await recorder.until(lambda: "uplink:backlog" in recorder.active)
     await journal.close()
     assert "10 journal events not acknowledged" in recorder.active["uplink:backlog"]
+
+
+async def test_the_backlog_alarm_clears_only_at_nine_tenths_of_its_threshold(
+    own_broker: Broker, journal: Journal, tmp_path: Path
+) -> None:
+    recorder = Recorder()
+    events = await append(journal, 20)
+    async with (
+        Subscriber(own_broker, TOPIC) as sub,
+        make_uplink(own_broker, tmp_path, recorder, backlog_alarm=15) as uplink,
+    ):
+        await sub.until(20)
+        await recorder.until(lambda: "uplink:backlog" in recorder.active)
+        await send_ack(own_broker, 6, events[5].hash)  # backlog 14: under 15, over 13.5
+        await recorder.until(lambda: uplink.acked_seq == 6)
+        assert "uplink:backlog" in recorder.active
+        await send_ack(own_broker, 7, events[6].hash)  # backlog 13
+        await recorder.until(lambda: "uplink:backlog" not in recorder.active)
+    await journal.close()
+    assert [key for key, _ in recorder.raised].count("uplink:backlog") == 1
+
+
+async def test_a_flood_of_distinct_forged_acks_is_journaled_ten_a_minute(
+    own_broker: Broker, journal: Journal, tmp_path: Path
+) -> None:
+    recorder = Recorder()
+    await append(journal, 3)
+    async with (
+        Subscriber(own_broker, TOPIC) as sub,
+        make_uplink(own_broker, tmp_path, recorder) as uplink,
+    ):
+        await sub.until(3)
+        for seq in range(1000, 1015):  # 15 seqs never written
+            await send_ack(own_broker, seq, "f" * 64)
+        await recorder.until(lambda: len(recorder.notes) == NOTES_PER_MINUTE)
+        await send_ack(own_broker, 2, "f" * 64)  # and one more, after the flood
+        await recorder.until(lambda: "seq 2 " in recorder.active.get("uplink:ack", ""))
+        assert uplink.acked_seq == 0
+    await journal.close()
+    assert [data["seq"] for _, data in recorder.notes] == list(range(1000, 1010))
