@@ -37,7 +37,7 @@ from station import logs
 from station.config.loader import ConfigError, LoadedStation, load_station
 from station.scenario import Scenario, check_scenario, load_scenario
 
-DEFAULT_STATE = Path("sim-world")
+DEFAULT_STATE = Path("bench-state")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -265,8 +265,6 @@ async def _main(
             + (f" and {args.control}" if args.control is not None else "")
             + " (help)"
         )
-        print(f"station sim world: ready, bench config {out}", flush=True)
-        log.info("ready", station=loaded.model.station, bench_config=str(out))
 
         async def feed() -> None:
             await world.run()
@@ -281,6 +279,9 @@ async def _main(
             asyncio.create_task(bench_control.serve_stdin(control.handle), name="stdin"),
         ]
         stopped = asyncio.create_task(stop.wait(), name="stop-signal")
+        await asyncio.sleep(0)  # every task started: a signal from now on stops them all
+        print(f"station sim world: ready, bench config {out}", flush=True)
+        log.info("ready", station=loaded.model.station, bench_config=str(out))
         await asyncio.wait([stopped, *tasks[:2]], return_when=asyncio.FIRST_COMPLETED)
         for task in [stopped, *tasks]:
             task.cancel()
