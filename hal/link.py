@@ -14,7 +14,6 @@ never shorten or stretch a timeout.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -128,9 +127,13 @@ class LinkSupervisor:
         """Cancel the supervisor task and wait for it to end."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # A cancellation that comes while a library connects can be lost (asyncua's
+            # asyncio.wait_for on Python 3.11): cancel again until the task has ended.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
+            if not task.cancelled():
+                task.exception()  # retrieved: it ended by itself, the retry loop said why
         self.mark_down("stopped")
 
     async def _run(self) -> None:

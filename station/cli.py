@@ -19,6 +19,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("config", "schema"), "config_schema", "print the JSON Schema of both file kinds"),
     (("route", "explain"), "route_explain", "the operations a vehicle takes, gates marked"),
     (("sim",), "sim", "run one device's simulator standalone for a bench"),
+    (("sim", "world"), "sim_world", "every device of a station simulated on real ports, a bench"),
     (("diag", "latency"), "diag_latency", "input-edge to output latency, beside a bare loop"),
     (("run",), "run", "run one station"),
     (("journal", "show"), "journal_show", "the record of one vehicle or of the station"),
@@ -36,13 +37,25 @@ def _available() -> list[tuple[tuple[str, ...], str, str]]:
     return [c for c in COMMANDS if importlib.util.find_spec(f"station.commands.{c[1]}") is not None]
 
 
+def _chosen(argv: Sequence[str]) -> list[tuple[tuple[str, ...], str, str]]:
+    """The available commands; a longer form of another (`sim world` beside `sim
+    DEVICE`) replaces it when `argv` names it, and is left out otherwise (`station sim
+    --help` names it)."""
+    commands = _available()
+    names = {c[0] for c in commands}
+    longer = {c[0] for c in commands if c[0][:-1] in names}
+    named = {words for words in longer if tuple(argv[: len(words)]) == words}
+    hidden = {words[:-1] for words in named} | (longer - named)
+    return [c for c in commands if c[0] not in hidden]
+
+
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     """Every command, for help and dispatch; only the module of the command `argv`
     names is imported (its arguments are needed to parse the rest of `argv`)."""
     parser = argparse.ArgumentParser(prog="station", description=__doc__.splitlines()[0])
     groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
     top = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for words, module_name, help_text in _available():
+    for words, module_name, help_text in _chosen(argv):
         container = top
         for depth, word in enumerate(words[:-1]):
             key = " ".join(words[: depth + 1])

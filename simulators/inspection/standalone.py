@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
+import shutil
 from pathlib import Path
 
-from hal.config import OpcUaDeviceConfig
+from hal.config import OpcUaDeviceConfig, OpcUaSecurity
 from hal.opcua import certs
 from simulators.inspection.server import APPLICATION_URI, SimInspection
 
@@ -26,6 +28,40 @@ def _standalone_certificate() -> certs.CertificateFiles:
     return files
 
 
+def scratch_pki(security: OpcUaSecurity, server: certs.CertificateFiles, uri: str) -> list[str]:
+    """A bench's scratch PKI, made on first use when the config names it by relative
+    paths (`configs/bench/`: a state folder under the working directory; absolute
+    paths are a real station's, never made here): what is missing of the station's
+    certificate and key, the password file (a random password), and the trust_dir,
+    made with this simulator's certificate in it (the bench made both ends). What was
+    made, one line each."""
+    made: list[str] = []
+    named = [security.certificate, security.private_key, security.trust_dir]
+    named.append(security.password_file)
+    if any(path is None or Path(path).is_absolute() for path in named):
+        return made
+    assert security.certificate is not None and security.private_key is not None
+    certificate, key = Path(security.certificate), Path(security.private_key)
+    if not certificate.exists() and not key.exists():
+        files = certs.write_certificate(certificate.parent, "scratch-station", uri)
+        files.certificate.rename(certificate)
+        files.private_key.rename(key)
+        made.append(f"station certificate {certificate} and key {key}")
+    assert security.password_file is not None and security.trust_dir is not None
+    password = Path(security.password_file)
+    if not password.exists():
+        password.parent.mkdir(parents=True, exist_ok=True)
+        password.touch(mode=0o600)
+        password.write_text(secrets.token_urlsafe(18) + "\n", encoding="utf-8")
+        made.append(f"password file {password}")
+    trust = Path(security.trust_dir)
+    if not trust.exists():
+        trust.mkdir(parents=True)
+        shutil.copyfile(server.certificate, trust / "sim-inspection.der")
+        made.append(f"trust_dir {trust} with this simulator's certificate")
+    return made
+
+
 async def run_standalone(
     config: OpcUaDeviceConfig, listen: tuple[str, int] | None = None, pty: str | None = None
 ) -> None:
@@ -40,6 +76,9 @@ async def run_standalone(
         )
     host, port = listen or ("127.0.0.1", 0)
     files = _standalone_certificate() if config.security.policy != "None" else None
+    if files is not None:
+        for made in scratch_pki(config.security, files, "urn:station:bench"):
+            print(f"inspection simulator: made {made} (a bench's scratch PKI)", flush=True)
     sim = SimInspection(
         config,
         host=host,

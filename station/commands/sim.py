@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "device_kind",
         choices=[t.word for t in DEVICE_TYPES],
         metavar="DEVICE",
-        help=f"one of: {', '.join(t.word for t in DEVICE_TYPES)}",
+        help=f"one of: {', '.join(t.word for t in DEVICE_TYPES)} "
+        "(or world: every device of the station, see `station sim world --help`)",
     )
     parser.add_argument(
         "--config",

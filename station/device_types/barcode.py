@@ -38,7 +38,10 @@ class BarcodeType(DeviceType[KeyenceBarcodeConfig, "SimBarcode"]):
     ) -> SimBarcode:
         from simulators.barcode import SimBarcode
 
-        sim = SimBarcode(config, pty=True, name=name)
+        if sims.serving is None:
+            sim = SimBarcode(config, pty=True, name=name)
+        else:  # a bench: over TCP, as through a serial-to-Ethernet adapter
+            sim = SimBarcode(config, listen=sims.listen(name), name=name)
         sims.barcodes[name] = sim
         return sim
 

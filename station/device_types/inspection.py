@@ -56,9 +56,10 @@ class InspectionType(DeviceType[OpcUaDeviceConfig, "SimInspection"]):
         from simulators.inspection import SimInspection
 
         delay_s = sims.inspection_delay_s * sims.time_scale
+        host, port = sims.listen(name)
         security = config.security
         if security.policy == "None":
-            sim = SimInspection(config, verdict_delay_s=delay_s)
+            sim = SimInspection(config, host=host, port=port, verdict_delay_s=delay_s)
             sims.inspections[name] = sim
             return sim
         pki = sims.pki_dir / name
@@ -83,6 +84,8 @@ class InspectionType(DeviceType[OpcUaDeviceConfig, "SimInspection"]):
         sims.override(name, {"security": patched})
         sim = SimInspection(
             config.model_copy(update={"security": patched}),
+            host=host,
+            port=port,
             verdict_delay_s=delay_s,
             certificate=server.certificate,
             private_key=server.private_key,

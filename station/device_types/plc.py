@@ -67,7 +67,8 @@ class PlcType(DeviceType[ModbusPlcConfig, "SimPlc"]):
         behaviour = dataclasses.replace(
             PlcBehaviour.for_config(config), arrival_delay_s=0.5, travel_s=3.0
         )
-        sim = SimPlc(config, time_scale=sims.time_scale, behaviour=behaviour)
+        host, port = sims.listen(name)
+        sim = SimPlc(config, host, port, time_scale=sims.time_scale, behaviour=behaviour)
         sims.plcs[name] = sim
         return sim
 

@@ -37,7 +37,7 @@ class RfidType(DeviceType[BalluffRfidConfig, "SimRfid"]):
     def simulate(self, name: str, config: BalluffRfidConfig, sims: SimulatedDevices) -> SimRfid:
         from simulators.rfid import SimRfid
 
-        sim = SimRfid(config, sims.tags, listen=("127.0.0.1", 0), name=name)
+        sim = SimRfid(config, sims.tags, listen=sims.listen(name), name=name)
         sims.rfids[name] = sim
         return sim
 

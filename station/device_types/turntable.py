@@ -69,7 +69,8 @@ class TurntableType(DeviceType[ModbusTurntableConfig, "SimTurntable"]):
     ) -> SimTurntable:
         from simulators.turntable import SimTurntable
 
-        sim = SimTurntable(config, time_scale=sims.time_scale)
+        host, port = sims.listen(name)
+        sim = SimTurntable(config, host, port, time_scale=sims.time_scale)
         sims.turntables[name] = sim
         return sim
 

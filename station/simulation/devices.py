@@ -9,6 +9,11 @@ code as on a real line. What the world does to the devices (a vehicle
 presented, verdicts planned, a scenario fault) goes to every simulator,
 through its device type.
 
+On a bench (`station sim world`) the simulators serve on real ports instead
+(`Serving`: a host, a port per device or any free one), the serial readers
+over TCP as through a serial-to-Ethernet adapter, so that a station on
+another machine reaches them.
+
 Tag memory lives in a `TagStore` shared by all the stations of a simulated
 line (what one station writes, the next one reads); with a state folder it
 is kept on disk too, so that a station killed and restarted finds its tags
@@ -21,6 +26,7 @@ import asyncio
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +60,15 @@ class PersistentTagStore(TagStore):
         os.replace(tmp, self.path)
 
 
+@dataclasses.dataclass(frozen=True)
+class Serving:
+    """Where a bench's simulators listen: on `host`, each on `ports[device name]` or a
+    port the OS chooses, the serial readers over TCP too."""
+
+    host: str = "127.0.0.1"
+    ports: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+
 Simulator = SimPlc | SimTurntable | SimInspection | SimRfid | Any
 
 
@@ -68,8 +83,11 @@ class SimulatedDevices:
         tags: TagStore | None = None,
         state_dir: Path | None = None,
         inspection_delay_s: float = 2.0,
+        serving: Serving | None = None,
     ) -> None:
         self.loaded = loaded
+        self.serving = serving
+        """Real ports for a bench (None: loopback, free ports, serial readers on ptys)."""
         self.time_scale = time_scale
         self.state_dir = state_dir
         if tags is None:
@@ -90,6 +108,12 @@ class SimulatedDevices:
         """Every simulator, by device name, in the station file's order."""
         return dict(self._all)
 
+    def listen(self, name: str) -> tuple[str, int]:
+        """Where device `name`'s simulator listens: (host, port), port 0 for any free one."""
+        if self.serving is None:
+            return "127.0.0.1", 0
+        return self.serving.host, self.serving.ports.get(name, 0)
+
     @property
     def pki_dir(self) -> Path:
         """Where certificates made for this run go (one folder per device)."""
@@ -109,6 +133,10 @@ class SimulatedDevices:
 
     async def stop(self) -> None:
         await asyncio.gather(*(sim.stop() for sim in self.all.values()), return_exceptions=True)
+
+    def endpoints(self) -> dict[str, dict[str, Any]]:
+        """Per device, the config fields that point its driver at its simulator."""
+        return {name: dict(fields) for name, fields in self._updates.items()}
 
     def patch(self, loaded: LoadedStation) -> LoadedStation:
         """The station config with every device pointed at its simulator. The content

@@ -31,11 +31,10 @@ from dataclasses import dataclass
 import structlog
 
 from station.config.models import WaitInputStep
-from station.journal import Event
-from station.runtime import Station
 from station.scenario import ScenarioFault, ScenarioVehicle
 from station.simulation.devices import SimulatedDevices
 from station.simulation.people import People, Verdicts
+from station.simulation.view import Happened, StationView
 
 log = structlog.get_logger("floor")
 
@@ -72,7 +71,7 @@ class StationFloor:
 
     def __init__(
         self,
-        station: Station,
+        station: StationView,
         sims: SimulatedDevices,
         vehicles: Mapping[str, ScenarioVehicle],
         verdicts: Verdicts,
@@ -105,7 +104,7 @@ class StationFloor:
             with contextlib.suppress(asyncio.CancelledError):
                 await people
 
-    def _on_event(self, event: Event) -> None:
+    def _on_event(self, event: Happened) -> None:
         if event.kind == "admitted" and self._mid_cycle:
             faults, self._mid_cycle = self._mid_cycle, []
             for fault in faults:  # the vehicle is in the station: now the link goes

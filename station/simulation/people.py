@@ -28,8 +28,9 @@ import structlog
 
 from station.fsm import State
 from station.route import ViolationKind
-from station.runtime import Refused, Station
+from station.runtime import Refused
 from station.scenario import Scenario, ScenarioVehicle
+from station.simulation.view import StationView
 
 REMOVE_ON = frozenset(get_args(ViolationKind)) | {
     "id_mismatch",
@@ -82,7 +83,7 @@ class People:
 
     def __init__(
         self,
-        station: Station,
+        station: StationView,
         vehicles: dict[str, ScenarioVehicle],
         verdicts: Verdicts,
         *,
@@ -150,7 +151,7 @@ class People:
 
     async def _answer(self, kind: str, value: str, who: tuple[str, str]) -> None:
         self.actions.append(f"{kind}:{value}")
-        await self.station.answer(kind, value, *who)  # type: ignore[arg-type]
+        await self.station.answer(kind, value, *who)
 
     def _expected_vin(self) -> str | None:
         """The VIN of the vehicle physically at the station, as the operator reads it."""

@@ -15,15 +15,16 @@ where the journal says it was, before the station starts moving.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from station import route as rules
 from station import tag as tagfmt
 from station.config.models import Operation
-from station.runtime import Station
 from station.scenario import Scenario, ScenarioVehicle
 from station.simulation.devices import SimulatedDevices
 from station.simulation.floor import Passage, StationFloor, tag_uid
 from station.simulation.people import Verdicts
+from station.simulation.view import StationView
 
 
 def progress_until(
@@ -51,12 +52,20 @@ def progress_until(
 
 class StationWorld:
     """Feeds one station the scenario's vehicles, in order (see the module docstring).
-    Build it after the station (which restores its visit) and before `station.start()`."""
+    Build it after the station (which restores its visit) and before `station.start()`.
+    `gate`, when given, is awaited before each vehicle comes (a bench holds them back)."""
 
     def __init__(
-        self, station: Station, sims: SimulatedDevices, scenario: Scenario, *, time_scale: float
+        self,
+        station: StationView,
+        sims: SimulatedDevices,
+        scenario: Scenario,
+        *,
+        time_scale: float,
+        gate: Callable[[ScenarioVehicle], Awaitable[None]] | None = None,
     ) -> None:
         self.station = station
+        self.gate = gate
         self.sims = sims
         self.scenario = scenario
         self.time_scale = time_scale
@@ -89,6 +98,8 @@ class StationWorld:
                 progress = progress_until(route, vehicle, operation, through=through)
                 if misroute is None and not self._due_here(progress):
                     continue
+                if self.gate is not None:
+                    await self.gate(vehicle)
                 uid = tag_uid(vehicle.vin)
                 content = b"" if progress is None else tagfmt.encode(progress.next_write(), route)
                 self.sims.tags.write(uid, 0, content.ljust(tagfmt.TAG_BYTES, b"\0"))

@@ -1,7 +1,9 @@
 """The README runs as written: every command of its ```sh blocks is run here (in a
 scratch folder that sees the repository's configs/, with this venv's `station` on
-PATH), or listed in NOT_RUN with the reason. `station run` is started, stopped once
-it logs `ready`, and its OPC UA endpoint moved to a free port."""
+PATH), or listed in NOT_RUN with the reason. `station run` and the bench's `station
+sim` commands are started, stopped (SIGTERM, exit 0) once they say they serve, the
+OPC UA endpoint of `station run` and the port of `station sim --listen` moved to a
+free port."""
 
 from __future__ import annotations
 
@@ -16,9 +18,6 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent.parent
 README = ROOT / "README.md"
 
-BENCH = "a bench's fixed ports: each simulator runs standalone in tests/system/test_sim_cli.py"
-# The bench section (`station sim`, mbpoll) names the ports a bench uses; the same
-# commands on free ports are tested in tests/system/test_sim_cli.py.
 NOT_RUN = {
     "make demo": "binds the fixed port 4840 and the repository's .demo/: "
     "tests/system/test_demo_tmux.py runs its `station run --console` on a free port",
@@ -38,20 +37,16 @@ NOT_RUN = {
     "tests/system/test_line.py runs the acceptance scenario through the same command",
     "station line --config configs/lines/line1.yaml --simulate --vehicles 180 --seed 1 "
     "--fast --json": "12 minutes: the plant-day bench (README, Figures)",
-    "station sim plc --config configs/stations/photo-studio.yaml --listen 0.0.0.0:5020": BENCH,
-    "station sim turntable --config configs/stations/photo-studio.yaml --listen 0.0.0.0:5021": (
-        BENCH
+    "mbpoll -m tcp -a 1 -0 -t 1 -r 0 -c 7 -p 5020 127.0.0.1": (
+        "reads the PLC simulator of the line above while it runs: tests/system/test_mbpoll.py"
     ),
-    "station sim barcode --config configs/stations/photo-studio.yaml --pty /tmp/ttyBARCODE": (
-        BENCH
-    ),
-    "station sim rfid --config configs/stations/photo-studio.yaml --listen 0.0.0.0:10001": BENCH,
-    "station sim inspection --config configs/stations/technical-control.yaml "
-    "--listen 0.0.0.0:4841": BENCH,
-    "mbpoll -m tcp -a 1 -0 -t 1 -r 0 -c 7 -p 5020 127.0.0.1": BENCH,
 }
 READY_S = 60.0
-"""Longest wait for `station run` to log `ready`."""
+"""Longest wait for `station run` or a `station sim` to say it serves."""
+SERVING = re.compile(
+    r'"event": "ready"|listening on|serving opc|"event": "sim_ready"|ready, bench config'
+)
+"""What `station run` (its JSON log) and each `station sim` print once they serve."""
 
 
 def readme_commands() -> list[str]:
@@ -79,6 +74,9 @@ def test_the_readme_runs_as_written(tmp_path: Path, free_port: int) -> None:
             _run_until_ready(
                 f"{command} --opcua opc.tcp://127.0.0.1:{free_port}/station", tmp_path, env
             )
+        elif command.startswith("station sim "):
+            listen = re.sub(r"(--listen \S+):\d+", rf"\1:{free_port}", command)
+            _run_until_ready(listen, tmp_path, env)
         else:
             result = subprocess.run(
                 ["bash", "-c", command],
@@ -99,22 +97,24 @@ def _run_until_ready(command: str, cwd: Path, env: dict[str, str]) -> None:
         ["bash", "-c", f"exec {command}"],
         cwd=cwd,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     timer = threading.Timer(READY_S, process.kill)
     timer.start()
     try:
-        assert process.stderr is not None
-        ready = any('"event": "ready"' in line for line in process.stderr)  # JSON log lines
-        assert ready, f"{command}: no ready line within {READY_S} s"
+        assert process.stdout is not None
+        ready = any(SERVING.search(line) for line in process.stdout)
+        assert ready, f"{command}: not serving within {READY_S} s"
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0, command
+        rest, _ = process.communicate(timeout=30)  # read on: a full pipe would block it
+        assert process.returncode == 0, f"{command}\n{rest[-2000:]}"
     finally:
         timer.cancel()
         if process.poll() is None:
             process.kill()
             process.wait()
-        assert process.stderr is not None
-        process.stderr.close()
+        assert process.stdout is not None
+        process.stdout.close()

@@ -16,8 +16,13 @@ from station.config.loader import ConfigError, json_schema, load_any, load_stati
 from station.scenario import load_scenario
 
 ROOT = Path(__file__).parent.parent.parent
+BENCH = sorted((ROOT / "configs/bench").glob("*.yaml"))
 GOOD = sorted(
-    [*(ROOT / "configs/lines").glob("*.yaml"), *(ROOT / "configs/stations").glob("*.yaml")]
+    [
+        *(ROOT / "configs/lines").glob("*.yaml"),
+        *(ROOT / "configs/stations").glob("*.yaml"),
+        *BENCH,
+    ]
 )
 SCENARIOS = sorted((ROOT / "configs/scenarios").glob("*.yaml"))
 BAD = sorted((Path(__file__).parent.parent / "configs_bad").glob("*.yaml"))
@@ -70,6 +75,20 @@ def test_every_yaml_file_under_configs_is_loaded_by_a_test() -> None:
     everything = set((ROOT / "configs").rglob("*.yaml"))
     users = set((ROOT / "configs").glob("users*.yaml"))  # loaded by the interface tests
     assert everything - users == set(GOOD) | set(SCENARIOS)
+
+
+@pytest.mark.parametrize("path", BENCH, ids=lambda p: p.stem)
+def test_a_bench_file_is_its_station_file_but_the_endpoints(path: Path) -> None:
+    """configs/bench/X.yaml differs from configs/stations/X.yaml only where a bench
+    does: the device endpoints, the users file, the inspection's scratch PKI."""
+    bench = load_station(path).model.model_dump()
+    plant = load_station(ROOT / "configs/stations" / path.name).model.model_dump()
+    bench["interface"].pop("users_file"), plant["interface"].pop("users_file")
+    for name, device in plant["devices"].items():
+        for key in ("host", "port", "endpoint", "url", "security"):
+            if key in device:
+                device[key] = bench["devices"][name][key]
+    assert bench == plant
 
 
 def test_every_station_of_the_main_line_has_a_file() -> None:
