@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import json
 import sqlite3
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -127,6 +128,28 @@ async def _measure(directory: Path, events: int) -> dict[str, Any]:
     }
 
 
+def reference(directory: Path, events: int) -> dict[str, Any]:
+    """The disk's pace: plain SQLite on the same filesystem, WAL and synchronous=FULL
+    like the journal, one row of a journal event's size per transaction, no index, no
+    chain, no checks. What the journal's sequential rate is held against."""
+    path = directory / "reference.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        body = json.dumps({"seq": 0, **_event_fields(0), "hash": "0" * 64, "prev": "0" * 64})
+        start = time.perf_counter()
+        for _ in range(events):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO rows (body) VALUES (?)", (body,))
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - start
+    finally:
+        conn.close()
+    return {"events_per_s": round(events / elapsed, 1), "row_bytes": len(body)}
+
+
 def _build(path: Path, events: int) -> None:
     """A journal of `events` step events, written in one transaction."""
     prev_hash = GENESIS_HASH
@@ -203,7 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "dir": str(directory),
             "fs": filesystem_type(directory),
             **asyncio.run(_measure(directory, args.events)),
+            "reference": reference(directory, args.events),
         }
+        figures["share_of_reference"] = round(
+            figures["sequential"]["events_per_s"] / figures["reference"]["events_per_s"], 2
+        )
     if args.json:
         print(json.dumps(figures))
     else:
@@ -216,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"concurrent ({conc['tasks']} tasks): {conc['events_per_s']} events/s")
         verify = figures["verify_events_per_s"]
         print(f"{figures['bytes_per_event']} bytes/event; verify {verify} events/s")
+        ref = figures["reference"]["events_per_s"]
+        print(f"plain SQLite, one row a commit: {ref}/s; ours {figures['share_of_reference']} of it")
     return 0
 
 
