@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import json
 import sqlite3
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -244,7 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         verify = figures["verify_events_per_s"]
         print(f"{figures['bytes_per_event']} bytes/event; verify {verify} events/s")
         ref = figures["reference"]["events_per_s"]
-        print(f"plain SQLite, one row a commit: {ref}/s; ours {figures['share_of_reference']} of it")
+        share = figures["share_of_reference"]
+        print(f"plain SQLite, one row a commit: {ref}/s; ours {share} of it")
     return 0
 
 
