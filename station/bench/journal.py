@@ -245,7 +245,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         ref = figures["reference"]["events_per_s"]
         share = figures["share_of_reference"]
         print(f"plain SQLite, one row a commit: {ref}/s; ours {share} of it")
-        print(f"plain SQLite, one row a commit: {ref}/s; ours {share} of it")
     return 0
 
 
