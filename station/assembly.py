@@ -4,6 +4,8 @@
 `assemble(loaded, state_dir, simulate=...)` is an async context manager that, in
 this order:
 
+0. with `serve`, starts the OPC UA server's process first, so that it builds asyncua's
+   standard address space (1.3-1.5 s, on the other core) while the rest starts;
 1. opens the journal (`<state_dir>/journal.sqlite3`);
 2. with `simulate`, starts the simulators of every device (real protocols on
    loopback, `SimulatedDevices`), and points the drivers at them; without, the
@@ -12,7 +14,8 @@ this order:
 4. with `simulate` and a scenario, builds the world around it (the floor, its
    people, and the feeder of the scenario's vehicles), before the station moves:
    a vehicle restored from the journal is put back where it was;
-5. builds its OPC UA server (`serve`), started before the station;
+5. builds its OPC UA server (`serve`) on that process and waits until it listens,
+   before the station starts (nothing is journaled if the endpoint cannot be bound);
 6. starts the station.
 
 On exit it undoes that in reverse: the station stops, then its server, the
@@ -48,7 +51,7 @@ from station.state_dir import journal_path
 if TYPE_CHECKING:
     from simulators.rfid import TagStore
     from station.config.loader import LoadedStation
-    from station.interface.server import StationServer
+    from station.interface.server import ServerProcess, StationServer
     from station.uplink.link import Uplink
 
 Serve = Callable[[Station], "StationServer"]
@@ -141,7 +144,13 @@ async def _assembled(
     the stations, started in parallel), undone in reverse on exit."""
     journals: list[Journal] = []
     sims: list[SimulatedDevices] = []
+    early: list[ServerProcess] = []
     async with contextlib.AsyncExitStack() as stack:
+        if serve is not None:  # the servers' processes build their address space meanwhile
+            from station.interface.server import ServerProcess
+
+            stack.push_async_callback(_end_servers, early)
+            early.extend([await ServerProcess.spawn() for _ in wanted])
         stack.push_async_callback(_close_journals, journals)
         for each in wanted:
             journals.append(Journal.open(journal_path(each.state_dir), each.loaded.model.station))
@@ -162,7 +171,9 @@ async def _assembled(
         ]
         if serve is not None:
             for assembly in assemblies:
-                assembly.server = await stack.enter_async_context(serve(assembly.station))
+                server = serve(assembly.station)
+                server.adopt(early.pop(0))
+                assembly.server = await stack.enter_async_context(server)
         uplinks: list[Uplink] = []
         stack.push_async_callback(_stop_uplinks, uplinks)  # after the stations' last events
         stack.push_async_callback(_stop_stations, assemblies)
@@ -210,6 +221,12 @@ def _uplink(wanted: _Wanted, station: Station) -> Uplink:
     )
     station.on_change(uplink.changed)
     return uplink
+
+
+async def _end_servers(early: Sequence[ServerProcess]) -> None:
+    """The servers' processes no server adopted (the assembly failed before)."""
+    for spawned in early:
+        await spawned.end()
 
 
 async def _stop_uplinks(uplinks: Sequence[Uplink]) -> None:

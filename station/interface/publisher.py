@@ -11,8 +11,9 @@ Two halves, one per process (`station.interface.process`):
   events are read once per pass that follows a change (the journal is the control
   loop's).
 - `Publisher`, in the server's process: writes what it was sent into the address space
-  (asyncua's writes and its subscriptions' notifications are the server's work), the
-  latest value of each variable winning when the server is busy.
+  (asyncua's writes and its subscriptions' notifications are the server's work), one
+  pass after the other; while it writes, the next passes wait in the socket, and the
+  feed's task (never the control loop) waits for room.
 """
 
 from __future__ import annotations
@@ -45,32 +46,23 @@ class Publisher:
     def __init__(self, space: AddressSpace, log: FilteringBoundLogger) -> None:
         self.space = space
         self.log = log
-        self._pending: Variables = {}
-        self._dirty = asyncio.Event()
 
     async def add_variables(self, initial: Variables) -> None:
-        """Create the variables with their first values (before `run()`)."""
+        """Create the variables with their first values."""
         for node_id, (value, variant_type) in initial.items():
             await self.space.add_variable(node_id, value, variant_type)
 
-    def put(self, changed: Variables) -> None:
-        """New values to write."""
-        self._pending.update(changed)
-        self._dirty.set()
-
-    async def run(self) -> None:
-        while True:
-            await self._dirty.wait()
-            self._dirty.clear()
-            pending, self._pending = self._pending, {}
-            try:
-                for node_id, (value, variant_type) in pending.items():
-                    if self.space.has_variable(node_id):
-                        await self.space.write(node_id, value, variant_type)
-                    else:
-                        await self.space.add_variable(node_id, value, variant_type)
-            except Exception:
-                self.log.exception("opcua_publish_failed")
+    async def write(self, changed: Variables) -> None:
+        """Write the values of one pass of the station's feed, in the order they come:
+        every state the station went through reaches the subscribers."""
+        try:
+            for node_id, (value, variant_type) in changed.items():
+                if self.space.has_variable(node_id):
+                    await self.space.write(node_id, value, variant_type)
+                else:
+                    await self.space.add_variable(node_id, value, variant_type)
+        except Exception:
+            self.log.exception("opcua_publish_failed")
 
 
 class StatusFeed:

@@ -161,6 +161,53 @@ AUDIT_KINDS: dict[str, type[Entry]] = {
 """What the server's process may journal."""
 
 
+class ServerProcess:
+    """The server's process and this end of its channel, from its start to its end.
+    Started early (`spawn()`), it builds asyncua's standard address space (1.3-1.5 s)
+    while the station starts; a `StationServer` then adopts it."""
+
+    def __init__(self, process: asyncio.subprocess.Process, channel: Channel) -> None:
+        self.process = process
+        self.channel = channel
+
+    @classmethod
+    async def spawn(cls) -> ServerProcess:
+        ours, theirs = socket.socketpair()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "station.interface.process",
+                "--fd",
+                str(theirs.fileno()),
+                *logs.child_options(),
+                stdin=asyncio.subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return cls(process, await Channel.open(ours))
+
+    async def exit_code(self, within_s: float = 1.0) -> int | None:
+        """The exit code once the process has ended (None: still running after `within_s`)."""
+        try:
+            async with asyncio.timeout(within_s):
+                return await self.process.wait()
+        except TimeoutError:
+            return None
+
+    async def end(self) -> None:
+        """Close the channel (the process stops at its end) and wait for the process,
+        killed if it does not end within `STOP_TIMEOUT_S`."""
+        await self.channel.close()
+        if await self.exit_code(STOP_TIMEOUT_S) is None:
+            self.process.kill()
+            await self.process.wait()
+
+
 class StationServer:
     """The station's OPC UA server; see the module docstring. An async context manager
     (start on enter, stop on exit), or call `start()` and `stop()`."""
@@ -185,8 +232,8 @@ class StationServer:
         self.refresh_s = refresh_s
         self.startup_s: float | None = None
         self.log = log.bind(station=station.name, endpoint=self.endpoint)
-        self._process: asyncio.subprocess.Process | None = None
-        self._channel: Channel | None = None
+        self._spawned: ServerProcess | None = None
+        self._server: ServerProcess | None = None
         self._feed: StatusFeed | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._calls: set[asyncio.Task[None]] = set()
@@ -216,32 +263,20 @@ class StationServer:
         await asyncio.to_thread(self.pki_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
         feed = StatusFeed(self.station, self.refresh_s, self.log)
         feed.start()
-        ours, theirs = socket.socketpair()
+        spawned, self._spawned = self._spawned, None
+        server = spawned if spawned is not None else await ServerProcess.spawn()
+        self._server = server
         try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "station.interface.process",
-                "--fd",
-                str(theirs.fileno()),
-                *logs.child_options(),
-                stdin=asyncio.subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),),
-            )
-        finally:
-            theirs.close()
-        channel = await Channel.open(ours)
-        self._process, self._channel = process, channel
-        try:
-            await channel.send({"start": self._settings(feed.current())})
+            await server.channel.send({"start": self._settings(feed.current())})
             async with asyncio.timeout(START_TIMEOUT_S):
-                answer = await channel.receive()
+                answer = await server.channel.receive()
             if answer is None or "started" not in answer:
-                raise _start_failure(answer, await self._ended())
+                raise _start_failure(answer, await server.exit_code())
         except BaseException:
             await self._end()
             raise
         self._feed = feed
+        channel = server.channel
         self._tasks = [
             asyncio.create_task(feed.run(channel), name=f"opcua-publish:{self.station.name}"),
             asyncio.create_task(self._listen(channel), name=f"opcua-listen:{self.station.name}"),
@@ -251,22 +286,21 @@ class StationServer:
             "opcua_server_started",
             startup_s=round(self.startup_s, 3),
             security=list(dict.fromkeys(self.config.security)),
-            pid=process.pid,
+            pid=server.process.pid,
         )
 
     async def stop(self) -> None:
         """Stop publishing; the server's process closes every session and its socket,
         sends the refusals it still counts, and ends (killed if it does not)."""
-        if self._process is None:
+        if self._server is None:
             return
         self._stopping = True
         self._feed = None
         feeding, listening = self._tasks
         feeding.cancel()
         await asyncio.gather(feeding, return_exceptions=True)
-        assert self._channel is not None
         try:
-            await self._channel.send({"stop": True})
+            await self._server.channel.send({"stop": True})
             async with asyncio.timeout(STOP_TIMEOUT_S):
                 await listening  # journals what the process still sends, to its end
         except (TimeoutError, ConnectionError):
@@ -295,8 +329,8 @@ class StationServer:
                     await self._journal(message["journal"])
         except (ConnectionError, ValueError) as exc:
             self.log.error("opcua_server_channel_broken", error=str(exc))
-        if not self._stopping:
-            code = await self._ended()
+        if not self._stopping and self._server is not None:
+            code = await self._server.exit_code()
             text = f"OPC UA server process ended ({code}): console and SCADA cut off"
             self.log.error("opcua_server_died", exit_code=code)
             self.station.alarms_raise("opcua", Priority.HIGH, text)
@@ -331,15 +365,10 @@ class StationServer:
             return
         await self.station.commit_if_possible(audit)
 
-    async def _ended(self) -> int | None:
-        """The exit code of the server's process once it has ended (None: still running
-        after a second)."""
-        assert self._process is not None
-        try:
-            async with asyncio.timeout(1.0):
-                return await self._process.wait()
-        except TimeoutError:
-            return None
+    def adopt(self, spawned: ServerProcess) -> None:
+        """Serve from `spawned` (started early, `ServerProcess.spawn`) rather than a process
+        of `start()`'s own."""
+        self._spawned = spawned
 
     async def _end(self) -> None:
         """Make sure the process has ended and everything of it is closed."""
@@ -347,17 +376,9 @@ class StationServer:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._calls, return_exceptions=True)
         self._tasks = []
-        process, self._process = self._process, None
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            await channel.close()
-        if process is not None and process.returncode is None:
-            try:
-                async with asyncio.timeout(STOP_TIMEOUT_S):
-                    await process.wait()
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        server, self._server = self._server, None
+        if server is not None:
+            await server.end()
 
     def _on_change(self) -> None:
         if self._feed is not None:

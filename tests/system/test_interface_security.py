@@ -176,7 +176,7 @@ async def test_wrong_logins_browses_and_calls_mid_cycle_abort_nothing(tmp_path: 
 
 
 async def test_the_server_runs_in_a_process_of_lower_priority(served: ServedStation) -> None:
-    process = served.server._process
+    process = served.server._server.process if served.server._server else None
     assert process is not None and process.pid != os.getpid()
     assert (
         os.getpriority(os.PRIO_PROCESS, process.pid)
@@ -186,7 +186,7 @@ async def test_the_server_runs_in_a_process_of_lower_priority(served: ServedStat
 
 async def test_a_crash_of_the_server_is_an_alarm_and_the_station_runs_on(tmp_path: Path) -> None:
     with ServedStation(tmp_path, Interface()) as crashing:
-        process = crashing.server._process
+        process = crashing.server._server.process if crashing.server._server else None
         assert process is not None
         os.kill(process.pid, signal.SIGKILL)
 

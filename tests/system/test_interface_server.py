@@ -41,7 +41,7 @@ from station.devices import DeviceSet
 from station.interface import NAMESPACE_URI
 from station.interface.channel import Channel
 from station.interface.client import ClientSecurity, Link, Snapshot, StationClient
-from station.interface.process import Served
+from station.interface.process import Served, prepared
 from station.interface.server import StationServer, serve
 from station.interface.users import (
     Authenticator,
@@ -441,7 +441,7 @@ async def test_stopping_closes_a_session_whose_connection_dropped_with_a_subscri
         "users_file": None,
         "pki_dir": str(tmp_path / "pki"),
     }
-    served = Served(channel, settings)
+    served = Served(channel, settings, *await prepared())
     await served.start({})
     try:
         client = Client(endpoint, timeout=5)
