@@ -22,11 +22,14 @@ come out as `StoreError` (one line, naming the database).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from station.journal import GENESIS_HASH, Event, bound_text
@@ -370,6 +373,26 @@ class Store(ABC):
         with self._errors("reading plant alarms"), self._reading() as cursor:
             cursor.execute("SELECT kind, text, station, seq, wall FROM plant_alarms ORDER BY id")
             return [PlantAlarm(*row) for row in cursor.fetchall()]
+
+
+DEFAULT_FILE = "plant.sqlite3"
+
+
+def default_db() -> str:
+    """`--db`'s default: plant.sqlite3 in $STATE_DIRECTORY (as systemd sets it, the first
+    of its paths) or else in the working directory."""
+    directory = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return str(Path(directory or ".") / DEFAULT_FILE)
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=None,
+        help="the plant database: a SQLite file path (default: plant.sqlite3 in "
+        "$STATE_DIRECTORY, else here) or postgresql://USER@HOST:PORT/DBNAME",
+    )
 
 
 def open_store(url: str) -> Store:
