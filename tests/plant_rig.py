@@ -1,15 +1,24 @@
 """Helpers of the plant tests: journal events chained by the journal's own hash rule,
-as a station would publish them."""
+as a station would publish them; the collector running in the test's loop (its broker:
+`plant_broker` of mqtt_fixtures)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from typing import Any
 
+from mqtt_broker import Broker
+
 from station.journal import GENESIS_HASH, Event, chain_hash
+from station.plant.collector import Collector
 from station.plant.incoming import Incoming
+from station.uplink.config import parse_broker_url
 
 LINE = "line-1"
+WAIT_S = 30.0
 
 
 def event(station: str, seq: int, prev_hash: str, **fields: Any) -> Event:
@@ -50,3 +59,18 @@ def forged(original: Event, **changes: Any) -> Event:
 
 def incoming(events: list[Event], line: str = LINE) -> list[Incoming]:
     return [Incoming(line=line, event=e, replay=False) for e in events]
+
+
+@contextlib.asynccontextmanager
+async def collecting(broker: Broker, db: str) -> AsyncIterator[Collector]:
+    collector = Collector(parse_broker_url(broker.url), db)
+    task = asyncio.create_task(collector.run(), name="plant-collector")
+    try:
+        async with asyncio.timeout(WAIT_S):
+            await collector.connected.wait()
+        yield collector
+    finally:
+        assert not task.done(), "the collector ended by itself"
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

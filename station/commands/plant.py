@@ -28,8 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prefix",
         default="plant",
-        help="topic prefix of the stations' journal streams (uplink.topic_prefix; "
-        "default: plant)",
+        help="topic prefix of the stations' journal streams (uplink.topic_prefix; default: plant)",
     )
     parser.add_argument(
         "--client-id",
@@ -82,8 +81,6 @@ async def _main(args: argparse.Namespace, broker: BrokerAddress, db: str) -> int
         results = await asyncio.gather(task, stopping, return_exceptions=True)
     if isinstance(results[0], StartError):
         return _refuse(str(results[0]))
-    if isinstance(results[0], BaseException) and not isinstance(
-        results[0], asyncio.CancelledError
-    ):
+    if isinstance(results[0], BaseException) and not isinstance(results[0], asyncio.CancelledError):
         raise results[0]
     return 0

@@ -7,55 +7,29 @@ flagged with plant alarms, never a crash (docs/architecture.md section 7a)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import aiomqtt
 import pytest
-from mqtt_broker import Broker, requires_mosquitto, running
-from plant_rig import chained, event
+from mqtt_broker import Broker, requires_mosquitto
+from plant_rig import chained, collecting, event
 from uplink_rig import STATION, Recorder, append, make_uplink
 
 from station.journal import Journal
-from station.plant.collector import Collector
 from station.plant.incoming import MAX_PAYLOAD
 from station.plant.store import Store, open_store
-from station.uplink.config import parse_broker_url
 
 pytest_plugins = ["mqtt_fixtures"]
 pytestmark = requires_mosquitto
 
-WAIT_S = 30.0
 
-
-@pytest.fixture
-def plant_broker(tmp_path: Path) -> Iterator[Broker]:
-    """A broker of the test's own that lets the collector take a batch at once."""
-    yield from running(Broker(tmp_path / "broker", ["allow_anonymous true"], inflight=500))
-
-
-@contextlib.asynccontextmanager
-async def collecting(broker: Broker, db: str) -> AsyncIterator[Collector]:
-    collector = Collector(parse_broker_url(broker.url), db)
-    task = asyncio.create_task(collector.run(), name="plant-collector")
-    try:
-        async with asyncio.timeout(WAIT_S):
-            await collector.connected.wait()
-        yield collector
-    finally:
-        assert not task.done(), "the collector ended by itself"
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
+async def until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
     """Poll `condition` (a database read or a count) until it holds; fails after timeout_s."""
     async with asyncio.timeout(timeout_s):
         while True:
