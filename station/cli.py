@@ -29,6 +29,9 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("console",), "console", "operator console attached to a running station"),
     (("user", "add"), "user_add", "add a user of the OPC UA interface, or change one"),
     (("line",), "line", "run every station of a line on simulated hardware"),
+    (("plant",), "plant", "the plant collector: every station's journal stored once, verified"),
+    (("plant", "verify"), "plant_verify", "re-check every stored chain of the plant database"),
+    (("passport",), "passport", "a vehicle's passport across every station of the plant"),
 ]
 
 
@@ -51,19 +54,25 @@ def _chosen(argv: Sequence[str]) -> list[tuple[tuple[str, ...], str, str]]:
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     """Every command, for help and dispatch; only the module of the command `argv`
-    names is imported (its arguments are needed to parse the rest of `argv`)."""
+    names is imported (its arguments are needed to parse the rest of `argv`). A command
+    may also be the group of longer ones (`station plant`, `station plant verify`): its
+    subcommands are then optional."""
     parser = argparse.ArgumentParser(prog="station", description=__doc__.splitlines()[0])
     groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    commands: dict[str, argparse.ArgumentParser] = {}
     top = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for words, module_name, help_text in _chosen(argv):
         container = top
         for depth, word in enumerate(words[:-1]):
             key = " ".join(words[: depth + 1])
-            if key not in groups:
+            if key in commands and key not in groups:
+                groups[key] = commands[key].add_subparsers(dest=f"sub{depth}", required=False)
+            elif key not in groups:
                 group_parser = container.add_parser(word, help=f"{word} commands")
                 groups[key] = group_parser.add_subparsers(dest=f"sub{depth}", required=True)
             container = groups[key]
         sub = container.add_parser(words[-1], help=help_text, description=help_text)
+        commands[" ".join(words)] = sub
         if tuple(argv[: len(words)]) == words:
             module = importlib.import_module(f"station.commands.{module_name}")
             module.add_arguments(sub)

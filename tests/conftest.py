@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# the real PostgreSQL of the plant tests (psycopg is imported only when one is used)
+from postgres_server import plant_db, postgres_server, postgres_url  # noqa: F401
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:

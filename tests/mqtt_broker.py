@@ -5,7 +5,8 @@ made with mosquitto_passwd: user `station`, password `secret`), `tls_broker` (a 
 a server certificate made here with `cryptography`; `tls_broker.ca_file` trusts it).
 `own_broker` is a plain broker of one test's own, to stop and restart. Each runs
 `mosquitto -c <generated.conf>` on a free loopback port, keeps QoS 1 in order towards
-subscribers (`max_inflight_messages 1`), never drops queued messages
+subscribers (`max_inflight_messages 1`; `inflight=N` for a broker of the plant tests,
+whose collector acknowledges a batch at once), never drops queued messages
 (`max_queued_messages 0`) and is stopped at the end. Without Mosquitto on the machine
 the tests that need one skip, saying so (.ci/run installs it).
 
@@ -56,7 +57,9 @@ def free_port() -> int:
 class Broker:
     """One mosquitto process with a generated configuration; restartable on its port."""
 
-    def __init__(self, directory: Path, settings: list[str], *, tls: bool = False) -> None:
+    def __init__(
+        self, directory: Path, settings: list[str], *, tls: bool = False, inflight: int = 1
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.port = free_port()
@@ -64,6 +67,7 @@ class Broker:
         self.url = f"{'mqtts' if tls else 'mqtt'}://127.0.0.1:{self.port}"
         self.ca_file: Path | None = None
         self._settings = settings
+        self._inflight = inflight
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -73,7 +77,7 @@ class Broker:
             f"listener {self.port} 127.0.0.1",
             *self._settings,
             "persistence false",
-            "max_inflight_messages 1",
+            f"max_inflight_messages {self._inflight}",
             "max_queued_messages 0",
             "log_dest stderr",
             "log_type error",

@@ -70,6 +70,13 @@ def own_broker(tmp_path: Path) -> Iterator[Broker]:
 
 
 @pytest.fixture
+def plant_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A broker of the test's own for the plant collector, which acknowledges a batch of
+    messages at once (up to 500 in flight towards it)."""
+    yield from running(Broker(tmp_path / "broker", ["allow_anonymous true"], inflight=500))
+
+
+@pytest.fixture
 async def journal(tmp_path: Path) -> Journal:
     opened = Journal.open(tmp_path / "journal.sqlite3", STATION)
     opened.config_hash = "c0ffee"

@@ -43,9 +43,10 @@ def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_there_are_the_three_units() -> None:
+def test_there_are_the_four_units() -> None:
     assert [p.name for p in UNITS] == [
         "station-console@.service",
+        "station-plant.service",
         "station-sim@.service",
         "station@.service",
     ]

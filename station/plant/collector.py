@@ -1,0 +1,221 @@
+"""`station plant`: the collector (docs/architecture.md section 7a).
+
+- One MQTT connection with a persistent session (clean_session false, a fixed client
+  id): the broker keeps what comes for the collector while it is down or restarting.
+  It subscribes `<prefix>/#` at QoS 1 and takes every `<prefix>/<line>/<station>/journal`
+  message; its own acks (`.../journal/ack`) are skipped; any other topic is a plant
+  alarm (`unknown_topic`, once per topic).
+- The broker's PUBACK is manual: a message is acknowledged to the broker only once its
+  batch is committed, so a collector killed mid-ingest gets it again from its session
+  (and a station resends from the plant's ack + 1 after its own reconnects).
+- Batches: the messages waiting when one arrives, `batch_max` at most, stored in one
+  transaction (`Store.ingest`) in the collector's own database thread, never on the
+  event loop. A message refused (`station.plant.incoming`) is a plant alarm stored with
+  the batch. After the commit: the PUBACKs, then for each station whose head moved (and
+  the first time each station is seen after a start) the retained ack
+  `{"seq": N, "hash": "..."}` on `.../journal/ack`, N the highest contiguous seq stored.
+- The database failing: the batch is retried (the store reopened) with capped backoff;
+  nothing is acknowledged meanwhile. The broker failing: reconnects forever. The first
+  connection failing, or the database not opening at start, ends `run` with an error.
+- Strings from outside (topics, reasons quoting them) are bounded before they are
+  logged (`shown`) or stored (`bound_text`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiomqtt
+import structlog
+
+from station.journal import bound_text
+from station.journal.untrusted import shown
+from station.plant import incoming as messages
+from station.plant.store import Ingested, PlantAlarm, Store, StoreError, open_store
+from station.uplink.config import BrokerAddress
+from station.uplink.stream import ReaderThread
+
+log = structlog.get_logger("station.plant")
+
+BATCH_MAX = 500
+BACKOFF_MIN_S = 0.2
+BACKOFF_MAX_S = 10.0
+KEEPALIVE_S = 30
+REMEMBERED = 1000
+"""Distinct unknown topics and refusals alarmed once each; past that, only logged."""
+TOPIC_SHOWN = 200
+
+
+class StartError(Exception):
+    """The collector could not start (the database or the broker); one line."""
+
+
+@dataclass
+class Counts:
+    stored: int = 0
+    duplicates: int = 0
+    refused: int = 0
+    batches: int = 0
+    alarms: int = 0
+
+
+@dataclass
+class Collector:
+    broker: BrokerAddress
+    db_url: str
+    prefix: str = "plant"
+    client_id: str = "station-plant"
+    batch_max: int = BATCH_MAX
+    on_commit: Callable[[Ingested], None] | None = None
+    counts: Counts = field(default_factory=Counts)
+
+    def __post_init__(self) -> None:
+        self._thread = ReaderThread("plant-db")
+        self._store: Store | None = None
+        self._published: dict[str, tuple[int, str]] = {}
+        self._alarmed: set[tuple[str, str]] = set()
+        self.connected = asyncio.Event()
+
+    async def run(self) -> None:
+        """Until cancelled. StartError when the database or the first connection fails."""
+        try:
+            self._store = await self._thread.run(open_store, self.db_url)
+        except (StoreError, ValueError) as exc:
+            self._thread.shutdown()
+            raise StartError(str(exc)) from None
+        log.info("plant_database_open", database=self._store.name)
+        try:
+            await self._connect_forever()
+        finally:
+            store, self._store = self._store, None
+            if store is not None:
+                await self._thread.run(store.close)
+            self._thread.shutdown()
+
+    async def _connect_forever(self) -> None:
+        failures = 0
+        url = f"{'mqtts' if self.broker.tls else 'mqtt'}://{self.broker.host}:{self.broker.port}"
+        while True:
+            try:
+                async with self._client() as client:
+                    failures = 0
+                    await client.subscribe(f"{self.prefix}/#", qos=1)
+                    self.connected.set()
+                    log.info("plant_subscribed", broker=url, client_id=self.client_id)
+                    await self._receive(client)
+            except aiomqtt.MqttError as exc:
+                if not self._published and not self.connected.is_set():
+                    raise StartError(f"plant broker {url} unreachable: {exc}") from None
+                log.warning("plant_broker_lost", broker=url, error=shown(str(exc)))
+            finally:
+                self.connected.clear()
+            failures = min(failures + 1, 16)
+            delay = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2**failures)
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+
+    def _client(self) -> aiomqtt.Client:
+        client = aiomqtt.Client(
+            self.broker.host,
+            self.broker.port,
+            identifier=self.client_id,
+            clean_session=False,
+            keepalive=KEEPALIVE_S,
+            tls_context=ssl.create_default_context() if self.broker.tls else None,
+        )
+        # aiomqtt has no manual acknowledgement of its own: paho's, so the broker's copy
+        # of a message goes only once the message is committed
+        client._client.manual_ack_set(True)
+        return client
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        stream = client.messages
+        async for first in stream:
+            batch = [first]
+            while len(stream) > 0 and len(batch) < self.batch_max:
+                batch.append(await anext(stream))
+            await self._take(client, batch)
+
+    async def _take(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
+        events: list[messages.Incoming] = []
+        refusals: list[PlantAlarm] = []
+        for message in batch:
+            topic = message.topic.value
+            payload = message.payload if isinstance(message.payload, bytes) else b""
+            if topic.startswith(f"{self.prefix}/") and topic.endswith("/journal/ack"):
+                continue  # our own acks, retained
+            where = messages.stream_topic(topic, self.prefix)
+            if where is None:
+                self._refuse(refusals, "unknown_topic", None, f"topic {topic}", "not a stream")
+                continue
+            line, station = where
+            try:
+                events.append(messages.parse(payload, line, station))
+            except messages.Refused as exc:
+                self.counts.refused += 1
+                self._refuse(refusals, "refused", station, f"station {station}", str(exc))
+        done = await self._commit(events, refusals)
+        for message in batch:
+            if message.qos > 0:
+                client._client.ack(message.mid, message.qos)
+        await self._acknowledge(client, done)
+
+    def _refuse(
+        self, refusals: list[PlantAlarm], kind: str, station: str | None, what: str, why: str
+    ) -> None:
+        what = bound_text(what, TOPIC_SHOWN)
+        log.warning("plant_refused", kind=kind, what=shown(what), why=shown(why))
+        key = (what, why[:64])
+        if key in self._alarmed or len(self._alarmed) >= REMEMBERED:
+            return
+        self._alarmed.add(key)
+        refusals.append(PlantAlarm(kind, f"{what}: refused: {why}", station))
+
+    async def _commit(
+        self, events: list[messages.Incoming], refusals: list[PlantAlarm]
+    ) -> Ingested:
+        failures = 0
+        while True:
+            try:
+                if self._store is None:
+                    self._store = await self._thread.run(open_store, self.db_url)
+                done = await self._thread.run(self._store.ingest, events, refusals)
+                break
+            except (StoreError, ValueError) as exc:
+                log.error("plant_database_failed", error=shown(str(exc), 500), retrying=True)
+                store, self._store = self._store, None
+                if store is not None:
+                    await self._thread.run(store.close)
+                failures = min(failures + 1, 16)
+                await asyncio.sleep(min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2**failures))
+        self.counts.batches += 1
+        self.counts.stored += done.stored
+        self.counts.duplicates += done.duplicates
+        self.counts.alarms += len(done.alarms)
+        for alarm in done.alarms:
+            log.warning(
+                "plant_alarm",
+                kind=alarm.kind,
+                station=None if alarm.station is None else shown(alarm.station),
+                seq=alarm.seq,
+                text=shown(alarm.text, 500),
+            )
+        if self.on_commit is not None:
+            self.on_commit(done)
+        return done
+
+    async def _acknowledge(self, client: aiomqtt.Client, done: Ingested) -> None:
+        for head in done.heads.values():
+            if head.head_seq == 0:
+                continue
+            acked = (head.head_seq, head.head_hash)
+            if self._published.get(head.station) == acked:
+                continue
+            topic = f"{self.prefix}/{head.line}/{head.station}/journal/ack"
+            payload = json.dumps({"seq": head.head_seq, "hash": head.head_hash})
+            await client.publish(topic, payload, qos=1, retain=True)
+            self._published[head.station] = acked

@@ -1,0 +1,108 @@
+"""End to end: a real station (`station run --simulate --broker`) streams its journal
+through a real Mosquitto to the collector, which stores it in either database; `station
+passport` then tells each vehicle's visit as the station journaled it. And the plant
+commands' bad input: one line, exit 1 for an unknown VIN (with the nearest), 2 for a bad
+--db, an unreachable database or broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mqtt_broker import Broker, free_port, requires_mosquitto
+from plant_rig import collecting
+from test_uplink_station import start_station, station_journal_has
+
+from station.journal import JournalReader
+
+pytest_plugins = ["mqtt_fixtures"]
+
+VINS = ["VF1RFB00X66123400", "VF1RFB00X66123401"]
+
+
+def station_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "station.cli", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+@requires_mosquitto
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_the_passport_of_a_vehicle_streamed_by_a_real_station(
+    tmp_path: Path, plant_broker: Broker, plant_db: str
+) -> None:
+    state = tmp_path / "state"
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("vehicles:\n" + "".join(f"  - {{vin: {vin}}}\n" for vin in VINS))
+    async with collecting(plant_broker, plant_db):
+        station = await start_station(state, scenario, plant_broker)
+        try:
+            await station_journal_has(state, "released", len(VINS), station)
+            with JournalReader.open(state / "journal.sqlite3") as reader:
+                head = reader.last()
+            assert head is not None
+            passport = await asyncio.to_thread(
+                station_cli, "passport", VINS[1], "--db", plant_db, "--json"
+            )
+            async with asyncio.timeout(30):  # until the plant has the whole visit
+                while (
+                    json.loads(passport.stdout or "{}").get("visits", [{}])[0].get("result")
+                    != "passed"
+                ):
+                    await asyncio.sleep(0.05)
+                    passport = await asyncio.to_thread(
+                        station_cli, "passport", VINS[1], "--db", plant_db, "--json"
+                    )
+        finally:
+            station.send_signal(signal.SIGTERM)
+            assert await station.wait() == 0
+    document = json.loads(passport.stdout)
+    assert (document["vin"], document["line"]) == (VINS[1], "line-1")
+    (visit,) = document["visits"]
+    assert visit["station"] == "photo-studio" and visit["operation"] == "photo"
+    assert visit["chain"] == "verified" and document["stations"] == {"photo-studio": "verified"}
+    assert visit["photo_session"]["result"] == "complete"
+    assert visit["t_in"] <= visit["t_out"] and document["lead_time_s"] >= 0
+
+    unknown = await asyncio.to_thread(
+        station_cli, "passport", "VF1RFB00X66123499", "--db", plant_db
+    )
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("station passport: unknown VIN VF1RFB00X66123499; nearest")
+    assert VINS[0] in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_bad_plant_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    cases = [
+        (("passport", "X", "--db", "mysql://x/y"), "SQLite file path or postgresql"),
+        (("passport", "X", "--db", str(tmp_path / "no" / "p.db")), "no directory"),
+        (
+            ("plant", "verify", "--db", f"postgresql://plant@127.0.0.1:{free_port()}/p"),
+            "connecting",
+        ),
+        (("plant", "--broker", "http://x"), "--broker: must be mqtt://HOST:PORT"),
+        (("plant", "--db", str(tmp_path / "p.db")), "--broker URL is required"),
+        (
+            (
+                "plant",
+                "--broker",
+                f"mqtt://127.0.0.1:{free_port()}",
+                "--db",
+                str(tmp_path / "p.db"),
+            ),
+            "unreachable",
+        ),
+    ]
+    for args, message in cases:
+        done = station_cli(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        # the error is one line, the last (a started collector has logged before it)
+        last = done.stderr.splitlines()[-1]
+        assert last.startswith("station ") and message in last, (args, done.stderr)
+        assert "Traceback" not in done.stderr
