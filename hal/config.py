@@ -414,10 +414,10 @@ class OpcUaDeviceConfig(Section):
 DeviceConfig = Annotated[
     ModbusPlcConfig
     | ModbusTurntableConfig
-    | ModbusBatteryTesterConfig
     | KeyenceBarcodeConfig
     | BalluffRfidConfig
-    | OpcUaDeviceConfig,
+    | OpcUaDeviceConfig
+    | ModbusBatteryTesterConfig,
     Field(discriminator="driver"),
 ]
 """Any device section, selected by its `driver:` key."""
