@@ -232,7 +232,10 @@ def _measurement_problems(
         station = by_operation.get(operation)
         if station is None:
             known = ", ".join(route.names())
-            yield where, f"no operation {operation!r} on line {line.model.line} ({known})"
+            yield (
+                where,
+                f"no operation {operation!r} on line {line.model.line} (operations: {known})",
+            )
             continue
         if station not in stations:
             continue  # a station of the line whose file is not loaded: taken on trust
