@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,38 @@ def measured(events: list[Event], source: str) -> list[Event]:
     return [e for e in events if e.kind == "measured" and e.data["source"] == source]
 
 
+async def crash(world: asyncio.Task[None]) -> None:
+    """The world stops; leaving the assembly then stops the station with its vehicle in it."""
+    world.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await world
+
+
+@dataclass
+class Restarted:
+    restored: dict[str, bool]
+    """What the restored visit held of the measure step (quantity -> within limits)."""
+    events: list[Event]
+    starts: int
+    """Measurements the tester was started for after the restart."""
+    results: dict[str, str]
+
+
+async def restart(station: Run) -> Restarted:
+    """The station started again on the same journal, its vehicle run to the end; nobody
+    types a value (a typed value asked again would never be answered)."""
+    async with station(one_ev(), inspector=False) as again:
+        assert again.world is not None and again.sims is not None
+        visit = again.station.visit
+        assert visit is not None
+        cycle = again.station.config.model.cycle
+        step = next(i for i, s in enumerate(cycle) if s.step == "measure")
+        restored = dict(visit.measured.get(step, {}))
+        await asyncio.wait_for(again.world.run(), WAIT_S)
+        starts = again.sims.testers["tester"].starts
+        return Restarted(restored, again.journal.events(), starts, again.world.results)
+
+
 async def until(condition: Callable[[], bool], changed: Callable[[], Awaitable[None]]) -> None:
     async with asyncio.timeout(WAIT_S):
         while not condition():
@@ -204,22 +237,13 @@ async def test_stopped_before_journaling_asks_and_reads_again_never_what_was_jou
 
         await until(lambda: tester.starts == 1, wait)
         assert len(measured(built.journal.events(), "typed")) == 1
-        world.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await world
-    async with station(one_ev(), inspector=False) as again:
-        assert again.world is not None and again.sims is not None
-        visit = again.station.visit
-        step = next(
-            i for i, s in enumerate(again.station.config.model.cycle) if s.step == "measure"
-        )
-        assert visit is not None and list(visit.measured[step]) == ["soc_pct"]
-        await asyncio.wait_for(again.world.run(), WAIT_S)
-        events = again.journal.events()
-        assert again.sims.testers["tester"].starts == 1  # read again: nothing was journaled
-    assert len(measured(events, "typed")) == 1
-    assert len(measured(events, "device:tester")) == 1
-    assert again.world.results == {EV: "passed"}
+        await crash(world)
+    again = await restart(station)
+    assert list(again.restored) == ["soc_pct"]
+    assert again.starts == 1  # read again: nothing of the tester was journaled
+    assert len(measured(again.events, "typed")) == 1
+    assert len(measured(again.events, "device:tester")) == 1
+    assert again.results == {EV: "passed"}
 
 
 async def test_stopped_once_journaled_the_tester_is_not_started_again(
@@ -238,14 +262,10 @@ async def test_stopped_once_journaled_the_tester_is_not_started_again(
         world = asyncio.create_task(built.world.run())
         await built.station.prompts.wait_for("verdict", WAIT_S)
         assert len(measured(built.journal.events(), "device:tester")) == 1
-        world.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await world
-    async with station(one_ev(), inspector=False) as again:
-        assert again.world is not None and again.sims is not None
-        await asyncio.wait_for(again.world.run(), WAIT_S)
-        events = again.journal.events()
-        assert again.sims.testers["tester"].starts == 0
-    (reading,) = measured(events, "device:tester")
+        await crash(world)
+    again = await restart(station)
+    assert again.restored["soh_pct"] is False and len(again.restored) == 5
+    assert again.starts == 0
+    (reading,) = measured(again.events, "device:tester")
     assert reading.result == "fail"
-    assert again.world.results == {EV: "failed"}  # the journaled SoH still decides
+    assert again.results == {EV: "failed"}  # the journaled SoH still decides
