@@ -192,6 +192,75 @@ class ModbusTurntableConfig(ModbusDeviceConfig):
     """Homing that does not finish within this time: home not found."""
 
 
+# --- Battery tester over Modbus TCP ----------------------------------------------
+
+DataType = Literal["uint16", "int16", "uint32", "int32", "float32"]
+"""How a value is held in registers: 16-bit in one register, 32-bit in two."""
+
+
+class BitPoint(Section):
+    """A single bit of the device: a coil or a discrete input."""
+
+    table: Literal["coil", "discrete_input"]
+    """Modbus table the bit lives in."""
+    address: ModbusAddress
+    """Zero-based Modbus address in that table."""
+
+
+class CommandPoint(Section):
+    """Where a command is written: a coil (1) or a holding register (`value`)."""
+
+    table: Literal["coil", "holding_register"]
+    """Modbus table written."""
+    address: ModbusAddress
+    """Zero-based Modbus address in that table."""
+    value: int = Field(default=1, ge=1, le=65535)
+    """Value that gives the command (a coil: 1); 0 is written before it and after the
+    results are read, so that every command is a fresh edge."""
+
+    @model_validator(mode="after")
+    def _coil_is_bit(self) -> CommandPoint:
+        if self.table == "coil" and self.value != 1:
+            raise ValueError(f"a coil command's value must be 1 (got {self.value})")
+        return self
+
+
+class ValueRegister(Section):
+    """A measured value in the device's registers: raw value times `scale`."""
+
+    table: Literal["input_register", "holding_register"] = "input_register"
+    """Modbus table the value lives in."""
+    address: ModbusAddress
+    """Zero-based address of its (first) register."""
+    data_type: DataType = "uint16"
+    """uint16/int16: one register; uint32/int32/float32: two."""
+    word_order: Literal["high_first", "low_first"] = "high_first"
+    """For 32-bit types: which register holds the high word."""
+    scale: float = Field(default=1.0, ge=1e-9, le=1e9)
+    """Engineering value = raw value x scale (e.g. 0.1 for a SoH in tenths of %)."""
+    description: str = ""
+    """What the register holds, in the tester's manual's words."""
+
+
+class ModbusBatteryTesterConfig(ModbusDeviceConfig):
+    """A traction-battery tester on Modbus TCP: measures after a start command, sets its
+    ready bit when the results are valid."""
+
+    driver: Literal["modbus_battery_tester"]
+    """Selects the battery tester driver."""
+    poll_interval_ms: PollInterval = 50
+    """Period of the ready-bit poll (also what detects a dead link)."""
+    start: CommandPoint
+    """Where the start command is written."""
+    ready: BitPoint
+    """The bit the tester sets once the results of the last start are valid (it clears
+    it on every start)."""
+    registers: dict[Name, ValueRegister] = Field(min_length=1, max_length=64)
+    """The tester's value registers by name (a measure step's quantity names one)."""
+    measure_timeout_s: float = Field(default=120.0, ge=0.1, le=3600.0)
+    """A start with no ready bit within this time fails the measurement."""
+
+
 # --- Serial or TCP readers ---------------------------------------------------------
 
 _SERIAL_PATH = re.compile(r"^/dev/[A-Za-z0-9_./-]+$")
@@ -347,7 +416,8 @@ DeviceConfig = Annotated[
     | ModbusTurntableConfig
     | KeyenceBarcodeConfig
     | BalluffRfidConfig
-    | OpcUaDeviceConfig,
+    | OpcUaDeviceConfig
+    | ModbusBatteryTesterConfig,
     Field(discriminator="driver"),
 ]
 """Any device section, selected by its `driver:` key."""

@@ -69,6 +69,10 @@ class TurntableFault(DeviceError):
         super().__init__(device, message)
 
 
+class MeasurementFailed(DeviceError):
+    """A measuring device gave no result in time (no ready bit after the start)."""
+
+
 class ReaderError(DeviceError):
     """A reader answered with an error or nothing usable."""
 

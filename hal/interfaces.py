@@ -12,7 +12,7 @@ raise `hal.errors.LinkDown` at once instead of hanging.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -107,6 +107,19 @@ class Turntable(Device, Protocol):
 
     async def reset_fault(self) -> None:
         """Acknowledge a drive fault."""
+        ...
+
+
+# --- testers ---------------------------------------------------------------------------
+
+
+class Tester(Device, Protocol):
+    """A device that measures on command (a traction-battery tester)."""
+
+    async def measure(self, names: Sequence[str], timeout: float) -> dict[str, float]:
+        """Start a measurement, wait for its results (the ready bit), read the named
+        values (engineering units). MeasurementFailed when no result comes in `timeout`;
+        LinkDown when the link is lost meanwhile."""
         ...
 
 

@@ -178,8 +178,12 @@ class Control:
         await self.commit(AlarmAcked(operator=user, result=key, data=alarm.to_dict()))
 
     async def answer(self, kind: PromptKind, value: str, user: str, role: str) -> None:
-        """Answer the open prompt: manual_vin, checklist ('done'), verdict, confirm_step."""
-        action = {"manual_vin": "manual_vin", "verdict": "verdict"}.get(kind, "confirm")
+        """Answer the open prompt: manual_vin, checklist ('done'), verdict, measurement (a
+        number within the quantity's physical range, else refused and still asked),
+        confirm_step."""
+        action = {"manual_vin": "manual_vin", "verdict": "verdict", "measurement": "measure"}.get(
+            kind, "confirm"
+        )
         async with self._refusals(user, role, action, value):
             roles.check(user, role, action)
             prompt = self.prompts.current
@@ -191,6 +195,8 @@ class Control:
                     raise InvalidArgument(
                         f"answer must be one of {options} (got {bounded(value)!r})"
                     )
+                if prompt.check is not None and (why := prompt.check(value)) is not None:
+                    raise OutOfRange(f"{prompt.name or kind}: {bounded(why)}; enter it again")
             await self._taken(user, role, action, value)
             try:
                 self.prompts.answer(kind, value, user, role)

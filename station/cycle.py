@@ -2,7 +2,8 @@
 
 Each step is a coroutine given a `station.step_context.StepContext`: the
 devices (through `hal.interfaces` only), the route, the people (prompts), the
-journal. The identify step is in `station.identify`. Rules that hold for every step:
+journal. The identify step is in `station.identify`, the measure step in
+`station.measure`. Rules that hold for every step:
 
 - Journal first: the event that causes an output (the outputs themselves,
   the tag content, the release) is committed before the output is written.
@@ -13,7 +14,8 @@ journal. The identify step is in `station.identify`. Rules that hold for every s
   No other exception leaves a step: device errors are translated here.
 - Each step is resumable: after a hold, an abort or a crash the station
   runs the step again from what the journal says (`station.visit`):
-  confirmed checklist items stay confirmed, a verdict is not asked twice,
+  confirmed checklist items stay confirmed, a verdict or a journaled
+  measured value is not asked (or read) twice,
   a tag is rewritten with the content already journaled, never new content,
   and a vehicle already released is not released again.
 """
@@ -33,6 +35,7 @@ from station.config.models import (
     CycleStep,
     IdentifyStep,
     InspectStep,
+    MeasureStep,
     OperatorChecklistStep,
     ReleaseStep,
     SetOutputsStep,
@@ -57,6 +60,7 @@ from station.events import (
     ViolationData,
 )
 from station.identify import identify
+from station.measure import measure
 from station.route import Progress, RouteSnapshot, Violation, admit, complete, intake
 from station.step_context import Action, Record, StepContext, StepFailed, device_failure
 from station.visit import Visit
@@ -387,6 +391,7 @@ _RUNNERS: dict[type, Callable[[StepContext, int, Any], Awaitable[None]]] = {
     SetOutputsStep: _set_outputs,
     OperatorChecklistStep: _checklist,
     InspectStep: _inspect,
+    MeasureStep: measure,
     TurntableSweepStep: _sweep,
     WriteTagStep: _write_tag,
     ReleaseStep: _release,

@@ -13,7 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hal.errors import LinkDown
-from hal.interfaces import CodeReader, Device, OpcUaDevice, PlcIo, TagReader, Turntable
+from hal.interfaces import (
+    CodeReader,
+    Device,
+    OpcUaDevice,
+    PlcIo,
+    TagReader,
+    Tester,
+    Turntable,
+)
 from station.config.models import StationFile
 from station.device_types import device_type
 
@@ -37,6 +45,7 @@ class DeviceSet:
     barcodes: dict[str, CodeReader] = field(default_factory=dict)
     rfids: dict[str, TagReader] = field(default_factory=dict)
     opcua: dict[str, OpcUaDevice] = field(default_factory=dict)
+    testers: dict[str, Tester] = field(default_factory=dict)
     _inputs: dict[str, PlcIo] = field(default_factory=dict)
     _outputs: dict[str, PlcIo] = field(default_factory=dict)
 

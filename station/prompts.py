@@ -1,5 +1,5 @@
-"""Questions the cycle asks a person: manual VIN, checklist items, a verdict,
-a step confirmation in manual mode, a disposition for a held vehicle.
+"""Questions the cycle asks a person: manual VIN, checklist items, a verdict, a
+measured value, a step confirmation in manual mode, a disposition for a held vehicle.
 
 The cycle awaits `ask()`; the answer comes from the console or SCADA through
 the station's commands (or from the simulated operator of a scenario). One
@@ -15,7 +15,13 @@ from typing import Literal
 
 from station.status import PromptStatus
 
-PromptKind = Literal["manual_vin", "checklist", "verdict", "confirm_step", "disposition"]
+PromptKind = Literal[
+    "manual_vin", "checklist", "verdict", "measurement", "confirm_step", "disposition"
+]
+
+Check = Callable[[str], "str | None"]
+"""Why an answer cannot be taken (None: it can), e.g. a typed value outside the
+quantity's physical range: refused, and the prompt stays open."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,9 @@ class Prompt:
     roles: frozenset[str]
     options: tuple[str, ...] = ()
     item: int = 0
+    name: str = ""
+    """What is asked for, when it has a name (a measured quantity)."""
+    check: Check | None = None
     future: asyncio.Future[Answer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -69,9 +78,13 @@ class Prompts:
         options: tuple[str, ...] = (),
         item: int = 0,
         timeout: float | None = None,
+        *,
+        name: str = "",
+        check: Check | None = None,
     ) -> Answer:
-        """Open a prompt and wait for its answer (TimeoutError after `timeout`)."""
-        prompt = Prompt(kind, text, roles, options, item)
+        """Open a prompt and wait for its answer (TimeoutError after `timeout`); an
+        answer `check` refuses leaves it open."""
+        prompt = Prompt(kind, text, roles, options, item, name, check)
         self.current = prompt
         self._notify()
         try:
@@ -91,6 +104,8 @@ class Prompts:
             raise WrongPrompt(f"the station asks for {prompt.kind}, not {kind}")
         if prompt.options and value not in prompt.options:
             raise WrongPrompt(f"answer must be one of {', '.join(prompt.options)} (got {value!r})")
+        if prompt.check is not None and (why := prompt.check(value)) is not None:
+            raise WrongPrompt(why)
         prompt.future.set_result(Answer(value, user, role))
         return prompt
 

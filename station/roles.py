@@ -33,6 +33,7 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "confirm": frozenset({Role.OPERATOR, Role.INSPECTOR, Role.SUPERVISOR}),
     "manual_vin": frozenset({Role.OPERATOR, Role.SUPERVISOR}),
     "verdict": frozenset({Role.INSPECTOR, Role.SUPERVISOR}),
+    "measure": frozenset({Role.INSPECTOR, Role.SUPERVISOR}),
     "override": frozenset({Role.SUPERVISOR}),
     "dispose": frozenset({Role.SUPERVISOR}),
     "mode": frozenset({Role.SUPERVISOR, Role.MAINTENANCE}),

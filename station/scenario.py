@@ -17,16 +17,18 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from hal.config import Section
+from hal.config import Name, Section
 from station.config.loader import ConfigIssue, LoadedLine, LoadedStation, format_path, load_document
+from station.config.models import MeasureStep, Quantity, StationFile
 from station.config.names import Slug
+from station.limits import physical_problem
 from station.route import RouteError, RouteSnapshot, check_attributes
 from station.vin import VinError, check_digit, parse_vin
 
@@ -41,6 +43,9 @@ FaultKind = Literal[
     "turntable_stall",
     "inspection_timeout",
     "label_mismatch",
+    "tester_no_ready",
+    "tester_out_of_range",
+    "tester_link_drop",
 ]
 
 FAULT_DRIVERS: dict[FaultKind, str] = {
@@ -54,11 +59,16 @@ FAULT_DRIVERS: dict[FaultKind, str] = {
     "modbus_exception": "modbus_plc",
     "turntable_stall": "modbus_turntable",
     "inspection_timeout": "opcua",
+    "tester_no_ready": "modbus_battery_tester",
+    "tester_out_of_range": "modbus_battery_tester",
+    "tester_link_drop": "modbus_battery_tester",
 }
 """The `driver:` of the device each fault kind acts on: a station without one would
 never see the fault."""
 
 Loc = tuple[str | int, ...]
+
+MeasuredNumber = Annotated[float, Field(ge=-1e9, le=1e9)]
 
 
 class ScenarioFault(Section):
@@ -69,9 +79,11 @@ class ScenarioFault(Section):
     kind: FaultKind
     """What happens."""
     count: int = Field(default=1, ge=1, le=100)
-    """How many times (no-reads, failed writes)."""
+    """How many times (no-reads, failed writes, tester measurements without a ready bit or
+    with an out-of-range value)."""
     seconds: float = Field(default=0.0, ge=0.0, le=3600.0)
-    """Duration of a link drop (real seconds: --fast does not shrink it)."""
+    """Duration of a link drop (real seconds: --fast does not shrink it); for
+    `tester_link_drop`, the link drops at the next start command for that long."""
     at_deg: float = Field(default=180.0, ge=0.0, le=360.0)
     """Angle of a turntable stall."""
     code: int = Field(default=4, ge=1, le=11)
@@ -91,6 +103,10 @@ class ScenarioVehicle(Section):
     """Other vehicle attributes, e.g. needs_bodywork."""
     verdicts: dict[Slug, list[Literal["pass", "fail"]]] = Field(default_factory=dict)
     """Per gate operation, the verdicts it gets, consumed in order (default pass)."""
+    measurements: dict[Slug, list[dict[Name, MeasuredNumber]]] = Field(default_factory=dict)
+    """Per operation, per visit in order, the values its measure steps get by quantity name
+    (from the device, or typed by the inspector); a quantity absent, or a visit past the
+    list, gets a value within its limits."""
     faults: list[ScenarioFault] = Field(default_factory=list)
     """Faults injected while this vehicle is at a station."""
     manual_vin: bool = True
@@ -176,6 +192,7 @@ def _problems(
                     (*at, "verdicts", gate),
                     f"not a gate of line {name} (gates: {', '.join(sorted(gates))})",
                 )
+        yield from _measurement_problems(vehicle, line, stations, at)
         for number, fault in enumerate(vehicle.faults):
             where: Loc = (*at, "faults", number)
             if fault.station not in on_line:
@@ -200,6 +217,50 @@ def _problems(
                     f"(operations: {', '.join(route.names())})"
                 ),
             )
+
+
+def _measurement_problems(
+    vehicle: ScenarioVehicle, line: LoadedLine, stations: Mapping[str, LoadedStation], at: Loc
+) -> Iterator[tuple[Loc, str]]:
+    """Measurements name an operation of the line and, at a station whose file is known,
+    quantities its measure steps have."""
+    route = RouteSnapshot.from_line(line.model)
+    by_operation = {op.operation: op.station for op in route.operations}
+    by_operation[route.rework.operation] = route.rework.station
+    for operation, visits in vehicle.measurements.items():
+        where: Loc = (*at, "measurements", operation)
+        station = by_operation.get(operation)
+        if station is None:
+            known = ", ".join(route.names())
+            yield (
+                where,
+                f"no operation {operation!r} on line {line.model.line} (operations: {known})",
+            )
+            continue
+        if station not in stations:
+            continue  # a station of the line whose file is not loaded: taken on trust
+        quantities = measured_quantities(stations[station].model)
+        for number, values in enumerate(visits):
+            for name, value in values.items():
+                quantity = quantities.get(name)
+                if quantity is None:
+                    known = ", ".join(quantities) or "none"
+                    yield (
+                        (*where, number, name),
+                        f"station {station} measures no {name!r} (quantities: {known})",
+                    )
+                elif (problem := physical_problem(value, quantity)) is not None:
+                    yield (*where, number, name), problem
+
+
+def measured_quantities(station: StationFile) -> dict[str, Quantity]:
+    """Every quantity the station's measure steps measure, by name."""
+    return {
+        name: quantity
+        for step in station.cycle
+        if isinstance(step, MeasureStep)
+        for name, quantity in step.quantities.items()
+    }
 
 
 def _not_on_line(station: str, line: str, on_line: Sequence[str]) -> str:

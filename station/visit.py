@@ -19,8 +19,9 @@ events that move it::
 
 - queued: `cycle_started` is journaled, no VIN yet (`vin` is None);
 - in station: `identified` gave the VIN; `step_index` is the step to run next;
-- passed or failed: the `outcome`, from the last verdict of the visit (a
-  station without inspection passes what it was given);
+- passed or failed: the `outcome`, from the last verdict of the visit and the
+  values measured in it (one out of its limits fails the visit; a station without
+  inspection or measurement passes what it was given);
 - held: `held` names the cause until a supervisor's disposition;
 - released: `released` once the release step let the vehicle go; the visit
   ends with `cycle_ended` (`ended`: passed, failed, rework or held).
@@ -42,6 +43,7 @@ from station.events import (
     Hold,
     Identified,
     IntakeProgress,
+    Measured,
     OutputsSet,
     Override,
     PhotoSession,
@@ -65,6 +67,7 @@ _FOLDED: dict[EventKind, type[Entry]] = {
         StepDone,
         ChecklistItem,
         Verdict,
+        Measured,
         PhotoSession,
         Override,
         IntakeProgress,
@@ -99,6 +102,9 @@ class Visit:
     """Step index -> items confirmed."""
     verdicts: dict[int, str] = field(default_factory=dict)
     """Step index -> pass / fail."""
+    measured: dict[int, dict[str, bool]] = field(default_factory=dict)
+    """Step index -> quantity name -> within its limits (a measured value is never
+    measured or asked again in this visit)."""
     photo_complete: bool = False
     photo_overridden: bool = False
     tag_out: str | None = None
@@ -123,9 +129,15 @@ class Visit:
         return list(self.verdicts.values())[-1] if self.verdicts else None
 
     @property
+    def out_of_limits(self) -> bool:
+        """Whether a value measured in this visit is outside its limits."""
+        return any(not ok for values in self.measured.values() for ok in values.values())
+
+    @property
     def outcome(self) -> Outcome:
-        """passed, or failed when the last verdict of this visit was a fail."""
-        return "failed" if self.verdict == "fail" else "passed"
+        """failed when the last verdict of this visit was a fail or a measured value is
+        out of its limits (no verdict passes a vehicle the limits fail), else passed."""
+        return "failed" if self.verdict == "fail" or self.out_of_limits else "passed"
 
     def apply(self, event: Event) -> None:
         """Fold one committed event into the visit."""
@@ -149,6 +161,9 @@ class Visit:
                 self.checklist[index] = int(data["index"]) + 1
             case Verdict(step=step, result=result) if (index := _step_index(step)) is not None:
                 self.verdicts[index] = result
+            case Measured(step=step, data=data) if (index := _step_index(step)) is not None:
+                values = self.measured.setdefault(index, {})
+                values.update({str(v["name"]): bool(v["ok"]) for v in data["values"]})
             case PhotoSession(result=result):
                 self.photo_complete = result == "complete"
             case Override(data=data) if data.get("what") == "photo_session":

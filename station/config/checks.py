@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hal.config import ModbusPlcConfig
+from hal.config import ModbusBatteryTesterConfig, ModbusPlcConfig
 from station.config.models import (
     IdentifyStep,
     InspectStep,
     LineFile,
+    MeasureStep,
     ReleaseStep,
     SetOutputsStep,
     StationFile,
@@ -169,14 +170,35 @@ def _check_steps(station: StationFile) -> Iterator[Problem]:
         for field, name in read:
             if name is not None and name not in inputs:
                 yield ((*at, field), f"no input {name!r} in the I/O map")
+        if isinstance(step, MeasureStep):
+            yield from _measured_devices(station, step, at)
         if isinstance(step, IdentifyStep):
             identified = True
             if step.barcode is None and step.rfid is None:
                 yield (at, "identify needs a barcode reader, an rfid reader, or both")
         if (
-            isinstance(step, VerifyRouteStep | WriteTagStep | ReleaseStep | InspectStep)
+            isinstance(
+                step, VerifyRouteStep | WriteTagStep | ReleaseStep | InspectStep | MeasureStep
+            )
             and not identified
         ):
             yield ((*at, "step"), f"{step.step} needs an identify step before it")
         if isinstance(step, ReleaseStep) and index != last:
             yield ((*at, "step"), "release must be the last step of the cycle")
+
+
+def _measured_devices(
+    station: StationFile, step: MeasureStep, at: tuple[str | int, ...]
+) -> Iterator[Problem]:
+    """The devices a measure step's quantities name exist and measure (their registers
+    are the device type's check)."""
+    for name, quantity in step.quantities.items():
+        if quantity.device is None:
+            continue
+        device = station.devices.get(quantity.device)
+        where = (*at, "quantities", name, "device")
+        if device is None:
+            known = ", ".join(station.devices) or "none"
+            yield (where, f"no device {quantity.device!r} in this station (devices: {known})")
+        elif not isinstance(device, ModbusBatteryTesterConfig):
+            yield (where, f"device {quantity.device!r} is a {device.driver}, not a tester")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from hal.config import DeviceConfig, Name, Section
 from station.config.names import Slug
@@ -161,6 +161,77 @@ class InspectStep(StepBase):
     """No verdict within this time: the vehicle is held."""
 
 
+PhysicalValue = Annotated[float, Field(ge=-1e9, le=1e9)]
+"""A measured value, a limit or a physical bound (any unit)."""
+
+
+class Quantity(Section):
+    """One measured quantity of a `measure` step: its unit, limits, decimals and source."""
+
+    unit: str = Field(max_length=16)
+    """Unit shown with the value, e.g. %, kWh, ohm/V, mV."""
+    decimals: int = Field(default=1, ge=0, le=6)
+    """Decimals kept: the value is rounded to them (half away from zero), then judged."""
+    low: PhysicalValue | None = None
+    """Lowest value within limits (None: no low limit)."""
+    low_inclusive: bool = True
+    """The low limit itself is within limits (>=); false: strictly above it (>)."""
+    high: PhysicalValue | None = None
+    """Highest value within limits (None: no high limit)."""
+    high_inclusive: bool = True
+    """The high limit itself is within limits (<=); false: strictly below it (<)."""
+    physical_min: PhysicalValue
+    """Lowest value the quantity can have at all: a typed value below it is refused,
+    a device's value below it holds the vehicle (the device is wrong)."""
+    physical_max: PhysicalValue
+    """Highest value the quantity can have at all (SoH: 100 %)."""
+    device: Name | None = None
+    """Device that measures it (a battery tester); None: an inspector types it."""
+    register_name: Name | None = None
+    """The device's value register (a name of its `registers:`); only with `device`."""
+    description: str = ""
+    """What is measured and why the limits are what they are."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Quantity:
+        if self.physical_min >= self.physical_max:
+            raise ValueError(
+                f"physical_min ({self.physical_min:g}) must be below physical_max "
+                f"({self.physical_max:g})"
+            )
+        if self.low is None and self.high is None:
+            raise ValueError("a measured quantity needs a low limit, a high limit, or both")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low ({self.low:g}) must not be above high ({self.high:g})")
+        for name in ("low", "high"):
+            limit = getattr(self, name)
+            if limit is not None and not self.physical_min <= limit <= self.physical_max:
+                raise ValueError(
+                    f"{name} ({limit:g}) is outside the physical range "
+                    f"{self.physical_min:g}..{self.physical_max:g}"
+                )
+        if (self.device is None) != (self.register_name is None):
+            raise ValueError(
+                "device and register_name go together (neither: typed by an inspector)"
+            )
+        return self
+
+
+class MeasureStep(StepBase):
+    """Measure named quantities (from a device, or typed by an inspector); the verdict
+    follows from their limits. Each value is journaled (`measured`) with its limits."""
+
+    step: Literal["measure"]
+    """Step kind: measure."""
+    quantities: dict[Name, Quantity] = Field(min_length=1, max_length=32)
+    """Quantities by name (the name is what the journal and the scenario use), in order:
+    a device's quantities are read together, typed ones asked one by one."""
+    role: Literal["inspector", "supervisor"] = "inspector"
+    """Role allowed to type values (a supervisor may always)."""
+    timeout_s: float = Field(default=900.0, ge=1.0, le=86_400.0)
+    """No typed value within this time: the vehicle is held."""
+
+
 class TurntableSweepStep(StepBase):
     """The photo session: home, rotate in steps, settle, trigger the cameras."""
 
@@ -215,6 +286,7 @@ CycleStep = Annotated[
     | SetOutputsStep
     | OperatorChecklistStep
     | InspectStep
+    | MeasureStep
     | TurntableSweepStep
     | WriteTagStep
     | ReleaseStep,

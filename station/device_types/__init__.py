@@ -20,12 +20,20 @@ from typing import Any, get_args
 from hal.config import DeviceConfig
 from station.device_types.barcode import BARCODE
 from station.device_types.base import DeviceType
+from station.device_types.battery_tester import BATTERY_TESTER
 from station.device_types.inspection import INSPECTION
 from station.device_types.plc import PLC
 from station.device_types.rfid import RFID
 from station.device_types.turntable import TURNTABLE
 
-DEVICE_TYPES: tuple[DeviceType[Any, Any], ...] = (PLC, TURNTABLE, BARCODE, RFID, INSPECTION)
+DEVICE_TYPES: tuple[DeviceType[Any, Any], ...] = (
+    PLC,
+    TURNTABLE,
+    BARCODE,
+    RFID,
+    INSPECTION,
+    BATTERY_TESTER,
+)
 """Every device type, in the order `station sim` lists them."""
 
 _BY_DRIVER = {device_type.driver: device_type for device_type in DEVICE_TYPES}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args
 
 from hal.config import Section
@@ -86,6 +86,10 @@ class DeviceType(ABC, Generic[C, S]):
 
     def plan_verdicts(self, sim: S, vin: str, verdicts: list[str]) -> None:
         """The verdicts `vin` gets at its next inspections, if the device gives verdicts."""
+
+    def measure_values(self, sim: S, values: Mapping[str, float]) -> None:
+        """The values the device measures for the vehicle in front of it (by the device's
+        register names), if it measures."""
 
     async def inject(self, name: str, config: C, sim: S, fault: ScenarioFault) -> None:
         """A scenario fault, if it concerns this type of device."""

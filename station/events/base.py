@@ -43,6 +43,7 @@ class EventKind(StrEnum):
     OUTPUTS = "outputs"
     CHECKLIST_ITEM = "checklist_item"
     VERDICT = "verdict"
+    MEASURED = "measured"
     PHOTO_SESSION = "photo_session"
     TAG_WRITE = "tag_write"
     TAG_WRITTEN = "tag_written"

@@ -196,6 +196,43 @@ class Verdict(Entry):
     """The inspector, or the inspection device."""
 
 
+class MeasuredValue(TypedDict):
+    """One measured quantity with what it was judged against."""
+
+    name: str
+    value: float
+    """Rounded to `decimals`: the value shown and judged."""
+    unit: str
+    decimals: int
+    low: float | None
+    low_inclusive: bool
+    high: float | None
+    high_inclusive: bool
+    ok: bool
+    """Within the limits."""
+
+
+class MeasuredData(TypedDict):
+    source: str
+    """'device:NAME' (read from a device) or 'typed' (by the inspector in `operator`)."""
+    values: list[MeasuredValue]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measured(Entry):
+    """Values of a measure step, journaled together with their limits and verdict: all
+    the quantities one device reading gave, or one typed value."""
+
+    KIND = EventKind.MEASURED
+    vin: str
+    step: str
+    result: str
+    """pass when every value is within its limits, else fail."""
+    operator: str
+    """The inspector who typed the value, or the device that measured it."""
+    data: MeasuredData
+
+
 class SweepFault(TypedDict):
     kind: str
     message: str

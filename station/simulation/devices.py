@@ -31,11 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from simulators.barcode import SimBarcode
+from simulators.battery_tester import SimBatteryTester
 from simulators.inspection import SimInspection
 from simulators.plc import SimPlc
 from simulators.rfid import SimRfid, TagStore
 from simulators.turntable import SimTurntable
 from station.config.loader import LoadedStation
+from station.config.models import MeasureStep
 from station.device_types import device_type
 from station.device_types.base import DeviceType
 from station.devices import DeviceSet, build_devices
@@ -100,6 +102,7 @@ class SimulatedDevices:
         self.barcodes: dict[str, SimBarcode] = {}
         self.rfids: dict[str, SimRfid] = {}
         self.inspections: dict[str, SimInspection] = {}
+        self.testers: dict[str, SimBatteryTester] = {}
         self._all: dict[str, Simulator] = {}
         self._updates: dict[str, dict[str, Any]] = {}
 
@@ -163,6 +166,22 @@ class SimulatedDevices:
     def plan_verdicts(self, vin: str, verdicts: list[str]) -> None:
         for name, sim in self._all.items():
             self._type_of(name).plan_verdicts(sim, vin, verdicts)
+
+    def measure(self, values: Mapping[str, float]) -> None:
+        """What the station's devices measure for the vehicle in front of them, by
+        quantity name (the names of the station's measure steps): each measuring
+        device is given its registers' values."""
+        by_device: dict[str, dict[str, float]] = {}
+        for step in self.loaded.model.cycle:
+            if not isinstance(step, MeasureStep):
+                continue
+            for name, quantity in step.quantities.items():
+                device, register = quantity.device, quantity.register_name
+                if device is not None and register is not None and name in values:
+                    by_device.setdefault(device, {})[register] = values[name]
+        for name, sim in self._all.items():
+            if name in by_device:
+                self._type_of(name).measure_values(sim, by_device[name])
 
     async def inject(self, fault: ScenarioFault) -> None:
         """A scenario fault, on the simulators it concerns (none for a label mismatch:

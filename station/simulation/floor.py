@@ -4,7 +4,9 @@ in front of the readers, drives in and out, or is taken out.
 `StationFloor` is the physical world around one station, shared by every
 driver of vehicles (`StationWorld` in `station.simulation.world`, the line's
 conveyor in `station.simulation.line`): a vehicle is put in front of the
-readers (its VIN label and its hang tag), its faults injected (those that
+readers (its VIN label and its hang tag), the values its measuring devices and
+its inspector give set for this visit (`measurements` of the scenario, per visit
+in order, else within the limits), its faults injected (those that
 strike mid-cycle once the station has admitted it), and it drives in (the PLC
 simulator's arrival); the floor then waits until it has driven out (the PLC
 simulator's departure), or until it was taken out of the station (held):
@@ -30,8 +32,9 @@ from dataclasses import dataclass
 
 import structlog
 
+from station import limits
 from station.config.models import WaitInputStep
-from station.scenario import ScenarioFault, ScenarioVehicle
+from station.scenario import ScenarioFault, ScenarioVehicle, measured_quantities
 from station.simulation.devices import SimulatedDevices
 from station.simulation.people import People, Verdicts
 from station.simulation.view import Happened, StationView
@@ -80,12 +83,17 @@ class StationFloor:
         self.sims = sims
         self.present: str | None = None
         """The vehicle at the station (in front of its readers, or in it)."""
+        self.measuring: dict[str, float] = {}
+        """What the station measures of the vehicle at it this visit, by quantity name."""
+        self.vehicles = vehicles
+        self._visits: dict[str, int] = {}
         self.people = People(
             station,
             dict(vehicles),
             verdicts,
             present=lambda: self.present,
             before_remove=self.take_out,
+            measured=self.measuring.get,
         )
         """The station's people: a held vehicle the supervisor removes is pushed out
         first, and the 'remove' disposition given once the station has seen it go."""
@@ -142,12 +150,27 @@ class StationFloor:
             plc.on_departed.append(passage.departed.set)
         self.present = vin
         self.sims.present(vin, tag_uid(vin), label=foreign_vin(vin) if swapped else None)
+        self._measure(vin)
         if restored:
             self._restore_position()
         else:
             for plc in self.sims.plcs.values():
                 plc.arrive()
         return passage
+
+    def _measure(self, vin: str) -> None:
+        """This visit's values of the vehicle (the scenario's, else within the limits),
+        given to the measuring devices and to the inspector who types them."""
+        visit = self._visits.get(vin, 0)
+        self._visits[vin] = visit + 1
+        vehicle = self.vehicles.get(vin)
+        given = vehicle.measurements.get(self.station.config.model.operation, []) if vehicle else []
+        quantities = measured_quantities(self.station.config.model)
+        self.measuring.clear()
+        self.measuring.update({name: limits.nominal(q) for name, q in quantities.items()})
+        if visit < len(given):
+            self.measuring.update(given[visit])
+        self.sims.measure(self.measuring)
 
     async def leave(self, passage: Passage) -> str:
         """Wait until the vehicle has left (or was taken out, held); its cycle's result."""

@@ -8,6 +8,8 @@ real person's action. Their rules:
 - a checklist item is confirmed, a manual-mode step is confirmed;
 - a verdict is the scenario's next verdict for that vehicle and gate (pass
   when the scenario says nothing);
+- a measured value the inspector types is this visit's value of the scenario
+  (`measured`, from the floor: within the limits when the scenario says nothing);
 - after a final no-read the operator types the VIN (when the scenario allows);
 - a held vehicle: the supervisor removes it from the station when the hold is
   a route violation or an identity problem, and retries the step otherwise
@@ -90,9 +92,13 @@ class People:
         present: Callable[[], str | None],
         links_up: Callable[[], bool] | None = None,
         before_remove: Callable[[], Awaitable[None]] | None = None,
+        measured: Callable[[str], float | None] | None = None,
     ) -> None:
         self.station = station
         self.present = present
+        self.measured = measured or (lambda name: None)
+        """The value a quantity has this visit (what the inspector reads off his
+        instrument and types), by name."""
         self.before_remove = before_remove
         """What happens before the supervisor removes a held vehicle (on a floor: it is
         pushed out of the station first, as on a real one)."""
@@ -128,6 +134,12 @@ class People:
             elif prompt.kind == "verdict" and vin is not None:
                 verdict = self.verdicts.next(vin, st.config.model.operation)
                 await self._answer("verdict", verdict, INSPECTOR)
+            elif prompt.kind == "measurement" and vin is not None:
+                # `name` is not in `PromptView` yet (view.py is another branch's): a
+                # remote station's prompt without it is left to a person
+                value = self.measured(getattr(prompt, "name", ""))
+                if value is not None:
+                    await self._answer("measurement", repr(value), INSPECTOR)
             elif prompt.kind == "manual_vin" and vin is None:
                 expected = self._expected_vin()
                 if expected is not None:

@@ -55,9 +55,16 @@ UP_TO_CLEANING = [
 DOWNSTREAM = [("photo-studio", "passed"), ("quality", "passed"), ("exit", "passed")]
 TC = ("technical-control", "passed")
 JOURNEYS: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    "ev-takes-the-battery-qualification": (
+    "ev-soh-below-its-limit-rework-then-pass": (
         "VF3LCYHZ6HS100003",
-        [*UP_TO_CLEANING, TC, ("battery", "passed"), *DOWNSTREAM],
+        [
+            *UP_TO_CLEANING,
+            TC,
+            ("battery", "failed"),
+            ("rework-bay", "rework"),
+            ("battery", "passed"),
+            *DOWNSTREAM,
+        ],
     ),
     "needs-bodywork": (
         "VF1RFB00X66100001",
@@ -181,9 +188,29 @@ def test_stations_report_the_cycles_of_the_journeys(acceptance: LineOutput) -> N
     assert {name: s["cycles"] for name, s in stations.items()} == {
         name: stops.get(name, 0) for name in stations
     }
-    assert stations["rework-bay"]["counts"]["rework"] == 2
+    assert stations["rework-bay"]["counts"]["rework"] == 3  # TC, quality, battery (SoH)
     assert stations["diagnosis"]["counts"]["held"] == 1
     assert all(s["state"] == "Execute" for s in stations.values())
+
+
+def test_the_battery_journal_holds_both_measurements_with_their_limits(
+    acceptance: LineOutput,
+) -> None:
+    assert acceptance.state_dir is not None
+    with JournalReader.open(journal_path(acceptance.state_dir / "battery")) as journal:
+        readings = [
+            e for e in journal.events() if e.kind == "measured" and e.data["source"] != "typed"
+        ]
+    soh = [
+        (e.vin, e.result, v["value"], v["low"], v["ok"])
+        for e in readings
+        for v in e.data["values"]
+        if v["name"] == "soh_pct"
+    ]
+    assert soh == [
+        ("VF3LCYHZ6HS100003", "fail", 64.0, 70.0, False),
+        ("VF3LCYHZ6HS100003", "pass", 81.5, 70.0, True),
+    ]
 
 
 def test_noread_at_the_check_in_is_typed_by_an_operator(acceptance: LineOutput) -> None:
@@ -386,6 +413,12 @@ EV = "VF3LCYHZ6HS100003"
             None,
             "released",
         ),
+        ({"measurements": {"battery-qualification": [{"soh_pct": 64}]}}, None, "released"),
+        (
+            {"measurements": {"battery-qualification": [{"cell_spread_mv": 50.5}] * 3}},
+            None,
+            "held",
+        ),
     ],
     ids=[
         "plain",
@@ -399,6 +432,8 @@ EV = "VF3LCYHZ6HS100003"
         "noread-typed-by-hand",
         "noread-nobody-types",
         "noread-where-the-tag-names-it",
+        "soh-below-its-limit-once-then-within",
+        "cell-spread-above-its-limit-uses-up-the-loops",
     ],
 )
 def test_expected_final(

@@ -118,6 +118,28 @@ def test_station_line_refuses_the_same_way(tmp_path: Path) -> None:
     ]
 
 
+def test_measurements_name_quantities_the_station_measures_within_their_physical_range(
+    tmp_path: Path,
+) -> None:
+    measurements = {
+        "battery-qualification": [{"soh_pct": 150.0}, {"soh_pct": 64, "torque_nm": 3}],
+        "painting": [{"soh_pct": 80}],
+    }
+    vehicle = {"vin": GOOD_VIN, "ev": True, "measurements": measurements}
+    scenario = _scenario(tmp_path / "s.yaml", vehicle)
+    lines = _refused(["line", "--config", str(LINE), "--simulate", "--scenario", str(scenario)])
+    battery = "vehicles[0].measurements.battery-qualification"
+    assert lines == [
+        f"{scenario}:9: {battery}[0].soh_pct: 150 % is outside the physical range 0..100 %",
+        f"{scenario}:13: {battery}[1].torque_nm: station battery measures no 'torque_nm' "
+        "(quantities: soc_pct, soh_pct, usable_capacity_kwh, insulation_ohm_per_v, "
+        "cell_spread_mv)",
+        f"{scenario}:16: vehicles[0].measurements.painting: no operation 'painting' on line "
+        "line-1 (operations: intake, diagnosis, electromechanics, bodywork, cleaning, "
+        "technical-control, battery-qualification, photo, quality-control, exit)",
+    ]
+
+
 def test_every_fault_kind_names_the_device_it_acts_on() -> None:
     assert set(FAULT_DRIVERS) == set(get_args(FaultKind))
 

@@ -232,3 +232,102 @@ async def test_tag_write_failing_holds_then_a_retry_writes_the_same_content(
     assert len(intents) == 1, "the tag is never written with two different contents"
     assert run.sims.tags.memory(tag_uid(VIN)).hex() == intents.pop()
     assert released_once(run) == {VIN: 1}
+
+
+# --- the battery qualification: a gate that decides on data --------------------------
+
+EV = "VF1AG000X66123456"
+
+
+def ev(measurements: list[dict[str, float]] | None = None, **vehicle: object) -> dict[str, object]:
+    """A scenario of one EV at the battery qualification, measured as given per visit."""
+    given = {"battery-qualification": measurements} if measurements else {}
+    return {"vehicles": [{"vin": EV, "ev": True, "measurements": given, **vehicle}]}
+
+
+def measured(run: Run) -> dict[str, dict[str, object]]:
+    """Every journaled value of the run by quantity name (the last one of each)."""
+    return {v["name"]: v for e in run.kinds("measured") for v in e.data["values"]}
+
+
+async def test_soh_below_its_limit_fails_the_battery_gate_with_the_limits_journaled(
+    run_scenario: Callable[..., object],
+) -> None:
+    run: Run = await run_scenario("battery.yaml", ev([{"soh_pct": 64.04}]))
+    assert run.world.results == {EV: "failed"}
+    soh = measured(run)["soh_pct"]
+    assert soh == {
+        "name": "soh_pct",
+        "value": 64.0,
+        "unit": "%",
+        "decimals": 1,
+        "low": 70.0,
+        "low_inclusive": True,
+        "high": None,
+        "high_inclusive": True,
+        "ok": False,
+    }
+    reading = next(e for e in run.kinds("measured") if e.data["source"] == "device:tester")
+    assert (reading.result, reading.operator, reading.vin) == ("fail", "tester", EV)
+    assert {v["name"] for v in reading.data["values"]} == {
+        "soh_pct",
+        "usable_capacity_kwh",
+        "insulation_ohm_per_v",
+        "cell_spread_mv",
+    }
+    typed = next(e for e in run.kinds("measured") if e.data["source"] == "typed")
+    assert (typed.result, typed.operator) == ("pass", "sim-inspector")
+    assert run.sims.testers["tester"].starts == 1
+    # the inspector's pass does not pass a vehicle the limits fail
+    assert run.kinds("verdict")[-1].result == "pass"
+    assert run.kinds("released")[-1].result == "failed"
+    assert "battery-qualification" not in run.tag(EV).gates_passed
+
+
+async def test_every_value_within_its_limits_passes_the_gate(
+    run_scenario: Callable[..., object],
+) -> None:
+    run: Run = await run_scenario(
+        "battery.yaml",
+        ev([{"soh_pct": 70.0, "insulation_ohm_per_v": 500, "cell_spread_mv": 50, "soc_pct": 55}]),
+    )
+    assert run.world.results == {EV: "passed"}
+    values = measured(run)
+    assert all(v["ok"] for v in values.values()), values
+    assert (values["soh_pct"]["value"], values["cell_spread_mv"]["value"]) == (70.0, 50.0)
+    assert values["soc_pct"]["value"] == 55.0
+
+
+@pytest.mark.parametrize(
+    ("fault", "held", "starts"),
+    [
+        ({"kind": "tester_no_ready", "count": 1}, "measurement_timeout", 2),
+        ({"kind": "tester_out_of_range", "count": 1}, "measurement_out_of_range", 2),
+    ],
+)
+async def test_a_tester_fault_holds_the_vehicle_and_a_retry_measures_again(
+    run_scenario: Callable[..., object], fault: dict[str, object], held: str, starts: int
+) -> None:
+    run: Run = await run_scenario(
+        "battery.yaml", ev(faults=[{"station": "battery", **fault}]), timeout=60
+    )
+    (hold,) = run.kinds("hold")
+    assert hold.result == held and "tester" in hold.data["message"]
+    assert run.sims.testers["tester"].starts == starts
+    assert len([e for e in run.kinds("measured") if e.data["source"] == "device:tester"]) == 1
+    assert run.world.results == {EV: "passed"}
+
+
+async def test_tester_link_lost_mid_measurement_aborts_then_measures_again(
+    run_scenario: Callable[..., object],
+) -> None:
+    run: Run = await run_scenario(
+        "battery.yaml",
+        ev(faults=[{"station": "battery", "kind": "tester_link_drop", "seconds": 1.0}]),
+        timeout=60,
+    )
+    (fault,) = run.kinds("fault")
+    assert fault.result == "link_lost" and "tester" in fault.data["message"]
+    assert run.sims.testers["tester"].starts == 2
+    assert len([e for e in run.kinds("measured") if e.data["source"] == "device:tester"]) == 1
+    assert run.world.results == {EV: "passed"}

@@ -18,6 +18,8 @@ from station.events import (
     Entry,
     Hold,
     Identified,
+    Measured,
+    MeasuredValue,
     OutputsSet,
     Released,
     StepDone,
@@ -94,6 +96,50 @@ async def test_the_last_verdict_decides_passed_or_failed(
     assert visit is not None
     assert visit.outcome == outcome
     assert visit.verdicts == {1 + i: v for i, v in enumerate(verdicts)}
+
+
+def value(name: str, ok: bool) -> MeasuredValue:
+    return {
+        "name": name,
+        "value": 64.0 if not ok else 81.5,
+        "unit": "%",
+        "decimals": 1,
+        "low": 70.0,
+        "low_inclusive": True,
+        "high": None,
+        "high_inclusive": True,
+        "ok": ok,
+    }
+
+
+async def test_measured_values_are_kept_per_step_and_one_out_of_limits_fails_the_visit(
+    journal: Journal,
+) -> None:
+    """A restart gives back what was measured (never measured twice), and a value out of
+    its limits fails the visit whatever a later verdict says."""
+    typed = Measured(
+        vin=VIN,
+        step="3:measure",
+        result="pass",
+        operator="ines",
+        data={"source": "typed", "values": [value("soc_pct", True)]},
+    )
+    read = Measured(
+        vin=VIN,
+        step="3:measure",
+        result="fail",
+        operator="tester",
+        data={"source": "device:tester", "values": [value("soh_pct", False)]},
+    )
+    verdict = Verdict(vin=VIN, step="4:inspect", result="pass", operator="ines")
+    visit = await replay(journal, [CycleStarted(data={"cycle": 1}), IDENTIFIED, typed])
+    assert visit is not None
+    assert (visit.measured, visit.outcome) == ({3: {"soc_pct": True}}, "passed")
+    for entry in (read, verdict):
+        visit.apply(await journal.append(entry.KIND.value, **entry.fields()))
+        assert restore(journal.events()) == visit, f"after {entry.KIND}"
+    assert visit.measured == {3: {"soc_pct": True, "soh_pct": False}}
+    assert visit.outcome == "failed"
 
 
 async def test_released_then_ended_the_station_is_empty_after_a_restart(journal: Journal) -> None:

@@ -1,5 +1,6 @@
 """What a scenario expects of each vehicle, from the route rules over the scenario
-alone: verdicts, misroutes, and the identity faults that make a supervisor
+alone: verdicts, measured values out of their limits (the station files' limits),
+misroutes, and the identity faults that make a supervisor
 remove a vehicle."""
 
 from __future__ import annotations
@@ -7,9 +8,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Literal
 
+from station import limits
 from station import route as rules
 from station.config.models import IdentifyStep, Operation
-from station.scenario import Misroute, ScenarioVehicle
+from station.scenario import Misroute, ScenarioVehicle, measured_quantities
 from station.simulation.line._layout import LineLayout
 
 IDENTITY_HOLDS = frozenset({"label_mismatch", "rfid_notag", "rfid_multi"})
@@ -24,6 +26,7 @@ def expected_final(
     route = layout.route
     progress = rules.intake(route, vehicle.vin, vehicle.true_attributes())
     verdicts = {gate: deque(list_) for gate, list_ in vehicle.verdicts.items()}
+    measured = {op: deque(visits) for op, visits in vehicle.measurements.items()}
     visited: set[str] = set()
     while True:
         if misroute is not None and misroute.after in progress.done:
@@ -41,6 +44,10 @@ def expected_final(
         failed = False
         if isinstance(target, Operation) and target.gate and verdicts.get(target.operation):
             failed = verdicts[target.operation].popleft() == "fail"
+        if measured.get(target.operation):
+            values = measured[target.operation].popleft()
+            quantities = measured_quantities(layout.stations[station].model)
+            failed |= any(not limits.within(v, quantities[n]) for n, v in values.items())
         progress = rules.complete(
             route, progress, target.operation, "failed" if failed else "passed"
         )

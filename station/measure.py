@@ -1,0 +1,145 @@
+"""The measure step: named quantities read from a device or typed by an inspector,
+each judged against its limits (`station.limits`) and journaled with them.
+
+- Quantities are taken in the order of the step: those of one device are read
+  together (one start, one ready bit, one `measured` event for all of them), a
+  typed one is asked alone (one prompt, one `measured` event).
+- Journal first, and never twice: a quantity the visit already holds (`Visit.measured`,
+  folded from the `measured` events) is not read or asked again, after a hold, an
+  abort or a crash; one that was read or typed but not journaled is read or asked
+  again (the device starts a new measurement).
+- A typed value outside the physical range is refused by the station's command
+  (`Control.answer`, journaled as `refused` with reason out_of_range) and the prompt
+  stays open; a device value outside it holds the vehicle (`measurement_out_of_range`:
+  the tester is wrong, not the battery; a supervisor retries or removes). No ready bit
+  in time holds it too (`measurement_timeout`); a link lost mid-measurement aborts
+  the station like any device fault (`link_lost`), and the measurement is started
+  again once it resumes.
+- The step never decides alone: a value out of its limits makes the visit's outcome
+  failed (`Visit.outcome`), whatever a later verdict says.
+"""
+
+from __future__ import annotations
+
+from hal.config import ModbusBatteryTesterConfig
+from hal.errors import MeasurementFailed
+from station import limits
+from station.config.models import MeasureStep, Quantity
+from station.events import Measured, MeasuredValue
+from station.step_context import StepContext, StepFailed
+
+
+async def measure(ctx: StepContext, index: int, step: MeasureStep) -> None:
+    """Run a measure step for the vehicle in the station (see the module docstring)."""
+    done = ctx.visit.measured.get(index, {})
+    todo = [name for name in step.quantities if name not in done]
+    while todo:
+        ctx.report.progress = 1 - len(todo) / len(step.quantities)
+        ctx.report.changed()
+        first = step.quantities[todo[0]]
+        if first.device is None:
+            await _typed(ctx, index, step, todo[0])
+            todo = todo[1:]
+        else:
+            batch = [name for name in todo if step.quantities[name].device == first.device]
+            await _read(ctx, index, step, first.device, batch)
+            todo = [name for name in todo if name not in batch]
+
+
+async def _read(
+    ctx: StepContext, index: int, step: MeasureStep, device: str, names: list[str]
+) -> None:
+    vin = ctx.visit.vin
+    assert vin is not None
+    quantities = {name: step.quantities[name] for name in names}
+    registers = [q.register_name for q in quantities.values() if q.register_name is not None]
+    section = ctx.station.devices[device]
+    assert isinstance(section, ModbusBatteryTesterConfig)  # config checks
+    timeout = section.measure_timeout_s * ctx.time_scale  # the simulated tester is as fast
+    try:
+        raw = await ctx.devices.testers[device].measure(registers, timeout)
+    except MeasurementFailed as exc:
+        raise StepFailed("hold", "measurement_timeout", str(exc)) from exc
+    values: dict[str, float] = {}
+    for name, quantity in quantities.items():
+        assert quantity.register_name is not None
+        value = raw[quantity.register_name]
+        problem = limits.physical_problem(value, quantity)
+        if problem is not None:
+            raise StepFailed(
+                "hold",
+                "measurement_out_of_range",
+                f"{device} gave {name} = {problem}: the tester is wrong, measure again",
+                data={"device": device, "quantity": name, "value": repr(value)},
+            )
+        values[name] = value
+    await _journal(ctx, index, step, values, source=f"device:{device}", operator=device)
+
+
+async def _typed(ctx: StepContext, index: int, step: MeasureStep, name: str) -> None:
+    vin = ctx.visit.vin
+    quantity = step.quantities[name]
+
+    def check(text: str) -> str | None:
+        return limits.parse_typed(text, quantity)[1]
+
+    text = (
+        f"{name} of {vin} in {quantity.unit}: limits {limits.describe(quantity)}, "
+        f"{quantity.decimals} decimal(s), "
+        f"range {quantity.physical_min:g}..{quantity.physical_max:g}"
+    )
+    try:
+        answer = await ctx.prompts.ask(
+            "measurement",
+            text,
+            frozenset({step.role, "supervisor"}),
+            item=list(step.quantities).index(name),
+            timeout=step.timeout_s,
+            name=name,
+            check=check,
+        )
+    except TimeoutError as exc:
+        raise StepFailed(
+            "hold", "measurement_timeout", f"no value of {name} entered in {step.timeout_s} s"
+        ) from exc
+    value, problem = limits.parse_typed(answer.value, quantity)
+    assert value is not None, problem  # the prompt's check refused anything else
+    await _journal(ctx, index, step, {name: value}, source="typed", operator=answer.user)
+
+
+async def _journal(
+    ctx: StepContext,
+    index: int,
+    step: MeasureStep,
+    values: dict[str, float],
+    *,
+    source: str,
+    operator: str,
+) -> None:
+    entries = [judged(name, step.quantities[name], value) for name, value in values.items()]
+    assert ctx.visit.vin is not None
+    await ctx.record(
+        Measured(
+            vin=ctx.visit.vin,
+            step=f"{index}:measure",
+            result="pass" if all(entry["ok"] for entry in entries) else "fail",
+            operator=operator,
+            data={"source": source, "values": entries},
+        )
+    )
+
+
+def judged(name: str, quantity: Quantity, value: float) -> MeasuredValue:
+    """A value rounded to its decimals, with its limits and whether it is within them."""
+    shown = limits.rounded(value, quantity.decimals)
+    return {
+        "name": name,
+        "value": shown,
+        "unit": quantity.unit,
+        "decimals": quantity.decimals,
+        "low": quantity.low,
+        "low_inclusive": quantity.low_inclusive,
+        "high": quantity.high,
+        "high_inclusive": quantity.high_inclusive,
+        "ok": limits.within(shown, quantity),
+    }
