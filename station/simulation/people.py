@@ -137,7 +137,7 @@ class People:
             elif prompt.kind == "measurement" and vin is not None:
                 # `name` is not in `PromptView` yet (view.py is another branch's): a
                 # remote station's prompt without it is left to a person
-                value = self.measured(getattr(prompt, "name", ""))
+                value = self.measured(prompt.name)
                 if value is not None:
                     await self._answer("measurement", repr(value), INSPECTOR)
             elif prompt.kind == "manual_vin" and vin is None:

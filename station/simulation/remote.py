@@ -82,6 +82,8 @@ class _Open:
 class RemotePrompt:
     kind: str
     roles: frozenset[str]
+    name: str = ""
+    """A measured quantity's name: not in the station's OPC UA status yet."""
     future: _Open = dataclasses.field(default_factory=_Open)
 
 
