@@ -55,6 +55,7 @@ class Prompt:
             "text": self.text,
             "options": list(self.options),
             "item": self.item,
+            "name": self.name,
         }
 
 

@@ -20,6 +20,8 @@ class PromptStatus(TypedDict):
     text: str
     options: list[str]
     item: int
+    name: str
+    """What a measurement prompt asks for (the quantity), else ""."""
 
 
 class AlarmStatus(TypedDict):

@@ -46,6 +46,7 @@ STATION_METHODS = (
     "AcknowledgeAlarm",
     "ConfirmChecklistItem",
     "EnterVerdict",
+    "EnterMeasurement",
     "ManualVin",
     "ConfirmStep",
     "Override",

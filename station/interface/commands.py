@@ -67,6 +67,7 @@ def handlers(st: Station) -> dict[str, Handler]:
         "AcknowledgeAlarm": acknowledge,
         "ConfirmChecklistItem": answer("checklist", "done"),
         "EnterVerdict": answer("verdict"),
+        "EnterMeasurement": answer("measurement"),
         "ManualVin": answer("manual_vin"),
         "ConfirmStep": answer("confirm_step", "go"),
         "Override": override,

@@ -72,6 +72,11 @@ METHODS: tuple[Method, ...] = (
     Method("AcknowledgeAlarm", [Arg("Key", _TEXT, "the alarm's key")], RESULT),
     Method("ConfirmChecklistItem", [], RESULT),
     Method("EnterVerdict", [Arg("Verdict", _TEXT, "pass or fail")], RESULT),
+    Method(
+        "EnterMeasurement",
+        [Arg("Value", _TEXT, "the value asked for (Prompt/Name), a number; unit as asked")],
+        RESULT,
+    ),
     Method("ManualVin", [Arg("Vin", _TEXT, "the VIN, typed")], RESULT),
     Method("ConfirmStep", [], RESULT),
     Method("Override", [Arg("What", _TEXT, "what is overridden: photo_session"), _REASON], RESULT),

@@ -67,7 +67,9 @@ Address space (namespace `urn:station-controller:station`, string node ids)::
           Name                String
           Progress            Double            0..1 within the step
         Prompt/                                 the question open to a person
-          Kind Text           String            checklist, verdict, manual_vin, confirm_step; ""
+          Kind Text           String            checklist, verdict, measurement, manual_vin,
+                                                confirm_step; ""
+          Name                String            what a measurement prompt asks for; ""
           Options             String[]
           Item                Int32
         Alarms/
@@ -80,6 +82,8 @@ Address space (namespace `urn:station-controller:station`, string node ids)::
           Recent              String            the last 50 journal events, JSON
         Commands/
           AcknowledgeAlarm(Key)  ConfirmChecklistItem()  EnterVerdict(Verdict: pass|fail)
+          EnterMeasurement(Value)  the quantity Prompt/Name asks for; BadOutOfRange
+                                   outside its physical range (asked again)
           ManualVin(Vin)  ConfirmStep()  Override(What, Reason)
           Dispose(Action: retry|remove, Reason)  ForceOutput(Name, Value: Int32)
           WhoAmI() -> (User, Role)

@@ -34,7 +34,7 @@ def _alarm_line(alarm: AlarmStatus) -> str:
     return f"P{alarm['priority']} {alarm['key']}: {alarm['text']}{flags}"
 
 
-NO_PROMPT: PromptStatus = {"kind": "", "text": "", "options": [], "item": 0}
+NO_PROMPT: PromptStatus = {"kind": "", "text": "", "options": [], "item": 0, "name": ""}
 
 
 def variables(status: Status) -> Variables:
@@ -75,6 +75,7 @@ def variables(status: Status) -> Variables:
         "Station.Prompt.Text": (prompt["text"], V.String),
         "Station.Prompt.Options": (list(prompt["options"]), V.String),
         "Station.Prompt.Item": (prompt["item"], V.Int32),
+        "Station.Prompt.Name": (prompt["name"], V.String),
         "Station.Alarms.Active": ([a["key"] for a in alarms if a["active"]], V.String),
         "Station.Alarms.Unacknowledged": (
             [a["key"] for a in alarms if not a["acked_by"]],

@@ -45,6 +45,7 @@ PEOPLE = (OPERATOR, INSPECTOR, SUPERVISOR)
 _ANSWERS = {
     "manual_vin": "ManualVin",
     "verdict": "EnterVerdict",
+    "measurement": "EnterMeasurement",
     "checklist": "ConfirmChecklistItem",
     "confirm_step": "ConfirmStep",
 }
@@ -83,7 +84,7 @@ class RemotePrompt:
     kind: str
     roles: frozenset[str]
     name: str = ""
-    """A measured quantity's name: not in the station's OPC UA status yet."""
+    """What a measurement prompt asks for."""
     future: _Open = dataclasses.field(default_factory=_Open)
 
 
@@ -153,7 +154,8 @@ class RemoteStation:
         if prompt is None:
             return None
         # The status does not say who may answer: the operator tries first (`answer`).
-        return RemotePrompt(prompt["kind"], frozenset({"operator", "inspector", "supervisor"}))
+        everyone = frozenset({"operator", "inspector", "supervisor"})
+        return RemotePrompt(prompt["kind"], everyone, prompt.get("name", ""))
 
     @property
     def devices(self) -> RemoteStation:
@@ -198,7 +200,7 @@ class RemoteStation:
 
     async def answer(self, kind: Any, value: str, user: str, role: str) -> None:
         method = _ANSWERS[kind]
-        args = (value,) if kind in ("manual_vin", "verdict") else ()
+        args = (value,) if kind in ("manual_vin", "verdict", "measurement") else ()
         try:
             await self._call(user, method, *args)
         except Refused as exc:
