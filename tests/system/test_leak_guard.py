@@ -9,9 +9,12 @@ import pytest
 pytest_plugins = ["pytester"]
 
 
-def test_leaked_task_fails_the_test(pytester: pytest.Pytester) -> None:
-    conftest = __import__("pathlib").Path(__file__).parent.parent / "conftest.py"
-    pytester.makeconftest(conftest.read_text())
+def test_leaked_task_fails_the_test(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tests = __import__("pathlib").Path(__file__).parent.parent
+    monkeypatch.setenv("PYTHONPATH", str(tests))  # the rigs the conftest imports
+    pytester.makeconftest((tests / "conftest.py").read_text())
     pytester.makeini(
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
     )
