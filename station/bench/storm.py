@@ -55,9 +55,12 @@ class _Ticker:
             self.max_s = max(self.max_s, time.monotonic() - began - TICK_S)
 
 
-async def storm(logins: int, browses: int, calls: int, state: Path) -> dict[str, Any]:
-    """Run the photo studio under the storm; the figures."""
-    from station.assembly import assemble
+async def storm(
+    logins: int, browses: int, calls: int, state: Path, *, freeze: bool = True
+) -> dict[str, Any]:
+    """Run the photo studio under the storm; the figures. `freeze`: as `station run`
+    does (a test leaves its process's heap as it is)."""
+    from station.assembly import assemble, freeze_start_up_heap
     from station.config.loader import load_station
     from station.interface.server import StationServer
     from station.interface.users import add_user
@@ -100,6 +103,8 @@ async def storm(logins: int, browses: int, calls: int, state: Path) -> dict[str,
         assert world is not None
         station.on_event(on_event)
         await station.devices.wait_connected(10)
+        if freeze:
+            freeze_start_up_heap()  # as `station run` does once up
         tasks = [asyncio.create_task(world.run(), name="storm-world")]
         try:
             async with asyncio.timeout(60):

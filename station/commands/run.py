@@ -279,7 +279,7 @@ def _start_refused(exc: JournalError | OSError, start: _Start) -> str:
 async def _main(args: argparse.Namespace, start: _Start) -> int:
     import structlog
 
-    from station.assembly import Assembly, assemble
+    from station.assembly import Assembly, assemble, freeze_start_up_heap
     from station.journal import JournalError
     from station.notify import notify
 
@@ -318,6 +318,7 @@ async def _main(args: argparse.Namespace, start: _Start) -> int:
             )
         # Ready once it serves: a device down is a link alarm the station shows, not a
         # failed start (systemd would restart it in a loop while the PLC is off).
+        freeze_start_up_heap()
         notify("READY=1")
         log.info(
             "ready",
