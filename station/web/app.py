@@ -204,9 +204,12 @@ class WebApp:
         return self.page("search.html", query=query, found=found)
 
     async def passport_page(self, request: Request) -> Response:
-        vin = request.path_params["vin"].strip().upper()[:QUERY_MAX]
+        vin = request.path_params["vin"].strip()[:QUERY_MAX]
         try:
             document = await self.live.read(passport, vin)
+            if document is None and vin != vin.upper():
+                vin = vin.upper()  # typed in lower case
+                document = await self.live.read(passport, vin)
             known = [] if document is not None else await self.live.read(_vins)
         except StoreError as exc:
             return self.page("not_found.html", 503, what="the plant database", error=str(exc))

@@ -232,6 +232,7 @@ class Board:
             "state_class": STATE_CLASSES.get(tile.state, "-idle").removeprefix("-"),
             "stale": stale,
             "silent": None if silent is None else age_text(silent),
+            "seq": tile.last_seq,
             "vin": tile.vin,
             "model": tile.model,
             "operation": tile.operation,

@@ -28,9 +28,9 @@ log = structlog.get_logger("station.web")
 
 
 class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, ready: asyncio.Event) -> None:
+    def __init__(self, config: uvicorn.Config, ready: asyncio.Event, url: str) -> None:
         super().__init__(config)
-        self.ready = ready
+        self.ready, self.url = ready, url
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -39,6 +39,7 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
+            log.info("web_view_serving", url=self.url)
             self.ready.set()
 
 
@@ -89,7 +90,7 @@ class WebView:
             ws="none",
             timeout_graceful_shutdown=SHUTDOWN_S,
         )
-        server = _Server(config, self.started)
+        server = _Server(config, self.started, self.url)
         following = asyncio.create_task(self.live.follow(), name="plant-web-follow")
         serving = asyncio.create_task(server.serve([self._socket]), name="plant-web-serve")
         try:

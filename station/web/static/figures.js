@@ -9,7 +9,7 @@
   const SVG = "http://www.w3.org/2000/svg";
   const W = 640;
   const H = 260;
-  const M = { left: 48, right: 12, top: 12, bottom: 46 };
+  const M = { left: 48, right: 12, top: 16, bottom: 78 };
   const STATES = ["Execute", "Held", "Aborted", "Suspended", "Stopped", "Idle"];
 
   function el(name, attrs, text) {
@@ -62,7 +62,11 @@
         svg.append(rect);
         base -= h;
       }
-      const label = el("text", { x: x + width / 2, y: M.top + plotH + 16, "text-anchor": "middle" }, item.label);
+      const lx = x + width / 2;
+      const ly = M.top + plotH + 16;
+      const label = items.length > 4
+        ? el("text", { x: lx, y: ly, "text-anchor": "end", transform: `rotate(-30 ${lx} ${ly})` }, item.label)
+        : el("text", { x: lx, y: ly, "text-anchor": "middle" }, item.label);
       svg.append(label);
       if (!item.parts) {
         svg.append(el("text", { x: x + width / 2, y: base - 4, "text-anchor": "middle" }, options.format(item.value)));
