@@ -1,0 +1,110 @@
+"""The andon board's model (`station.web.board`), its colours (`station.web.theme`, the
+console's own) and `--http` parsing, without a socket."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from station.console.widgets.state_banner import StateBanner
+from station.journal import GENESIS_HASH, Event, chain_hash
+from station.web.board import PLANT, Board, age_text, wall_seconds
+from station.web.server import parse_http
+from station.web.theme import BANNER_COLOURS
+
+WALL = "2026-12-04T10:00:00.000000+00:00"
+NOW = wall_seconds(WALL) + 5
+
+
+def event(station: str, seq: int, kind: str, **fields: Any) -> Event:
+    values: dict[str, Any] = {
+        "seq": seq,
+        "station": station,
+        "kind": kind,
+        "vin": None,
+        "step": None,
+        "result": None,
+        "operator": None,
+        "config_hash": "c0ffee",
+        "mono_ns": seq,
+        "boot_id": "boot",
+        "wall": WALL,
+        "data": {},
+        "prev_hash": GENESIS_HASH,
+        **fields,
+    }
+    return Event(**values, hash=chain_hash(values))
+
+
+def test_the_board_paints_states_as_the_console_banner_does() -> None:
+    css = StateBanner.DEFAULT_CSS
+    found = re.findall(
+        r"StateBanner\.-(\w+) \{ background: \$([\w-]+); border: round \$([\w-]+)", css
+    )
+    rules = {name: (background, edge) for name, background, edge in found}
+    base = re.search(r"background: \$([\w-]+); color: \$text; border: round \$([\w-]+)", css)
+    assert base is not None
+    rules["idle"] = (base[1], base[2])
+    assert rules == BANNER_COLOURS
+
+
+def test_a_tile_follows_its_station_and_the_held_list_its_vehicles() -> None:
+    board = Board({"line-1": ["reception", "exit"]}, stale_after_s=60)
+    vin = "VF1RFB00X66123400"
+    for seq, (kind, fields) in enumerate(
+        [
+            ("state", {"result": "Execute"}),
+            ("cycle_started", {"data": {"cycle": 1}}),
+            ("progress", {"vin": vin}),
+            ("identified", {"vin": vin, "data": {"model": "Clio"}}),
+            ("step_started", {"vin": vin, "step": "1:identify"}),
+            ("alarm_raised", {"result": "a:low", "data": {"priority": 3, "text": "low"}}),
+            ("alarm_raised", {"result": "a:high", "data": {"priority": 1, "text": "high"}}),
+            ("hold", {"vin": vin, "result": "timeout", "data": {"message": "<stuck>"}}),
+        ],
+        start=1,
+    ):
+        board.take("line-1", event("reception", seq, kind, **fields))
+    view = board.view("line-1", NOW)
+    reception, exit_ = view["tiles"]
+    assert (reception["station"], exit_["station"]) == ("reception", "exit")
+    assert (reception["state"], reception["state_class"], reception["vin"]) == (
+        "Execute",
+        "running",
+        vin,
+    )
+    assert reception["step_result"] == "held: timeout" and not reception["stale"]
+    assert [a["text"] for a in reception["alarms"]] == ["high", "low"]
+    assert exit_["stale"] and exit_["state"] == "no state yet"
+    assert [(h["vin"], h["reason"], h["age"]) for h in view["held"]] == [(vin, "<stuck>", "5 s")]
+    assert view["counters"] == {"entered": 1, "released": 0, "held": 1, "target": 180}
+
+    for seq, (kind, fields) in enumerate(
+        [
+            ("admitted", {"vin": vin, "data": {"operation": "exit"}}),
+            ("released", {"vin": vin, "result": "passed"}),
+            ("cycle_ended", {"vin": vin, "result": "passed"}),
+        ],
+        start=1,
+    ):
+        board.take("line-1", event("exit", seq, kind, **fields))
+    view = board.view(PLANT, NOW + 120)
+    assert view["held"] == []
+    assert view["counters"]["released"] == 1
+    assert all(t["stale"] for t in view["tiles"]), "no event for 2 minutes"
+
+
+def test_ages_and_http_addresses() -> None:
+    assert [age_text(s) for s in (3, 420, 3 * 3600 + 300, 50 * 3600)] == [
+        "3 s",
+        "7 min",
+        "3 h 05",
+        "2 d 2 h",
+    ]
+    assert parse_http("8080") == ("127.0.0.1", 8080)
+    assert parse_http("0.0.0.0:80") == ("0.0.0.0", 80)
+    assert parse_http("[::1]:8080") == ("::1", 8080)
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        parse_http("localhost:http")
