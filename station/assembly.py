@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from station.alarms import Priority
+from station.defects import SharedDefects
 from station.devices import DeviceSet, build_devices
 from station.events import UplinkAckIgnored
 from station.journal import Journal
@@ -90,6 +91,8 @@ class _Wanted:
     autostart: bool = True
     tags: TagStore | None = None
     """Tag memory shared with other stations (a line); else the station's own."""
+    defects: SharedDefects | None = None
+    """The defect record shared with other stations (a line); else none."""
 
 
 def assemble(
@@ -128,11 +131,20 @@ def assemble_line(
     each with its state in `run_dir/<station>/`, all sharing `tags`; the world of each
     is its floor (the line's conveyor drives it)."""
     wanted = []
+    defects = SharedDefects()
     for name, loaded in stations.items():
         folder = run_dir / name
         folder.mkdir(exist_ok=True)
         wanted.append(
-            _Wanted(loaded, folder, time_scale, scenario=scenario, on_line=True, tags=tags)
+            _Wanted(
+                loaded,
+                folder,
+                time_scale,
+                scenario=scenario,
+                on_line=True,
+                tags=tags,
+                defects=defects,
+            )
         )
     return _assembled(wanted, None)
 
@@ -259,9 +271,12 @@ def _station(wanted: _Wanted, journal: Journal, sims: SimulatedDevices | None) -
         factory(wanted.loaded),
         device_factory=factory,
         orders=ScenarioOrders(scenario) if scenario is not None else None,
+        defects=wanted.defects,
         time_scale=wanted.time_scale,
         autostart=wanted.autostart,
     )
+    if wanted.defects is not None:
+        station.on_event(wanted.defects.listener(wanted.loaded.model.operation))
     assembly = Assembly(journal, sims, station)
     if sims is None or scenario is None:
         return assembly

@@ -180,10 +180,14 @@ class Control:
     async def answer(self, kind: PromptKind, value: str, user: str, role: str) -> None:
         """Answer the open prompt: manual_vin, checklist ('done'), verdict, measurement (a
         number within the quantity's physical range, else refused and still asked),
-        confirm_step."""
-        action = {"manual_vin": "manual_vin", "verdict": "verdict", "measurement": "measure"}.get(
-            kind, "confirm"
-        )
+        finding (a code of the catalogue and a note, or 'none'; any other code refused,
+        invalid_argument, and still asked), confirm_step."""
+        action = {
+            "manual_vin": "manual_vin",
+            "verdict": "verdict",
+            "measurement": "measure",
+            "finding": "finding",
+        }.get(kind, "confirm")
         async with self._refusals(user, role, action, value):
             roles.check(user, role, action)
             prompt = self.prompts.current
@@ -196,7 +200,9 @@ class Control:
                         f"answer must be one of {options} (got {bounded(value)!r})"
                     )
                 if prompt.check is not None and (why := prompt.check(value)) is not None:
-                    raise OutOfRange(f"{prompt.name or kind}: {bounded(why)}; enter it again")
+                    # a finding's code not in the catalogue is not a number out of range
+                    refusal = InvalidArgument if kind == "finding" else OutOfRange
+                    raise refusal(f"{prompt.name or kind}: {bounded(why)}; enter it again")
             await self._taken(user, role, action, value)
             try:
                 self.prompts.answer(kind, value, user, role)

@@ -2,7 +2,8 @@
 
 Each step is a coroutine given a `station.step_context.StepContext`: the
 devices (through `hal.interfaces` only), the route, the people (prompts), the
-journal. The identify step is in `station.identify`, the measure step in
+journal. The identify step is in `station.identify`, the inspect step (verdict,
+findings, the inspection's measurements) in `station.inspect`, the measure step in
 `station.measure`. Rules that hold for every step:
 
 - Journal first: the event that causes an output (the outputs themselves,
@@ -22,14 +23,13 @@ journal. The identify step is in `station.identify`, the measure step in
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from hal.config import OutputPoint
 from hal.errors import DeviceError, ReaderError, WriteNotVerified
 from hal.sweep import sweep
-from station import tag
+from station import defects, tag
 from station.alarms import Priority
 from station.config.models import (
     CycleStep,
@@ -49,6 +49,7 @@ from station.devices import DeviceSet
 from station.events import (
     Admitted,
     ChecklistItem,
+    ChecklistItemData,
     IntakeProgress,
     OutputsSet,
     PhotoSession,
@@ -56,10 +57,10 @@ from station.events import (
     RouteViolated,
     TagWrite,
     TagWritten,
-    Verdict,
     ViolationData,
 )
 from station.identify import identify
+from station.inspect import inspect
 from station.measure import measure
 from station.route import Progress, RouteSnapshot, Violation, admit, complete, intake
 from station.step_context import Action, Record, StepContext, StepFailed, device_failure
@@ -182,79 +183,21 @@ async def _checklist(ctx: StepContext, index: int, step: OperatorChecklistStep) 
     for item in range(visit.checklist.get(index, 0), len(step.items)):
         ctx.report.progress = item / len(step.items)
         text = step.items[item]
-        answer = await ctx.prompts.ask("checklist", text, roles, options=("done",), item=item)
+        data: ChecklistItemData = {"index": item, "text": text}
+        shown = text
+        if step.show_findings and visit.vin is not None:
+            data["findings"] = defects.shown(ctx.defects, visit.vin)
+            shown = f"{text} ({data['findings']})"
+        answer = await ctx.prompts.ask("checklist", shown, roles, options=("done",), item=item)
         await ctx.record(
             ChecklistItem(
                 vin=visit.vin,
                 step=f"{index}:operator_checklist",
                 result="done",
                 operator=answer.user,
-                data={"index": item, "text": text},
+                data=data,
             )
         )
-
-
-# --- inspect ---------------------------------------------------------------------------
-
-
-async def _inspect(ctx: StepContext, index: int, step: InspectStep) -> None:
-    visit = ctx.visit
-    assert visit.vin is not None
-    if index in visit.verdicts:
-        return  # asked before a crash or a hold: never asked twice
-    operator: str | None = None
-    if step.device is None:
-        try:
-            answer = await ctx.prompts.ask(
-                "verdict",
-                f"verdict for {visit.vin} at {ctx.station.operation}",
-                frozenset({"inspector", "supervisor"}),
-                options=("pass", "fail"),
-                timeout=step.timeout_s,
-            )
-        except TimeoutError as exc:
-            raise StepFailed("hold", "verdict_timeout", "no verdict entered in time") from exc
-        verdict, operator = answer.value, answer.user
-    else:
-        verdict = await _device_verdict(ctx, step, visit.vin)
-    await ctx.record(
-        Verdict(
-            vin=visit.vin,
-            step=f"{index}:inspect",
-            result=verdict,
-            operator=operator or step.device,
-        )
-    )
-
-
-async def _device_verdict(ctx: StepContext, step: InspectStep, vin: str) -> str:
-    assert step.device is not None
-    device = ctx.devices.opcua[step.device]
-    changes = device.changes(step.verdict_node)
-    try:
-        async with asyncio.timeout(step.timeout_s):
-            await device.write(step.vin_node, vin)
-            async for value in changes:
-                verdict = _parse_verdict(value, vin)
-                if verdict is not None:
-                    return verdict
-    except TimeoutError as exc:
-        raise StepFailed(
-            "hold", "verdict_timeout", f"{step.device}: no verdict for {vin} in {step.timeout_s} s"
-        ) from exc
-    finally:
-        await changes.aclose()  # type: ignore[attr-defined]
-    raise StepFailed("abort", "link_lost", f"{step.device}: verdict subscription ended")
-
-
-def _parse_verdict(value: Any, vin: str) -> str | None:
-    """The inspection system publishes 'VIN:pass' / 'VIN:fail' (or a bare verdict)."""
-    text = str(value).strip().lower()
-    if ":" in text:
-        who, _, text = text.partition(":")
-        if who.upper() != vin:
-            return None
-    return text if text in ("pass", "fail") else None
 
 
 # --- turntable sweep -------------------------------------------------------------------
@@ -390,7 +333,7 @@ _RUNNERS: dict[type, Callable[[StepContext, int, Any], Awaitable[None]]] = {
     VerifyRouteStep: _verify_route,
     SetOutputsStep: _set_outputs,
     OperatorChecklistStep: _checklist,
-    InspectStep: _inspect,
+    InspectStep: inspect,
     MeasureStep: measure,
     TurntableSweepStep: _sweep,
     WriteTagStep: _write_tag,

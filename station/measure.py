@@ -21,6 +21,8 @@ each judged against its limits (`station.limits`) and journaled with them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from hal.config import ModbusBatteryTesterConfig
 from hal.errors import MeasurementFailed
 from station import limits
@@ -73,7 +75,9 @@ async def _read(
                 data={"device": device, "quantity": name, "value": repr(value)},
             )
         values[name] = value
-    await _journal(ctx, index, step, values, source=f"device:{device}", operator=device)
+    await journal_values(
+        ctx, f"{index}:measure", step.quantities, values, source=f"device:{device}", operator=device
+    )
 
 
 async def _typed(ctx: StepContext, index: int, step: MeasureStep, name: str) -> None:
@@ -104,24 +108,32 @@ async def _typed(ctx: StepContext, index: int, step: MeasureStep, name: str) -> 
         ) from exc
     value, problem = limits.parse_typed(answer.value, quantity)
     assert value is not None, problem  # the prompt's check refused anything else
-    await _journal(ctx, index, step, {name: value}, source="typed", operator=answer.user)
+    await journal_values(
+        ctx,
+        f"{index}:measure",
+        step.quantities,
+        {name: value},
+        source="typed",
+        operator=answer.user,
+    )
 
 
-async def _journal(
+async def journal_values(
     ctx: StepContext,
-    index: int,
-    step: MeasureStep,
+    where: str,
+    quantities: Mapping[str, Quantity],
     values: dict[str, float],
     *,
     source: str,
     operator: str,
 ) -> None:
-    entries = [judged(name, step.quantities[name], value) for name, value in values.items()]
+    """One `measured` event: the values judged against their quantities' limits."""
+    entries = [judged(name, quantities[name], value) for name, value in values.items()]
     assert ctx.visit.vin is not None
     await ctx.record(
         Measured(
             vin=ctx.visit.vin,
-            step=f"{index}:measure",
+            step=where,
             result="pass" if all(entry["ok"] for entry in entries) else "fail",
             operator=operator,
             data={"source": source, "values": entries},

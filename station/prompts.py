@@ -1,5 +1,6 @@
 """Questions the cycle asks a person: manual VIN, checklist items, a verdict, a
-measured value, a step confirmation in manual mode, a disposition for a held vehicle.
+measured value, a finding (a code of the catalogue), a step confirmation in manual
+mode, a disposition for a held vehicle.
 
 The cycle awaits `ask()`; the answer comes from the console or SCADA through
 the station's commands (or from the simulated operator of a scenario). One
@@ -16,7 +17,7 @@ from typing import Literal
 from station.status import PromptStatus
 
 PromptKind = Literal[
-    "manual_vin", "checklist", "verdict", "measurement", "confirm_step", "disposition"
+    "manual_vin", "checklist", "verdict", "measurement", "finding", "confirm_step", "disposition"
 ]
 
 Check = Callable[[str], "str | None"]

@@ -34,6 +34,7 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "manual_vin": frozenset({Role.OPERATOR, Role.SUPERVISOR}),
     "verdict": frozenset({Role.INSPECTOR, Role.SUPERVISOR}),
     "measure": frozenset({Role.INSPECTOR, Role.SUPERVISOR}),
+    "finding": frozenset({Role.INSPECTOR, Role.SUPERVISOR}),
     "override": frozenset({Role.SUPERVISOR}),
     "dispose": frozenset({Role.SUPERVISOR}),
     "mode": frozenset({Role.SUPERVISOR, Role.MAINTENANCE}),

@@ -58,6 +58,7 @@ from station.control import (
     OutOfRange,
     Refused,
 )
+from station.defects import DefectRecord, NoDefectRecord
 from station.devices import DeviceSet, NotConnected
 from station.events import (
     AlarmCleared,
@@ -119,6 +120,7 @@ class Station(Control, ConfigSwap, Links, JournalCare):
         *,
         device_factory: DeviceFactory | None = None,
         orders: Orders | None = None,
+        defects: DefectRecord | None = None,
         time_scale: float = 1.0,
         autostart: bool = False,
         disk_low_bytes: int = DISK_LOW_BYTES,
@@ -131,6 +133,7 @@ class Station(Control, ConfigSwap, Links, JournalCare):
         self.devices = devices
         self.device_factory = device_factory
         self.orders: Orders = orders or NoOrders()
+        self.defects: DefectRecord = defects or NoDefectRecord()
         self.time_scale = time_scale
         self.autostart = autostart
         self.machine = StationMachine(initial=State.STOPPED)
@@ -414,6 +417,7 @@ class Station(Control, ConfigSwap, Links, JournalCare):
             devices=self.devices,
             prompts=self.prompts,
             orders=self.orders,
+            defects=self.defects,
             record=self.commit,
             raise_alarm=self.alarms_raise,
             clear_alarm=self.alarms_clear,

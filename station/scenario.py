@@ -15,7 +15,7 @@ does not have) is refused, each problem located like the config loader's.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,7 +26,7 @@ from ruamel.yaml.error import YAMLError
 
 from hal.config import Name, Section
 from station.config.loader import ConfigIssue, LoadedLine, LoadedStation, format_path, load_document
-from station.config.models import MeasureStep, Quantity, StationFile
+from station.config.models import InspectStep, MeasureStep, Quantity, StationFile
 from station.config.names import Slug
 from station.limits import physical_problem
 from station.route import RouteError, RouteSnapshot, check_attributes
@@ -90,6 +90,20 @@ class ScenarioFault(Section):
     """Modbus exception code."""
 
 
+class ScenarioFinding(Section):
+    """A defect found at a gate: given by the inspection system, or typed by the
+    inspector (then its code must be in the station's catalogue, whose severity and text
+    are the ones journaled)."""
+
+    code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", min_length=1, max_length=24)
+    """Defect code, e.g. 1.1.13."""
+    severity: Literal["minor", "major", "critical"] = "major"
+    """Severity the inspection system gives (a typed code has its catalogue's)."""
+    text: str = Field(default="", max_length=10_000)
+    """What the inspection system says of it (a typed code has its catalogue's text); the
+    station keeps at most 200 characters of it."""
+
+
 class ScenarioVehicle(Section):
     """One vehicle and what happens to it."""
 
@@ -107,6 +121,9 @@ class ScenarioVehicle(Section):
     """Per operation, per visit in order, the values its measure steps get by quantity name
     (from the device, or typed by the inspector); a quantity absent, or a visit past the
     list, gets a value within its limits."""
+    findings: dict[Slug, list[list[ScenarioFinding]]] = Field(default_factory=dict)
+    """Per gate operation, per visit in order, the defects found (from its inspection
+    system, or typed by its inspector); a visit past the list has none."""
     faults: list[ScenarioFault] = Field(default_factory=list)
     """Faults injected while this vehicle is at a station."""
     manual_vin: bool = True
@@ -193,6 +210,7 @@ def _problems(
                     f"not a gate of line {name} (gates: {', '.join(sorted(gates))})",
                 )
         yield from _measurement_problems(vehicle, line, stations, at)
+        yield from _finding_problems(vehicle, gates, stations, route, at)
         for number, fault in enumerate(vehicle.faults):
             where: Loc = (*at, "faults", number)
             if fault.station not in on_line:
@@ -254,11 +272,12 @@ def _measurement_problems(
 
 
 def measured_quantities(station: StationFile) -> dict[str, Quantity]:
-    """Every quantity the station's measure steps measure, by name."""
+    """Every quantity the station's steps measure (measure steps, and the inspect steps
+    whose device's result has them), by name."""
     return {
         name: quantity
         for step in station.cycle
-        if isinstance(step, MeasureStep)
+        if isinstance(step, MeasureStep | InspectStep)
         for name, quantity in step.quantities.items()
     }
 
@@ -366,3 +385,49 @@ def generated(
             )
         )
     return Scenario(vehicles=vehicles)
+
+
+def _finding_problems(
+    vehicle: ScenarioVehicle,
+    gates: Collection[str],
+    stations: Mapping[str, LoadedStation],
+    route: RouteSnapshot,
+    at: Loc,
+) -> Iterator[tuple[Loc, str]]:
+    """Findings name a gate; a code its inspector types is in the station's catalogue."""
+    by_operation = {op.operation: op.station for op in route.operations}
+    for gate, visits in vehicle.findings.items():
+        where: Loc = (*at, "findings", gate)
+        if gate not in gates:
+            yield where, f"not a gate of the line (gates: {', '.join(sorted(gates))})"
+            continue
+        loaded = stations.get(by_operation[gate])
+        if loaded is None or not typed_findings(loaded.model):
+            continue
+        catalogue = loaded.model.findings
+        for number, found in enumerate(visits):
+            for item, finding in enumerate(found):
+                if finding.code not in catalogue:
+                    yield (
+                        (*where, number, item, "code"),
+                        f"{finding.code!r} is not in the catalogue of station "
+                        f"{loaded.model.station} (codes: {', '.join(catalogue)})",
+                    )
+
+
+def typed_findings(station: StationFile) -> bool:
+    """Whether the station's inspector types findings (an inspect step asks for them)."""
+    return any(isinstance(step, InspectStep) and step.ask_findings for step in station.cycle)
+
+
+def findings_fail(station: StationFile, found: Sequence[ScenarioFinding]) -> bool:
+    """Whether these findings fail the station's gate: a severity in an inspect step's
+    `fail_on` (a typed code has its catalogue's severity)."""
+    for step in station.cycle:
+        if not isinstance(step, InspectStep):
+            continue
+        for finding in found:
+            entry = station.findings.get(finding.code) if step.ask_findings else None
+            if (entry.severity if entry else finding.severity) in step.fail_on:
+                return True
+    return False

@@ -17,6 +17,7 @@ from structlog.typing import FilteringBoundLogger
 from hal.errors import DeviceError, LinkDown
 from station.alarms import Priority
 from station.config.models import StationFile
+from station.defects import DefectRecord
 from station.devices import DeviceSet
 from station.events import Entry
 from station.journal import Event
@@ -101,6 +102,8 @@ class StepContext:
     devices: DeviceSet
     prompts: Prompts
     orders: Orders
+    defects: DefectRecord
+    """The vehicle's findings at its gates (the rework bay shows them)."""
     record: Record
     raise_alarm: Callable[[str, Priority, str], None]
     clear_alarm: Callable[[str], None]

@@ -19,9 +19,10 @@ events that move it::
 
 - queued: `cycle_started` is journaled, no VIN yet (`vin` is None);
 - in station: `identified` gave the VIN; `step_index` is the step to run next;
-- passed or failed: the `outcome`, from the last verdict of the visit and the
-  values measured in it (one out of its limits fails the visit; a station without
-  inspection or measurement passes what it was given);
+- passed or failed: the `outcome`, from the last verdict of the visit, the
+  values measured in it (one out of its limits fails the visit) and its findings (one
+  of a severity its gate fails on fails the visit); a station without inspection or
+  measurement passes what it was given;
 - held: `held` names the cause until a supervisor's disposition;
 - released: `released` once the release step let the vehicle go; the visit
   ends with `cycle_ended` (`ended`: passed, failed, rework or held).
@@ -40,6 +41,8 @@ from station.events import (
     Disposition,
     Entry,
     EventKind,
+    Finding,
+    FindingData,
     Hold,
     Identified,
     IntakeProgress,
@@ -68,6 +71,7 @@ _FOLDED: dict[EventKind, type[Entry]] = {
         ChecklistItem,
         Verdict,
         Measured,
+        Finding,
         PhotoSession,
         Override,
         IntakeProgress,
@@ -105,6 +109,12 @@ class Visit:
     measured: dict[int, dict[str, bool]] = field(default_factory=dict)
     """Step index -> quantity name -> within its limits (a measured value is never
     measured or asked again in this visit)."""
+    findings: dict[int, list[FindingData]] = field(default_factory=dict)
+    """Step index -> the findings journaled in it (never asked or taken twice)."""
+    findings_complete: set[int] = field(default_factory=set)
+    """Steps whose findings are all journaled (the device's list, or the inspector's none)."""
+    findings_fail: bool = False
+    """A finding of this visit has a severity its gate fails on."""
     photo_complete: bool = False
     photo_overridden: bool = False
     tag_out: str | None = None
@@ -135,9 +145,11 @@ class Visit:
 
     @property
     def outcome(self) -> Outcome:
-        """failed when the last verdict of this visit was a fail or a measured value is
-        out of its limits (no verdict passes a vehicle the limits fail), else passed."""
-        return "failed" if self.verdict == "fail" or self.out_of_limits else "passed"
+        """failed when the last verdict of this visit was a fail, a measured value is
+        out of its limits or a finding has a severity its gate fails on (no verdict
+        passes a vehicle the limits or the findings fail), else passed."""
+        failed = self.verdict == "fail" or self.out_of_limits or self.findings_fail
+        return "failed" if failed else "passed"
 
     def apply(self, event: Event) -> None:
         """Fold one committed event into the visit."""
@@ -164,6 +176,13 @@ class Visit:
             case Measured(step=step, data=data) if (index := _step_index(step)) is not None:
                 values = self.measured.setdefault(index, {})
                 values.update({str(v["name"]): bool(v["ok"]) for v in data["values"]})
+            case Finding(step=step, result=result, data=data) if (
+                index := _step_index(step)
+            ) is not None:
+                self.findings.setdefault(index, []).extend(data["findings"])
+                if data["complete"]:
+                    self.findings_complete.add(index)
+                self.findings_fail = self.findings_fail or result == "fail"
             case PhotoSession(result=result):
                 self.photo_complete = result == "complete"
             case Override(data=data) if data.get("what") == "photo_session":

@@ -12,9 +12,16 @@ What it does
   value again. `plan(vin, verdicts)` sets what a VIN gets, consumed in order
   (default pass). A new VIN supersedes an inspection still running.
 - Nodes are those of the device config (`config.nodes`, names -> node ids):
-  `vin` and `verdict` are required; `verdict_vin`, `sequence`, `status`
-  (variables) and `inspection` (the object with the `Start` method) are
-  served when named; any other name is an error.
+  `vin` and `verdict` are required; `verdict_vin`, `sequence`, `status`,
+  `result` (variables) and `inspection` (the object with the `Start` method)
+  are served when named; any other name is an error.
+- `result` (String) is the inspection's result as a JSON document, written
+  just before the verdict (so a client that sees the verdict and then reads
+  it gets this inspection's), cleared to "" at a start:
+  `{"vin": VIN, "verdict": "pass"|"fail", "measurements": [{"name", "value",
+  "unit"}], "findings": [{"code", "severity": "minor"|"major"|"critical",
+  "text"}]}`. `set_result(measurements, findings)` sets what the vehicle in
+  front measures and has (none by default).
 - Security as the config asks (or the `policies` given): None and/or
   Basic256Sha256 Sign / SignAndEncrypt endpoints; with a certificate from
   files or, if none is given, a fresh self-signed one (`certificate`). A

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hmac
+import json
 import threading
 import time
 from collections import deque
@@ -52,6 +53,7 @@ VARIABLES: dict[str, tuple[ua.VariantType, Any]] = {
     "verdict_vin": (ua.VariantType.String, ""),
     "sequence": (ua.VariantType.UInt32, 0),
     "status": (ua.VariantType.String, "idle"),
+    "result": (ua.VariantType.String, ""),
 }
 """Variable nodes the simulator serves: type and value at start."""
 OBJECT = "inspection"
@@ -153,6 +155,8 @@ class SimInspection:
         self._lock = threading.Lock()
         self._plans: dict[str, deque[str]] = {}
         self._timeouts = 0
+        self._measurements: list[dict[str, Any]] = []
+        self._findings: list[dict[str, Any]] = []
         self._state: dict[str, Any] = {n: VARIABLES[n][1] for n in self.node_ids if n in VARIABLES}
         self._thread: threading.Thread | None = None
         self._exited: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -226,6 +230,16 @@ class SimInspection:
                 raise ValueError(f"plan({vin!r}): verdict must be pass or fail (got {verdict!r})")
         with self._lock:
             self._plans.setdefault(vin, deque()).extend(verdicts)
+
+    def set_result(
+        self, measurements: list[dict[str, Any]], findings: list[dict[str, Any]]
+    ) -> None:
+        """What the next inspections measure and find (the vehicle in front): each
+        measurement {name, value, unit}, each finding {code, severity, text}, published in
+        the `result` document with the verdict."""
+        with self._lock:
+            self._measurements = [dict(m) for m in measurements]
+            self._findings = [dict(f) for f in findings]
 
     async def start(self) -> None:
         """Start the server in its thread; returns once it listens (port known)."""
@@ -461,6 +475,7 @@ class SimInspection:
             self._verdict_task = None
         self._state["vin"] = vin
         await self._set("verdict", "")
+        await self._set("result", "")
         await self._set("verdict_vin", "")
         await self._set("status", "inspecting")
         with self._lock:
@@ -478,6 +493,13 @@ class SimInspection:
         with self._lock:
             planned = self._plans.get(vin)
             verdict = planned.popleft() if planned else "pass"
+            result = {
+                "vin": vin,
+                "verdict": verdict,
+                "measurements": self._measurements,
+                "findings": self._findings,
+            }
+        await self._set("result", json.dumps(result))  # before the verdict: read after it
         await self._set("verdict_vin", vin)
         await self._set("sequence", (self._state.get("sequence", 0) + 1) % 2**32)
         await self._set("status", "done")

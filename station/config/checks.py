@@ -172,6 +172,8 @@ def _check_steps(station: StationFile) -> Iterator[Problem]:
                 yield ((*at, field), f"no input {name!r} in the I/O map")
         if isinstance(step, MeasureStep):
             yield from _measured_devices(station, step, at)
+        if isinstance(step, InspectStep):
+            yield from _inspect_data(station, step, at)
         if isinstance(step, IdentifyStep):
             identified = True
             if step.barcode is None and step.rfid is None:
@@ -202,3 +204,33 @@ def _measured_devices(
             yield (where, f"no device {quantity.device!r} in this station (devices: {known})")
         elif not isinstance(device, ModbusBatteryTesterConfig):
             yield (where, f"device {quantity.device!r} is a {device.driver}, not a tester")
+
+
+def _inspect_data(
+    station: StationFile, step: InspectStep, at: tuple[str | int, ...]
+) -> Iterator[Problem]:
+    """Typed findings need an inspector and a catalogue; the result's quantities need a
+    device's result document and come from it (no device or register of their own)."""
+    if step.ask_findings and step.device is not None:
+        yield (
+            (*at, "ask_findings"),
+            f"findings are typed by an inspector; device {step.device!r} gives its own",
+        )
+    if step.ask_findings and not station.findings:
+        yield (
+            (*at, "ask_findings"),
+            "typed findings need the station's findings: catalogue (code: {text, severity})",
+        )
+    if step.result_node is not None and step.device is None:
+        yield ((*at, "result_node"), "a result node needs the inspection device (device:)")
+    if step.quantities and step.result_node is None:
+        yield (
+            (*at, "quantities"),
+            "the quantities of an inspect step come from the device's result: set result_node",
+        )
+    for name, quantity in step.quantities.items():
+        if quantity.device is not None:
+            yield (
+                (*at, "quantities", name, "device"),
+                "a quantity of an inspect step comes from the result document: no device",
+            )

@@ -144,21 +144,9 @@ class OperatorChecklistStep(StepBase):
     """Checklist items, in order."""
     role: Literal["operator", "inspector", "supervisor"] = "operator"
     """Role allowed to confirm."""
-
-
-class InspectStep(StepBase):
-    """Take a verdict: from an OPC UA inspection system, or from an inspector."""
-
-    step: Literal["inspect"]
-    """Step kind: inspect."""
-    device: Name | None = None
-    """OPC UA device giving the verdict; None: an inspector enters it on the console."""
-    vin_node: Name = "vin"
-    """Device node the VIN is written to, to start the inspection."""
-    verdict_node: Name = "verdict"
-    """Device node that publishes the verdict (pass/fail)."""
-    timeout_s: float = Field(default=900.0, ge=1.0, le=86_400.0)
-    """No verdict within this time: the vehicle is held."""
+    show_findings: bool = False
+    """Each item's prompt shows the vehicle's findings at the gate it failed (the rework
+    bay: what to fix), as the station's defect record has them (`station.defects`)."""
 
 
 PhysicalValue = Annotated[float, Field(ge=-1e9, le=1e9)]
@@ -215,6 +203,51 @@ class Quantity(Section):
                 "device and register_name go together (neither: typed by an inspector)"
             )
         return self
+
+
+Severity = Literal["minor", "major", "critical"]
+"""A finding's severity, after the technical control's defect classes."""
+
+FindingCode = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", min_length=1, max_length=24)
+]
+"""A defect code, e.g. 1.1.13 (the technical control's numbering) or BODY-SCRATCH."""
+
+
+class CatalogueEntry(Section):
+    """A defect an inspector may type by its code: what it is and how severe."""
+
+    text: str = Field(min_length=1, max_length=120)
+    """What the defect is, as the rework operator reads it."""
+    severity: Severity
+    """minor, major or critical: the gate's `fail_on` says which fail it."""
+
+
+class InspectStep(StepBase):
+    """Take a verdict: from an OPC UA inspection system, or from an inspector; with the
+    findings (defects with a severity) and the measurements that come with it."""
+
+    step: Literal["inspect"]
+    """Step kind: inspect."""
+    device: Name | None = None
+    """OPC UA device giving the verdict; None: an inspector enters it on the console."""
+    vin_node: Name = "vin"
+    """Device node the VIN is written to, to start the inspection."""
+    verdict_node: Name = "verdict"
+    """Device node that publishes the verdict (pass/fail)."""
+    timeout_s: float = Field(default=900.0, ge=1.0, le=86_400.0)
+    """No verdict within this time: the vehicle is held."""
+    fail_on: list[Severity] = Field(default=["major", "critical"], max_length=3)
+    """Severities of a finding that fail the gate, whatever the verdict says ([]: none)."""
+    ask_findings: bool = False
+    """The inspector types the findings (codes of the station's `findings:` catalogue)
+    before the verdict; only without `device`."""
+    result_node: Name | None = None
+    """Device node with the inspection's result as a JSON document (verdict, measurements,
+    findings), read once the verdict is published; None: the verdict alone."""
+    quantities: dict[Name, Quantity] = Field(default_factory=dict, max_length=32)
+    """Measurements of the result document judged against limits, by name (no `device`,
+    no `register_name`: they come from the document); only with `result_node`."""
 
 
 class MeasureStep(StepBase):
@@ -356,6 +389,8 @@ class StationFile(Section):
     station runs on its own; `station run --broker URL` turns it on with defaults)."""
     devices: dict[Name, DeviceConfig] = Field(default_factory=dict)
     """Devices by name; each has a `driver:`."""
+    findings: dict[FindingCode, CatalogueEntry] = Field(default_factory=dict, max_length=1000)
+    """The defects an inspector may type, by code (a typed code not in it is refused)."""
     cycle: list[CycleStep] = Field(min_length=1, max_length=64)
     """Steps run for every vehicle, in order."""
 

@@ -43,9 +43,9 @@ class InspectionType(DeviceType[OpcUaDeviceConfig, "SimInspection"]):
     ) -> Iterator[Problem]:
         """The nodes an inspect step names exist in the device."""
         if isinstance(step, InspectStep):
-            for field in ("vin_node", "verdict_node"):
+            for field in ("vin_node", "verdict_node", "result_node"):
                 node = getattr(step, field)
-                if node not in config.nodes:
+                if node is not None and node not in config.nodes:
                     yield ((*at, field), f"no node {node!r} in device {step.device!r}")
 
     def simulate(

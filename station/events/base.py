@@ -44,6 +44,7 @@ class EventKind(StrEnum):
     CHECKLIST_ITEM = "checklist_item"
     VERDICT = "verdict"
     MEASURED = "measured"
+    FINDING = "finding"
     PHOTO_SESSION = "photo_session"
     TAG_WRITE = "tag_write"
     TAG_WRITTEN = "tag_written"

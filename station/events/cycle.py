@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from station.events.base import Entry, EventKind
 
@@ -173,6 +173,8 @@ class OutputsSet(Entry):
 class ChecklistItemData(TypedDict):
     index: int
     text: str
+    findings: NotRequired[str]
+    """With `show_findings`: the vehicle's findings shown with the item (what to fix)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,6 +233,44 @@ class Measured(Entry):
     operator: str
     """The inspector who typed the value, or the device that measured it."""
     data: MeasuredData
+
+
+class FindingData(TypedDict):
+    """One defect found at a gate."""
+
+    code: str
+    severity: str
+    """minor, major or critical."""
+    text: str
+    """What the defect is (the catalogue's text, or the inspection system's, bounded)."""
+    note: str
+    """The inspector's free text typed after the code ("" when none, or from a device)."""
+
+
+class FindingsData(TypedDict):
+    source: str
+    """'device:NAME' (the inspection system's result) or 'typed' (by the inspector)."""
+    findings: list[FindingData]
+    fail_on: list[str]
+    """The severities that fail this gate (the step's `fail_on`), as judged."""
+    complete: bool
+    """No more findings will be taken in this step (a device's whole list, or the
+    inspector's 'none'): after a restart the step does not ask again."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finding(Entry):
+    """Findings of an inspect step, journaled before its verdict: a device's whole list
+    (complete), one code typed by the inspector, or the inspector's 'none' (complete)."""
+
+    KIND = EventKind.FINDING
+    vin: str
+    step: str
+    result: str
+    """fail when a finding's severity is in `fail_on`, else pass."""
+    operator: str
+    """The inspector who typed it, or the device that found it."""
+    data: FindingsData
 
 
 class SweepFault(TypedDict):

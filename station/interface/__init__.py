@@ -47,6 +47,7 @@ STATION_METHODS = (
     "ConfirmChecklistItem",
     "EnterVerdict",
     "EnterMeasurement",
+    "EnterFinding",
     "ManualVin",
     "ConfirmStep",
     "Override",

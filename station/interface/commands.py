@@ -68,6 +68,7 @@ def handlers(st: Station) -> dict[str, Handler]:
         "ConfirmChecklistItem": answer("checklist", "done"),
         "EnterVerdict": answer("verdict"),
         "EnterMeasurement": answer("measurement"),
+        "EnterFinding": answer("finding"),
         "ManualVin": answer("manual_vin"),
         "ConfirmStep": answer("confirm_step", "go"),
         "Override": override,

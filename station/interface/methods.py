@@ -77,6 +77,11 @@ METHODS: tuple[Method, ...] = (
         [Arg("Value", _TEXT, "the value asked for (Prompt/Name), a number; unit as asked")],
         RESULT,
     ),
+    Method(
+        "EnterFinding",
+        [Arg("Finding", _TEXT, "a code of the station's catalogue and a note, or none")],
+        RESULT,
+    ),
     Method("ManualVin", [Arg("Vin", _TEXT, "the VIN, typed")], RESULT),
     Method("ConfirmStep", [], RESULT),
     Method("Override", [Arg("What", _TEXT, "what is overridden: photo_session"), _REASON], RESULT),

@@ -84,6 +84,8 @@ Address space (namespace `urn:station-controller:station`, string node ids)::
           AcknowledgeAlarm(Key)  ConfirmChecklistItem()  EnterVerdict(Verdict: pass|fail)
           EnterMeasurement(Value)  the quantity Prompt/Name asks for; BadOutOfRange
                                    outside its physical range (asked again)
+          EnterFinding(Finding)  'CODE note' of the catalogue, or 'none'; a code not
+                                 in it BadInvalidArgument (asked again)
           ManualVin(Vin)  ConfirmStep()  Override(What, Reason)
           Dispose(Action: retry|remove, Reason)  ForceOutput(Name, Value: Int32)
           WhoAmI() -> (User, Role)

@@ -26,7 +26,7 @@ import asyncio
 import dataclasses
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,11 @@ from simulators.plc import SimPlc
 from simulators.rfid import SimRfid, TagStore
 from simulators.turntable import SimTurntable
 from station.config.loader import LoadedStation
-from station.config.models import MeasureStep
+from station.config.models import InspectStep, MeasureStep
 from station.device_types import device_type
 from station.device_types.base import DeviceType
 from station.devices import DeviceSet, build_devices
-from station.scenario import ScenarioFault
+from station.scenario import ScenarioFault, ScenarioFinding
 
 
 class PersistentTagStore(TagStore):
@@ -182,6 +182,20 @@ class SimulatedDevices:
         for name, sim in self._all.items():
             if name in by_device:
                 self._type_of(name).measure_values(sim, by_device[name])
+
+    def inspect(self, values: Mapping[str, float], found: Sequence[ScenarioFinding]) -> None:
+        """What the station's inspection systems measure and find in the vehicle in front
+        of them (their result document): the values of their inspect steps' quantities,
+        by name, with the quantity's unit, and the findings."""
+        findings = [f.model_dump() for f in found]
+        for step in self.loaded.model.cycle:
+            if isinstance(step, InspectStep) and step.result_node and step.device:
+                measurements = [
+                    {"name": name, "value": values[name], "unit": quantity.unit}
+                    for name, quantity in step.quantities.items()
+                    if name in values
+                ]
+                self.inspections[step.device].set_result(measurements, findings)
 
     async def inject(self, fault: ScenarioFault) -> None:
         """A scenario fault, on the simulators it concerns (none for a label mismatch:

@@ -6,7 +6,8 @@ driver of vehicles (`StationWorld` in `station.simulation.world`, the line's
 conveyor in `station.simulation.line`): a vehicle is put in front of the
 readers (its VIN label and its hang tag), the values its measuring devices and
 its inspector give set for this visit (`measurements` of the scenario, per visit
-in order, else within the limits), its faults injected (those that
+in order, else within the limits) and what its inspection system or inspector
+finds (`findings`, per visit in order, else none), its faults injected (those that
 strike mid-cycle once the station has admitted it), and it drives in (the PLC
 simulator's arrival); the floor then waits until it has driven out (the PLC
 simulator's departure), or until it was taken out of the station (held):
@@ -34,7 +35,12 @@ import structlog
 
 from station import limits
 from station.config.models import WaitInputStep
-from station.scenario import ScenarioFault, ScenarioVehicle, measured_quantities
+from station.scenario import (
+    ScenarioFault,
+    ScenarioFinding,
+    ScenarioVehicle,
+    measured_quantities,
+)
 from station.simulation.devices import SimulatedDevices
 from station.simulation.people import People, Verdicts
 from station.simulation.view import Happened, StationView
@@ -85,6 +91,9 @@ class StationFloor:
         """The vehicle at the station (in front of its readers, or in it)."""
         self.measuring: dict[str, float] = {}
         """What the station measures of the vehicle at it this visit, by quantity name."""
+        self.finding: list[ScenarioFinding] = []
+        """What the station finds in the vehicle at it this visit (its inspection system,
+        or its inspector who types the codes)."""
         self.vehicles = vehicles
         self._visits: dict[str, int] = {}
         self.people = People(
@@ -94,6 +103,7 @@ class StationFloor:
             present=lambda: self.present,
             before_remove=self.take_out,
             measured=self.measuring.get,
+            found=lambda: self.finding,
         )
         """The station's people: a held vehicle the supervisor removes is pushed out
         first, and the 'remove' disposition given once the station has seen it go."""
@@ -171,6 +181,9 @@ class StationFloor:
         if visit < len(given):
             self.measuring.update(given[visit])
         self.sims.measure(self.measuring)
+        found = vehicle.findings.get(self.station.config.model.operation, []) if vehicle else []
+        self.finding[:] = found[visit] if visit < len(found) else []
+        self.sims.inspect(self.measuring, self.finding)
 
     async def leave(self, passage: Passage) -> str:
         """Wait until the vehicle has left (or was taken out, held); its cycle's result."""

@@ -10,6 +10,8 @@ real person's action. Their rules:
   when the scenario says nothing);
 - a measured value the inspector types is this visit's value of the scenario
   (`measured`, from the floor: within the limits when the scenario says nothing);
+- findings the inspector types are this visit's of the scenario (`found`, from the
+  floor), one code at a time in order, then 'none';
 - after a final no-read the operator types the VIN (when the scenario allows);
 - a held vehicle: the supervisor removes it from the station when the hold is
   a route violation or an identity problem, and retries the step otherwise
@@ -23,15 +25,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import get_args
 
 import structlog
 
+from station.findings import NONE
 from station.fsm import State
 from station.route import ViolationKind
 from station.runtime import Refused
-from station.scenario import Scenario, ScenarioVehicle
+from station.scenario import Scenario, ScenarioFinding, ScenarioVehicle
 from station.simulation.view import StationView
 
 REMOVE_ON = frozenset(get_args(ViolationKind)) | {
@@ -93,12 +96,15 @@ class People:
         links_up: Callable[[], bool] | None = None,
         before_remove: Callable[[], Awaitable[None]] | None = None,
         measured: Callable[[str], float | None] | None = None,
+        found: Callable[[], Sequence[ScenarioFinding]] | None = None,
     ) -> None:
         self.station = station
         self.present = present
         self.measured = measured or (lambda name: None)
         """The value a quantity has this visit (what the inspector reads off his
         instrument and types), by name."""
+        self.found = found or (lambda: ())
+        """The defects the vehicle has this visit (what the inspector types)."""
         self.before_remove = before_remove
         """What happens before the supervisor removes a held vehicle (on a floor: it is
         pushed out of the station first, as on a real one)."""
@@ -140,6 +146,10 @@ class People:
                 value = self.measured(prompt.name)
                 if value is not None:
                     await self._answer("measurement", repr(value), INSPECTOR)
+            elif prompt.kind == "finding" and vin is not None:
+                found = self.found()
+                code = found[prompt.item].code if prompt.item < len(found) else NONE
+                await self._answer("finding", code, INSPECTOR)
             elif prompt.kind == "manual_vin" and vin is None:
                 expected = self._expected_vin()
                 if expected is not None:

@@ -46,6 +46,7 @@ _ANSWERS = {
     "manual_vin": "ManualVin",
     "verdict": "EnterVerdict",
     "measurement": "EnterMeasurement",
+    "finding": "EnterFinding",
     "checklist": "ConfirmChecklistItem",
     "confirm_step": "ConfirmStep",
 }
@@ -85,6 +86,8 @@ class RemotePrompt:
     roles: frozenset[str]
     name: str = ""
     """What a measurement prompt asks for."""
+    item: int = 0
+    """Which item of the step (a checklist's, a finding's) is asked."""
     future: _Open = dataclasses.field(default_factory=_Open)
 
 
@@ -155,7 +158,9 @@ class RemoteStation:
             return None
         # The status does not say who may answer: the operator tries first (`answer`).
         everyone = frozenset({"operator", "inspector", "supervisor"})
-        return RemotePrompt(prompt["kind"], everyone, prompt.get("name", ""))
+        return RemotePrompt(
+            prompt["kind"], everyone, prompt.get("name", ""), int(prompt.get("item", 0))
+        )
 
     @property
     def devices(self) -> RemoteStation:
@@ -200,7 +205,7 @@ class RemoteStation:
 
     async def answer(self, kind: Any, value: str, user: str, role: str) -> None:
         method = _ANSWERS[kind]
-        args = (value,) if kind in ("manual_vin", "verdict", "measurement") else ()
+        args = (value,) if kind in ("manual_vin", "verdict", "measurement", "finding") else ()
         try:
             await self._call(user, method, *args)
         except Refused as exc:

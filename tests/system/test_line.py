@@ -213,6 +213,33 @@ def test_the_battery_journal_holds_both_measurements_with_their_limits(
     ]
 
 
+def test_the_rework_bay_shows_the_findings_of_the_failed_gate(acceptance: LineOutput) -> None:
+    """The gates journal their findings (the inspection system's at the technical control,
+    the inspector's typed codes at quality); the rework operator's item shows them."""
+    assert acceptance.state_dir is not None
+
+    def events(station: str) -> list[Any]:
+        assert acceptance.state_dir is not None
+        with JournalReader.open(journal_path(acceptance.state_dir / station)) as journal:
+            return journal.events()
+
+    tc = [e for e in events("technical-control") if e.kind == "finding" and e.data["findings"]]
+    assert [(e.vin, e.result, e.data["source"]) for e in tc] == [
+        ("WBA8E9C58GK100004", "fail", "device:inspection")
+    ]
+    typed = [e for e in events("quality") if e.kind == "finding" and e.data["findings"]]
+    assert [f["code"] for e in typed for f in e.data["findings"]] == ["PNT-RUN", "PNT-DUST"]
+    shown = {e.vin: e.data["findings"] for e in events("rework-bay") if e.kind == "checklist_item"}
+    assert shown["WBA8E9C58GK100004"] == (
+        "findings: technical-control: 1.1.13 (major) front left brake disc scored"
+    )
+    assert shown["ZFA31200800100005"] == (
+        "findings: quality-control: PNT-RUN (major) paint run or sag; "
+        "PNT-DUST (minor) dust inclusion in the clear coat"
+    )
+    assert shown["VF3LCYHZ6HS100003"] == "findings: none recorded"  # failed on its SoH
+
+
 def test_noread_at_the_check_in_is_typed_by_an_operator(acceptance: LineOutput) -> None:
     assert acceptance.state_dir is not None
     vin = "WVWZZZ1J9XW100002"

@@ -31,6 +31,7 @@ BAD = sorted((Path(__file__).parent.parent / "configs_bad").glob("*.yaml"))
 # beyond JSON Schema: `station config check` is the authority for these.
 CROSS_CHECKED = {
     "coil_value",
+    "finding_rules",
     "duplicate_address",
     "input_not_in_map",
     "operation_not_in_line",

@@ -1,7 +1,7 @@
 """What a scenario expects of each vehicle, from the route rules over the scenario
 alone: verdicts, measured values out of their limits (the station files' limits),
-misroutes, and the identity faults that make a supervisor
-remove a vehicle."""
+findings of a severity their gate fails on, misroutes, and the identity faults that
+make a supervisor remove a vehicle."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Literal
 from station import limits
 from station import route as rules
 from station.config.models import IdentifyStep, Operation
-from station.scenario import Misroute, ScenarioVehicle, measured_quantities
+from station.scenario import Misroute, ScenarioVehicle, findings_fail, measured_quantities
 from station.simulation.line._layout import LineLayout
 
 IDENTITY_HOLDS = frozenset({"label_mismatch", "rfid_notag", "rfid_multi"})
@@ -27,6 +27,7 @@ def expected_final(
     progress = rules.intake(route, vehicle.vin, vehicle.true_attributes())
     verdicts = {gate: deque(list_) for gate, list_ in vehicle.verdicts.items()}
     measured = {op: deque(visits) for op, visits in vehicle.measurements.items()}
+    found = {op: deque(visits) for op, visits in vehicle.findings.items()}
     visited: set[str] = set()
     while True:
         if misroute is not None and misroute.after in progress.done:
@@ -48,6 +49,10 @@ def expected_final(
             values = measured[target.operation].popleft()
             quantities = measured_quantities(layout.stations[station].model)
             failed |= any(not limits.within(v, quantities[n]) for n, v in values.items())
+        if found.get(target.operation):
+            failed |= findings_fail(
+                layout.stations[station].model, found[target.operation].popleft()
+            )
         progress = rules.complete(
             route, progress, target.operation, "failed" if failed else "passed"
         )
