@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from asyncua import ua
-from asyncua.client.client import Client
 from asyncua.ua.uaerrors import UaStatusCodeError
+from inspector_rig import Interface
 
 from hal.config import ModbusBatteryTesterConfig, ValueRegister
 from hal.errors import LinkDown, MeasurementFailed
@@ -24,11 +22,7 @@ from simulators.battery_tester import DropMidMeasurement, NoReady, OutOfRange, S
 from station.assembly import Assembly, Serve, assemble
 from station.config.loader import load_station
 from station.control import OutOfRange as Refused
-from station.interface import NAMESPACE_URI
-from station.interface.server import StationServer
-from station.interface.users import add_user
 from station.journal import Event
-from station.runtime import Station
 from station.scenario import Scenario
 
 STATIONS = Path(__file__).parent.parent.parent / "configs" / "stations"
@@ -228,32 +222,16 @@ async def test_a_typed_value_outside_the_physical_range_is_refused_and_asked_aga
 async def test_an_inspector_types_the_value_over_opc_ua(station: Run, tmp_path: Path) -> None:
     """EnterMeasurement: the prompt names the quantity (Prompt/Name); a value outside the
     physical range is BadOutOfRange and asked again; a good one is measured."""
-    users = tmp_path / "users.yaml"
-    add_user(users, "ines", "inspector", "ines-long-password")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        endpoint = f"opc.tcp://127.0.0.1:{sock.getsockname()[1]}/station"
-
-    def serve(st: Station) -> StationServer:
-        interface = st.config.model.interface
-        pki = tmp_path / "pki"
-        return StationServer(st, interface, endpoint=endpoint, users_file=users, pki_dir=pki)
-
-    async with station(one_ev(), inspector=False, serve=serve) as built:
+    interface = Interface(tmp_path)
+    async with station(one_ev(), inspector=False, serve=interface.serve) as built:
         assert built.world is not None
         world = asyncio.create_task(built.world.run())
         await built.station.prompts.wait_for("measurement", WAIT_S)
-        client = Client(endpoint, timeout=5)
-        client.set_user("ines")
-        client.set_password("ines-long-password")
-        async with client:
-            ns = await client.get_namespace_index(NAMESPACE_URI)
-            name = await client.get_node(ua.NodeId("Station.Prompt.Name", ns)).read_value()
-            commands = client.get_node(ua.NodeId("Station.Commands", ns))
-            method = ua.NodeId("Station.Commands.EnterMeasurement", ns)
+        async with interface.inspector() as ines:
+            name = await ines.node("Station.Prompt.Name").read_value()
             with pytest.raises(UaStatusCodeError) as refused:
-                await commands.call_method(method, "150")
-            assert await commands.call_method(method, "56") == "measurement: 56"
+                await ines.call("EnterMeasurement", "150")
+            assert await ines.call("EnterMeasurement", "56") == "measurement: 56"
         await asyncio.wait_for(world, WAIT_S)
         events = built.journal.events()
     assert name == "soc_pct"

@@ -12,8 +12,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from asyncua.ua.uaerrors import UaStatusCodeError
+from inspector_rig import Interface
 
-from station.assembly import Assembly, assemble
+from station.assembly import Assembly, Serve, assemble
 from station.config.loader import load_station
 from station.control import InvalidArgument
 from station.journal import Event
@@ -37,10 +39,12 @@ def station(tmp_path: Path) -> Run:
     second one is the station restarted after the first was stopped)."""
 
     @contextlib.asynccontextmanager
-    async def run(file: str, scenario: Scenario) -> AsyncIterator[Assembly]:
+    async def run(
+        file: str, scenario: Scenario, serve: Serve | None = None
+    ) -> AsyncIterator[Assembly]:
         loaded = load_station(STATIONS / file)
         async with assemble(
-            loaded, tmp_path, simulate=True, scenario=scenario, time_scale=FAST
+            loaded, tmp_path, simulate=True, scenario=scenario, time_scale=FAST, serve=serve
         ) as built:
             assert built.world is not None
             yield built
@@ -169,6 +173,31 @@ async def test_a_typed_finding_not_in_the_catalogue_is_refused_and_asked_again(
     ]
     assert (typed.result, typed.operator, typed.data["complete"]) == ("fail", "ines", False)
     assert (done.data["findings"], done.data["complete"]) == ([], True)
+
+
+async def test_an_inspector_types_findings_over_opc_ua(
+    station: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """EnterFinding: a code not in the catalogue is BadInvalidArgument and asked again;
+    a catalogue code is journaled with its severity; `none` ends the list."""
+    interface = Interface(tmp_path)
+    async with station("quality.yaml", one_vehicle(), interface.serve) as built:
+        assert built.world is not None
+        held_back(built, monkeypatch, "finding")
+        world = asyncio.create_task(built.world.run())
+        await built.station.prompts.wait_for("finding", WAIT_S)
+        async with interface.inspector() as ines:
+            with pytest.raises(UaStatusCodeError) as refused:
+                await ines.call("EnterFinding", "9.9.9 scratched")
+            await ines.call("EnterFinding", "PNT-RUN left rear door")
+            await built.station.prompts.wait_for("finding", WAIT_S)
+            await ines.call("EnterFinding", "none")
+        await asyncio.wait_for(world, WAIT_S)
+        events = built.journal.events()
+    assert type(refused.value).__name__ == "BadInvalidArgument"
+    typed, _ = kinds(events, "finding")
+    assert typed.operator == "ines"
+    assert [(f["code"], f["severity"]) for f in typed.data["findings"]] == [("PNT-RUN", "major")]
 
 
 async def test_typed_findings_survive_a_stop_and_are_not_asked_twice(
