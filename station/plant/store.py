@@ -196,6 +196,11 @@ class Store(ABC):
     def _lock_migrations(self, cursor: Cursor) -> None: ...
 
     @abstractmethod
+    def _lock_station(self, cursor: Cursor, station: str) -> None:
+        """Hold `station` for the rest of the batch's transaction (PostgreSQL: two
+        collectors on one database take its events one batch after the other)."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def _sql(self, text: str) -> str:
@@ -236,6 +241,8 @@ class Store(ABC):
         """Store a batch of events and the refusals seen beside them: one transaction."""
         with self._errors("storing events"), self._transaction() as cursor:
             done = Ingested(alarms=list(refusals))
+            for station in sorted({incoming.event.station for incoming in batch}):
+                self._lock_station(cursor, station)  # in one order: no deadlock
             for incoming in batch:
                 station = incoming.event.station
                 head = done.heads.get(station)
