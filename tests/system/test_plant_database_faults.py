@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from mqtt_broker import Broker, requires_mosquitto
 from plant_rig import collecting
 from postgres_server import PostgresServer
+from test_plant_collector import until
 from uplink_rig import STATION, Recorder, append, make_uplink
 
 from station.journal import Journal
@@ -27,15 +27,6 @@ pytestmark = [requires_mosquitto, pytest.mark.slow]
 
 DOWN_S = 2.0
 """How long the database stays down while the test watches that nothing is acknowledged."""
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    """Poll `condition` until it holds; fails after timeout_s."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.05)
 
 
 def stored(db: str) -> tuple[list[str], list[str], bool, int]:
