@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,10 +126,13 @@ def assemble_line(
     tags: TagStore,
     *,
     time_scale: float = 1.0,
+    drain: Callable[[], Awaitable[None]] | None = None,
 ) -> contextlib.AbstractAsyncContextManager[list[Assembly]]:
     """Every station of a line, simulated and started, in the order of `stations`:
     each with its state in `run_dir/<station>/`, all sharing `tags`; the world of each
-    is its floor (the line's conveyor drives it)."""
+    is its floor (the line's conveyor drives it). `drain`, when given, is awaited on
+    exit once the stations stopped, before their uplinks stop (the line's plant waits
+    there for their last events)."""
     wanted = []
     defects = SharedDefects()
     for name, loaded in stations.items():
@@ -146,12 +149,14 @@ def assemble_line(
                 defects=defects,
             )
         )
-    return _assembled(wanted, None)
+    return _assembled(wanted, None, drain)
 
 
 @contextlib.asynccontextmanager
 async def _assembled(
-    wanted: Sequence[_Wanted], serve: Serve | None
+    wanted: Sequence[_Wanted],
+    serve: Serve | None,
+    drain: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[list[Assembly]]:
     """The stations of `wanted` in the module docstring's order (the simulators, then
     the stations, started in parallel), undone in reverse on exit."""
@@ -189,6 +194,8 @@ async def _assembled(
                 assembly.server = await stack.enter_async_context(server)
         uplinks: list[Uplink] = []
         stack.push_async_callback(_stop_uplinks, uplinks)  # after the stations' last events
+        if drain is not None:
+            stack.push_async_callback(drain)
         stack.push_async_callback(_stop_stations, assemblies)
         await asyncio.gather(*(assembly.station.start() for assembly in assemblies))
         for each, assembly in zip(wanted, assemblies, strict=True):

@@ -31,6 +31,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("line",), "line", "run every station of a line on simulated hardware"),
     (("plant",), "plant", "the plant collector: every station's journal stored once, verified"),
     (("plant", "verify"), "plant_verify", "re-check every stored chain of the plant database"),
+    (("plant", "report"), "plant_report", "the plant figures: counts, throughput, lead time"),
     (("passport",), "passport", "a vehicle's passport across every station of the plant"),
 ]
 

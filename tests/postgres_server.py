@@ -59,7 +59,20 @@ class PostgresServer:
     directory: Path
     port: int
     process: subprocess.Popen[bytes]
+    argv: list[str]
     _names = itertools.count(1)
+
+    def stop(self) -> None:
+        """Fast shutdown (a test restarting the database mid-ingest; then `start`)."""
+        _stop(self.process)
+
+    def start(self) -> None:
+        """Start it again on the same port and data, once it accepts connections."""
+        with (self.directory / "postgres.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory
+            )
+        _until_accepting(self)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{database}"
@@ -100,6 +113,14 @@ def _accepting(server: PostgresServer) -> bool:
         return False
 
 
+def _until_accepting(server: PostgresServer) -> None:
+    deadline = time.monotonic() + START_S
+    while not _accepting(server):
+        if server.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"postgres did not start on port {server.port}:\n{server.log()}")
+        time.sleep(0.05)
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGINT)  # fast shutdown
@@ -134,30 +155,21 @@ def postgres_server() -> Iterator[PostgresServer]:
             timeout=120,
         )
         port = _free_port()
-        log = (directory / "postgres.log").open("ab")
-        with log:
-            process = subprocess.Popen(
-                _as_unprivileged(
-                    [
-                        *(str(binaries / "postgres"), "-D", str(data), "-p", str(port)),
-                        *("-k", str(directory), "-c", "listen_addresses=127.0.0.1"),
-                        *("-c", "fsync=off", "-c", "full_page_writes=off"),
-                    ]
-                ),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=directory,
-            )
-        server = PostgresServer(directory, port, process)
+        argv = _as_unprivileged(
+            [
+                *(str(binaries / "postgres"), "-D", str(data), "-p", str(port)),
+                *("-k", str(directory), "-c", "listen_addresses=127.0.0.1"),
+                *("-c", "fsync=off", "-c", "full_page_writes=off"),
+            ]
+        )
+        with (directory / "postgres.log").open("ab") as log:
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=directory)
+        server = PostgresServer(directory, port, process, argv)
         try:
-            deadline = time.monotonic() + START_S
-            while not _accepting(server):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"postgres did not start on port {port}:\n{server.log()}")
-                time.sleep(0.05)
+            _until_accepting(server)
             yield server
         finally:
-            _stop(process)
+            server.stop()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 

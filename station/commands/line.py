@@ -1,6 +1,11 @@
 """`station line --config LINE.yaml --simulate [--scenario S.yaml | --vehicles N]
-[--seed N] [--fast] [--json] [--state-dir DIR]`: every station of a line on
-simulated hardware, and vehicles moved through it (`station.simulation.line`).
+[--seed N] [--fast] [--json] [--state-dir DIR] [--plant [--broker URL] [--db URL]]`:
+every station of a line on simulated hardware, and vehicles moved through it
+(`station.simulation.line`). With `--plant` the plant runs beside it: a broker
+(`--broker`, else Debian's mosquitto started on a free loopback port; refused in one
+line when it is not installed), the collector storing into `--db` (default
+`plant.sqlite3` in the run's folder; a database holding no station yet), an uplink on
+every station, and the conservation check extended to the replica.
 
 Output: on a terminal, a live summary (a bar of the vehicles out of the line,
 a row per station) redrawn in place; elsewhere one plain line per vehicle as
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import sys
@@ -64,12 +70,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default="error", help="stations' logs on stderr: debug ... error (error)"
     )
+    parser.add_argument(
+        "--plant",
+        action="store_true",
+        help="run the plant beside the line: broker, collector, an uplink on every station",
+    )
+    parser.add_argument(
+        "--broker",
+        metavar="URL",
+        help="with --plant: the broker, mqtt://HOST:PORT (default: mosquitto started here)",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="with --plant: the plant database, a SQLite path or postgresql://... "
+        "(default: plant.sqlite3 in the run's folder)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from station import logs
     from station.config.loader import ConfigError
-    from station.simulation.line import LineInputError
+    from station.journal import printable
+    from station.simulation.line import LineInputError, PlantInputError
 
     logs.configure(args.log_level)
     try:
@@ -81,13 +104,19 @@ def run(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         return 2
     stream = sys.stderr if args.json else sys.stdout
-    if args.state_dir is not None:
-        result = asyncio.run(_run(layout, scenario, args.state_dir, args.fast, stream))
-        document = result.to_json()
-    else:
-        with tempfile.TemporaryDirectory(prefix="station-line-") as folder:
-            result = asyncio.run(_run(layout, scenario, Path(folder), args.fast, stream))
-        document = result.to_json() | {"run_dir": None}
+    plant = Plant(args.plant, args.broker, args.db)
+    try:
+        if args.state_dir is not None:
+            result = asyncio.run(_run(layout, scenario, args.state_dir, args.fast, stream, plant))
+            document = result.to_json()
+        else:
+            with tempfile.TemporaryDirectory(prefix="station-line-") as folder:
+                run_dir = Path(folder)
+                result = asyncio.run(_run(layout, scenario, run_dir, args.fast, stream, plant))
+            document = result.to_json() | {"run_dir": None}
+    except PlantInputError as exc:
+        print(printable(f"station line: {exc}"), file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(document))
     else:
@@ -113,6 +142,15 @@ def _inputs(args: argparse.Namespace) -> tuple[LineLayout, Scenario]:
         problems.append("station line: runs simulated hardware only: add --simulate")
     if (args.scenario is None) == (args.vehicles is None):
         problems.append("station line: give one of --scenario S.yaml or --vehicles N")
+    if not args.plant and (args.broker is not None or args.db is not None):
+        problems.append("station line: --broker and --db go with --plant")
+    if args.broker is not None:
+        from station.uplink.config import parse_broker_url
+
+        try:
+            parse_broker_url(args.broker)
+        except ValueError as exc:
+            problems.append(f"station line: --broker: {exc}")
     if args.vehicles is not None and args.vehicles < 1:
         problems.append(f"station line: --vehicles must be >= 1 (got {args.vehicles})")
     state_dir: Path | None = args.state_dir
@@ -136,14 +174,29 @@ def _inputs(args: argparse.Namespace) -> tuple[LineLayout, Scenario]:
     return layout, scenario
 
 
-async def _run(
-    layout: LineLayout, scenario: Scenario, run_dir: Path, fast: bool, stream: TextIO
-) -> LineResult:
-    from station.simulation.line import LineRun
+@dataclasses.dataclass(frozen=True)
+class Plant:
+    """`--plant`, `--broker`, `--db`."""
 
-    line = LineRun(layout, scenario, run_dir, time_scale=FAST if fast else 1.0)
-    async with live_summary(line, stream):
-        return await line.run()
+    wanted: bool
+    broker: str | None
+    db: str | None
+
+
+async def _run(
+    layout: LineLayout, scenario: Scenario, run_dir: Path, fast: bool, stream: TextIO, plant: Plant
+) -> LineResult:
+    from station.simulation.line import LineRun, plant_side
+
+    scale = FAST if fast else 1.0
+    if not plant.wanted:
+        line = LineRun(layout, scenario, run_dir, time_scale=scale)
+        async with live_summary(line, stream):
+            return await line.run()
+    async with plant_side(plant.broker, plant.db, run_dir) as side:
+        line = LineRun(layout, scenario, run_dir, time_scale=scale, plant=side)
+        async with live_summary(line, stream):
+            return await line.run()
 
 
 @contextlib.asynccontextmanager

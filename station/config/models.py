@@ -77,6 +77,9 @@ class LineFile(Section):
     """Boolean vehicle attributes that `when:` may name, with what each means."""
     route: Route
     """The route."""
+    target_per_day: int | None = Field(default=None, ge=1, le=10_000)
+    """Vehicles a day this line should release (`station plant report`; default: the
+    plant's 180 over its 4 lines, 45)."""
 
 
 # --- station file ----------------------------------------------------------------

@@ -62,4 +62,8 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        "the report's index: events by kind and wall time",
+        ["CREATE INDEX events_kind_wall ON events (kind, wall)"],
+    ),
 ]

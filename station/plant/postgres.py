@@ -1,7 +1,9 @@
 """The plant database on PostgreSQL (psycopg 3), for a plant: `postgresql://...` (any
 libpq URL: host, port, user, password, dbname, sslmode...). One connection in autocommit
-mode; each batch is one explicit transaction; a station's head row is locked in it
-(`FOR UPDATE`), and migrations run under an advisory lock."""
+mode; each batch is one explicit transaction that first takes an advisory lock per
+station of the batch (in name order) and locks their head rows (`FOR UPDATE`), so two
+collectors on one database store a station's events one batch after the other, each
+event once; migrations run under an advisory lock."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from station.plant.store import Cursor, Store
 
 CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK = 0x5354_4E50  # any constant: the advisory lock of schema migrations
+STATION_LOCK = 0x5354_4E51
+"""The first key of a station's advisory lock (the second: the hash of its name)."""
 
 
 def shown_name(url: str) -> str:
@@ -54,6 +58,12 @@ class PostgresStore(Store):
 
     def _lock_migrations(self, cursor: Cursor) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+
+    def _lock_station(self, cursor: Cursor, station: str) -> None:
+        # FOR UPDATE locks a head row that exists; a station's first events have none yet,
+        # so another collector could store the same events and save a head that did not
+        # see them: a transaction-scoped advisory lock on the station's name orders them
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (STATION_LOCK, station))
 
     def close(self) -> None:
         self._db.close()

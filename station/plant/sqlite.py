@@ -50,5 +50,8 @@ class SqliteStore(Store):
     def _lock_migrations(self, cursor: Cursor) -> None:
         """BEGIN IMMEDIATE already holds the database's write lock."""
 
+    def _lock_station(self, cursor: Cursor, station: str) -> None:
+        """BEGIN IMMEDIATE already holds the database's write lock."""
+
     def close(self) -> None:
         self._db.close()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,7 @@ from station.plant.migrations import CREATE_MIGRATIONS, MIGRATIONS
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 SQLITE_SCHEME = "sqlite:"
+REPORT_CHUNK = 5000
 ALARM_TEXT = 512
 """Characters of a plant alarm's text at most (it may quote what a message held)."""
 
@@ -59,6 +61,8 @@ class Cursor(Protocol):
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> list[Any]: ...
+
+    def fetchmany(self, size: int = ..., /) -> list[Any]: ...
 
 
 @dataclass
@@ -103,6 +107,21 @@ class StoredEvent:
     problem: str | None
 
 
+@dataclass(frozen=True)
+class ReportRow:
+    """An event as the plant report reads it (`Store.report_rows`): `data` parsed for
+    the kinds asked, else empty."""
+
+    station: str
+    seq: int
+    kind: str
+    vin: str | None
+    result: str | None
+    wall: str
+    line: str
+    data: dict[str, Any]
+
+
 @dataclass
 class Ingested:
     """What a batch did, once committed."""
@@ -131,6 +150,16 @@ _SAVE_HEAD = (
     "head_hash = excluded.head_hash, max_seq = excluded.max_seq, "
     "broken_seq = excluded.broken_seq"
 )
+
+
+def _parsed(data: str | None) -> dict[str, Any]:
+    if data is None:
+        return {}
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _stored(row: Sequence[Any]) -> StoredEvent:
@@ -165,6 +194,11 @@ class Store(ABC):
 
     @abstractmethod
     def _lock_migrations(self, cursor: Cursor) -> None: ...
+
+    @abstractmethod
+    def _lock_station(self, cursor: Cursor, station: str) -> None:
+        """Hold `station` for the rest of the batch's transaction (PostgreSQL: two
+        collectors on one database take its events one batch after the other)."""
 
     @abstractmethod
     def close(self) -> None: ...
@@ -207,6 +241,8 @@ class Store(ABC):
         """Store a batch of events and the refusals seen beside them: one transaction."""
         with self._errors("storing events"), self._transaction() as cursor:
             done = Ingested(alarms=list(refusals))
+            for station in sorted({incoming.event.station for incoming in batch}):
+                self._lock_station(cursor, station)  # in one order: no deadlock
             for incoming in batch:
                 station = incoming.event.station
                 head = done.heads.get(station)
@@ -368,6 +404,26 @@ class Store(ABC):
         with self._errors("reading VINs"), self._reading() as cursor:
             cursor.execute("SELECT DISTINCT vin FROM events WHERE vin IS NOT NULL")
             return [row[0] for row in cursor.fetchall()]
+
+    def report_rows(
+        self, kinds: Sequence[str], data_kinds: Sequence[str], since: str, until: str
+    ) -> Iterator[ReportRow]:
+        """Events of `kinds` whose wall is in [since, until) (compared as text: the
+        journal's ISO format), by station then seq, fetched in chunks; `data` parsed for
+        `data_kinds` only."""
+        marks = ", ".join("?" * len(kinds))
+        data_marks = ", ".join("?" * len(data_kinds))
+        sql = self._sql(
+            "SELECT station, seq, kind, vin, result, wall, line, "
+            f"CASE WHEN kind IN ({data_marks}) THEN data END FROM events "
+            f"WHERE kind IN ({marks}) AND wall >= ? AND wall < ? ORDER BY station, seq"
+        )
+        with self._errors("reading the report's events"), self._reading() as cursor:
+            cursor.execute(sql, (*data_kinds, *kinds, since, until))
+            while rows := cursor.fetchmany(REPORT_CHUNK):
+                for station, seq, kind, vin, result, wall, line, data in rows:
+                    parsed = _parsed(data)
+                    yield ReportRow(station, seq, kind, vin, result, wall, line, parsed)
 
     def alarms(self) -> list[PlantAlarm]:
         with self._errors("reading plant alarms"), self._reading() as cursor:

@@ -37,6 +37,8 @@ NOT_RUN = {
     "tests/system/test_line.py runs the acceptance scenario through the same command",
     "station line --config configs/lines/line1.yaml --simulate --vehicles 180 --seed 1 "
     "--fast --json": "12 minutes: the plant-day bench (README, Figures)",
+    "station line --config configs/lines/line1.yaml --simulate --plant --vehicles 30 --fast "
+    "--json": "2.5 minutes of both cores: tests/system/test_line_plant.py runs it",
     "mbpoll -m tcp -a 1 -0 -t 1 -r 0 -c 7 -p 5020 127.0.0.1": (
         "reads the PLC simulator of the line above while it runs: tests/system/test_mbpoll.py"
     ),

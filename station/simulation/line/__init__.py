@@ -36,6 +36,12 @@ as the stations decided, each outcome a transition the rules allow) to the
 progress on the vehicle's tag; the cycles per station, per vehicle and per
 result match each station's journal; every journal verifies.
 
+With `--plant` (`_plant`): a broker (`--broker`, else Debian's mosquitto as a child
+process), the plant collector in the line's process before the stations, an uplink on
+every station, and the check extended to the replica: every event of every journal
+stored once as written with its chain verified, every vehicle's passport its journey,
+the report's counts the line's.
+
 Boundary: the stations are driven only through the simulated world and the
 people's public commands; the line reads their journals, their tags and their
 status, never their internals. The JSON document is docs/cli.md's contract.
@@ -44,6 +50,7 @@ status, never their internals. The JSON document is docs/cli.md's contract.
 from station.simulation.line._conservation import JournalView, conservation, violations_of
 from station.simulation.line._expected import expected_final
 from station.simulation.line._layout import LineInputError, LineLayout
+from station.simulation.line._plant import PlantInputError, PlantSide, plant_side
 from station.simulation.line._records import Final, Journey, LineResult, StationSummary, Stop
 from station.simulation.line._run import TAGS_FILE, LineRun
 from station.simulation.line._scenario_check import check_scenario
@@ -57,10 +64,13 @@ __all__ = [
     "LineLayout",
     "LineResult",
     "LineRun",
+    "PlantInputError",
+    "PlantSide",
     "StationSummary",
     "Stop",
     "check_scenario",
     "conservation",
     "expected_final",
+    "plant_side",
     "violations_of",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from station.simulation.floor import StationFloor, tag_uid
 from station.simulation.line._conservation import conservation, violations_of
 from station.simulation.line._expected import expected_final
 from station.simulation.line._layout import LineLayout
+from station.simulation.line._plant import PlantSide
 from station.simulation.line._records import Final, Journey, LineResult, StationSummary, Stop
 from station.state_dir import journal_path
 
@@ -91,8 +93,10 @@ class LineRun:
         *,
         time_scale: float = 1.0,
         stall_s: float | None = None,
+        plant: PlantSide | None = None,
     ) -> None:
         self.layout = layout
+        self.plant = plant
         self.scenario = scenario
         self.run_dir = run_dir
         self.time_scale = time_scale
@@ -128,10 +132,20 @@ class LineRun:
         """Start every station, move every vehicle to the end of its journey, stop,
         check; the journals are closed on return."""
         started, cpu = time.monotonic(), time.process_time()
+        since = time.time() - 1.0
         self.run_dir.mkdir(parents=True, exist_ok=True)
         tags = PersistentTagStore(self.run_dir / TAGS_FILE)
+        plant = self.plant
+        stations = (
+            self.layout.stations if plant is None else plant.with_uplinks(self.layout).stations
+        )
+        drain = (
+            None
+            if plant is None
+            else functools.partial(plant.drain, self.run_dir, list(self.posts))
+        )
         async with assemble_line(
-            self.layout.stations, self.run_dir, self.scenario, tags, time_scale=self.time_scale
+            stations, self.run_dir, self.scenario, tags, time_scale=self.time_scale, drain=drain
         ) as assemblies:
             for post, assembly in zip(self.posts.values(), assemblies, strict=True):
                 post.assembly = assembly
@@ -157,6 +171,10 @@ class LineRun:
                 self.layout, self.scenario, records, summaries, journals, memory
             )
             violations = violations_of(journals, t0_ns)
+        if plant is not None:
+            problems += await asyncio.to_thread(
+                plant.check, self.layout, self.run_dir, records, since, time.time()
+            )
         log.info("line_done", moving_s=round(wall_moving, 3), problems=len(problems))
         return LineResult(
             line=self.layout.name,

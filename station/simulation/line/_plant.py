@@ -1,0 +1,314 @@
+"""The plant beside a line run (`station line --simulate --plant`).
+
+- The broker: the one of `--broker`, else Debian's `mosquitto` started here as a child
+  process on a free loopback port (anonymous, in memory, no queue limit, 500 messages in
+  flight towards the collector), stopped at the end. No embedded Python broker: amqtt,
+  the embeddable one, speaks MQTT 3.1.1 only. Without `mosquitto` installed and no
+  `--broker`, the run is refused (`PlantInputError`).
+- The collector (`station.plant.collector.Collector`) in the line's process, started and
+  subscribed before the stations start, storing into `--db` (default: `plant.sqlite3` in
+  the run's folder; the database must hold no station yet).
+- Every station gets an uplink to that broker (its station file's `uplink:` replaced by
+  the broker alone, defaults for the rest), which the assembly starts.
+- `drain`: once the stations stopped, and before their uplinks stop, waits until the
+  plant holds each station's whole journal (its head seq acknowledged), polling.
+- `check`: the conservation check over the replica: every event of every journal is in
+  the plant database once, as the station wrote it, its chain verified; every vehicle's
+  passport has the stops of its journey (station and result, in order) and says released
+  when the journey did; the report over the run counts the vehicles entered, released,
+  held and in WIP as the line did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import structlog
+
+from station.journal import JournalReader
+from station.plant.collector import Collector, StartError
+from station.plant.passport import passport
+from station.plant.report import LineFacts, report
+from station.plant.store import Head, Store, StoreError, open_store
+from station.plant.verify import check_station
+from station.simulation.line._layout import LineLayout
+from station.simulation.line._records import Journey
+from station.state_dir import journal_path
+from station.uplink.config import Uplink, parse_broker_url
+
+log = structlog.get_logger("line.plant")
+
+BROKER_START_S = 10.0
+COLLECTOR_START_S = 30.0
+DRAIN_S = 120.0
+POLL_S = 0.1
+STOP_RETRY_S = 1.0
+INFLIGHT = 500
+
+
+class PlantInputError(Exception):
+    """The plant side cannot be set up as asked; one line."""
+
+
+def mosquitto() -> str | None:
+    return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _accepting(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _write_conf(folder: Path, port: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = folder / "mosquitto.conf"
+    settings = [
+        f"listener {port} 127.0.0.1",
+        "allow_anonymous true",
+        "persistence false",
+        f"max_inflight_messages {INFLIGHT}",
+        "max_queued_messages 0",
+        "log_dest stderr",
+        "log_type error",
+        "log_type warning",
+    ]
+    conf.write_text("\n".join(settings) + "\n")
+    return conf
+
+
+@contextlib.asynccontextmanager
+async def local_broker(folder: Path) -> AsyncIterator[str]:
+    """Mosquitto as a child process on a free loopback port; its URL."""
+    binary = mosquitto()
+    if binary is None:
+        raise PlantInputError(
+            "--plant needs a broker: Debian's mosquitto is not installed; pass --broker URL"
+        )
+    port = _free_port()
+    conf = await asyncio.to_thread(_write_conf, folder, port)
+    with (folder / "mosquitto.log").open("ab") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            binary, "-c", str(conf), stdout=log_file, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + BROKER_START_S
+        while not await asyncio.to_thread(_accepting, port):
+            if process.returncode is not None or time.monotonic() > deadline:
+                raise PlantInputError(f"mosquitto did not start on port {port}")
+            await asyncio.sleep(POLL_S)
+        log.info("line_broker_started", port=port, pid=process.pid)
+        yield f"mqtt://127.0.0.1:{port}"
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                async with asyncio.timeout(BROKER_START_S):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+def _empty(db: str) -> None:
+    store = open_store(db)
+    try:
+        if store.heads():
+            raise PlantInputError(f"--db {store.name} already holds stations: give a new one")
+    finally:
+        store.close()
+
+
+@dataclasses.dataclass
+class PlantSide:
+    """The broker and the collector of a line run (see the module docstring)."""
+
+    broker_url: str
+    db: str
+    collector: Collector
+
+    def with_uplinks(self, layout: LineLayout) -> LineLayout:
+        """The layout with every station streaming to this broker."""
+        uplink = Uplink(broker=self.broker_url)
+        stations = {
+            name: dataclasses.replace(
+                loaded, model=loaded.model.model_copy(update={"uplink": uplink})
+            )
+            for name, loaded in layout.stations.items()
+        }
+        return dataclasses.replace(layout, stations=stations)
+
+    async def drain(self, run_dir: Path, stations: Sequence[str]) -> None:
+        """Until the plant acknowledged each station's whole journal (or DRAIN_S)."""
+
+        def missing() -> list[str]:
+            heads = {h.station: h.head_seq for h in self._heads()}
+            behind = []
+            for name in stations:
+                with JournalReader.open(journal_path(run_dir / name)) as reader:
+                    if heads.get(name, 0) < reader.head_seq():
+                        behind.append(name)
+            return behind
+
+        deadline = time.monotonic() + DRAIN_S
+        while behind := await asyncio.to_thread(missing):
+            if time.monotonic() > deadline:
+                log.error("line_plant_behind", stations=behind)
+                return
+            await asyncio.sleep(POLL_S)
+
+    def _heads(self) -> list[Head]:
+        store = open_store(self.db)
+        try:
+            return store.heads()
+        finally:
+            store.close()
+
+    def check(
+        self,
+        layout: LineLayout,
+        run_dir: Path,
+        records: Sequence[Journey],
+        since: float,
+        until: float,
+    ) -> list[str]:
+        """The replica's conservation problems (empty: none). Blocking."""
+        try:
+            store = open_store(self.db)
+        except (StoreError, ValueError) as exc:
+            return [f"plant: {exc}"]
+        try:
+            problems = _replica(store, run_dir, list(layout.stations))
+            problems += _passports(store, records)
+            problems += _counts(store, layout, records, since, until)
+            return problems
+        except StoreError as exc:
+            return [f"plant: {exc}"]
+        finally:
+            store.close()
+
+
+def _replica(store: Store, run_dir: Path, stations: list[str]) -> list[str]:
+    problems = []
+    heads = {head.station: head for head in store.heads()}
+    for name in stations:
+        head = heads.get(name)
+        if head is None:
+            problems.append(f"plant: station {name}: nothing stored")
+            continue
+        verified = check_station(store, head)
+        problems += [f"plant: station {name}: {problem}" for problem in verified.problems]
+        with JournalReader.open(journal_path(run_dir / name)) as reader:
+            written = reader.events()
+        stored = [row.event for row in store.events(name, limit=len(written) + 1)]
+        if stored != written:
+            problems.append(
+                f"plant: station {name}: the journal holds {len(written)} events, the plant "
+                f"{len(stored)}" + ("" if len(stored) != len(written) else " (some differ)")
+            )
+    return problems
+
+
+def _passports(store: Store, records: Sequence[Journey]) -> list[str]:
+    problems = []
+    for record in records:
+        document = passport(store, record.vin)
+        if document is None:
+            problems.append(f"plant: {record.vin}: no passport")
+            continue
+        visits = [(v["station"], v["result"]) for v in document["visits"]]
+        stops = [(s.station, s.result) for s in record.stops]
+        if visits != stops:
+            problems.append(f"plant: {record.vin}: the passport has {visits}, the journey {stops}")
+        if (document["final"] == "released") != (record.final == "released"):
+            problems.append(
+                f"plant: {record.vin}: the passport says {document['final']}, "
+                f"the journey ended {record.final}"
+            )
+    return problems
+
+
+def _counts(
+    store: Store, layout: LineLayout, records: Sequence[Journey], since: float, until: float
+) -> list[str]:
+    route = layout.route
+    exits = [op.operation for op in route.operations if op.kind == "check_out"]
+    facts = LineFacts(
+        exit_operation=exits[-1] if exits else route.operations[-1].operation,
+        gates=tuple(op.operation for op in route.operations if op.gate),
+    )
+    document = report(store, since, until, lines={layout.name: facts})
+    lines = {line["line"]: line for line in document["lines"]}
+    line = lines.get(layout.name)
+    if line is None:
+        return [f"plant: the report has no line {layout.name}"]
+    expected = {
+        "entered": sum(bool(r.stops) for r in records),
+        "released": sum(r.final == "released" for r in records),
+        "held": sum(r.final == "held" for r in records),
+        "wip": sum(r.final not in ("released", "held") and bool(r.stops) for r in records),
+    }
+    found = {key: line[key] for key in expected}
+    if found != expected:
+        return [f"plant: the report counts {found}, the line {expected}"]
+    return []
+
+
+@contextlib.asynccontextmanager
+async def plant_side(
+    broker_url: str | None, db: str | None, run_dir: Path
+) -> AsyncIterator[PlantSide]:
+    """The broker (given or started), the collector subscribed; stopped on exit.
+    PlantInputError when it cannot be set up."""
+    database = db or str(run_dir / "plant.sqlite3")
+    await asyncio.to_thread(functools.partial(run_dir.mkdir, parents=True, exist_ok=True))
+    try:
+        await asyncio.to_thread(_empty, database)
+    except (StoreError, ValueError) as exc:
+        raise PlantInputError(f"--db: {exc}") from None
+    async with contextlib.AsyncExitStack() as stack:
+        if broker_url is None:
+            broker_url = await stack.enter_async_context(local_broker(run_dir / "broker"))
+        collector = Collector(
+            parse_broker_url(broker_url), database, client_id=f"station-line-{os.getpid()}"
+        )
+        task = asyncio.create_task(collector.run(), name="line-plant-collector")
+        started = asyncio.create_task(collector.connected.wait())
+        try:
+            await asyncio.wait([task, started], timeout=COLLECTOR_START_S,
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            if task.done():
+                error = task.exception()
+                raise PlantInputError(str(error) if error else "the collector ended")
+            if not started.done():
+                raise PlantInputError(f"the collector did not connect to {broker_url}")
+            yield PlantSide(broker_url, database, collector)
+        finally:
+            started.cancel()
+            while not task.done():
+                # Python 3.11's asyncio.wait_for (inside aiomqtt's calls) may lose a
+                # cancellation that lands as its call completes: cancelled until it ends
+                task.cancel()
+                await asyncio.wait([task], timeout=STOP_RETRY_S)
+            results = await asyncio.gather(task, started, return_exceptions=True)
+            if isinstance(results[0], StartError):
+                log.error("line_plant_collector", error=str(results[0]))
