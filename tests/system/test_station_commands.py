@@ -203,7 +203,7 @@ def pointed_at(loaded: LoadedStation, port: int) -> LoadedStation:
     return dataclasses.replace(loaded, model=loaded.model.model_copy(update={"devices": devices}))
 
 
-async def test_devices_down_at_start_are_alarmed_within_a_second(
+async def test_devices_down_at_start_are_alarmed_at_their_first_attempt(
     tmp_path: Path, closed_port: int
 ) -> None:
     loaded = pointed_at(load_station(STATIONS / "photo-studio.yaml"), closed_port)
@@ -219,13 +219,17 @@ async def test_devices_down_at_start_are_alarmed_within_a_second(
         def alarmed() -> set[str]:
             return {a["key"] for a in station.status()["alarms"] if a["active"]}
 
-        await wait_until(station, lambda: alarmed() == expected, timeout=1.0)
-        assert time.monotonic() - started < 1.0
+        def journaled() -> set[str | None]:  # each alarm is journaled by a task of its own
+            return {e.result for e in journal.events(kinds=["alarm_raised"])}
+
+        # from the first failed attempt, not after the 11 s of connect timeouts and retries
+        # it took before; 3 s of margin for a loaded CI machine (1 s measured on a quiet one)
+        await wait_until(station, lambda: alarmed() == expected, timeout=3.0)
+        assert time.monotonic() - started < 3.0
         alarms = station.status()["alarms"]
         assert all(a["priority"] == 1 and "link down" in a["text"] for a in alarms)
         assert station.state is State.STOPPED, "a station with no device is served, not aborted"
-        raised = {e.result for e in journal.events(kinds=["alarm_raised"])}
-        assert raised == expected
+        await wait_until(station, lambda: journaled() == expected, timeout=3.0)
     finally:
         await station.stop()
         await journal.close()
