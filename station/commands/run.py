@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from station.commands.refusal import Refused
+
 if TYPE_CHECKING:
     from station.config.loader import LoadedStation
     from station.interface.server import StationServer
@@ -171,17 +173,10 @@ def _with_broker(args: argparse.Namespace, loaded: LoadedStation) -> LoadedStati
     return dataclasses.replace(loaded, model=loaded.model.model_copy(update={"uplink": uplink}))
 
 
-class _Refused(Exception):
+class _Refused(Refused):
     """`station run` refuses to start: one line each, exit 2."""
 
-    def __init__(self, *problems: str) -> None:
-        super().__init__(*problems)
-        self.problems = problems
-
-    def report(self) -> int:
-        for problem in self.problems:
-            print(f"station run: {problem}", file=sys.stderr)
-        return 2
+    COMMAND = "station run"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 
 from station import logs
+from station.commands.refusal import Refused
 from station.config.loader import ConfigError, LoadedStation, load_station
 from station.scenario import Scenario, check_scenario, load_scenario
 
@@ -87,17 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
 
 
-class _Refused(Exception):
+class _Refused(Refused):
     """Bad input: one line each on stderr, exit 2."""
 
-    def __init__(self, *problems: str) -> None:
-        super().__init__(*problems)
-        self.problems = problems
-
-    def report(self) -> int:
-        for problem in self.problems:
-            print(f"station sim world: {problem}", file=sys.stderr)
-        return 2
+    COMMAND = "station sim world"
 
 
 def run(args: argparse.Namespace) -> int:
