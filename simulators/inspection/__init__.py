@@ -53,15 +53,14 @@ Boundary: imports `hal.config` (the device's config section) and
 """
 
 from simulators.inspection.faults import ChangeCertificate, Fault, Freeze, Restart, VerdictTimeout
+from simulators.inspection.records import Inspection, VerdictGiven
 from simulators.inspection.server import (
     APPLICATION_URI,
     OBJECT,
     REQUIRED,
     VARIABLES,
-    Inspection,
     Policy,
     SimInspection,
-    VerdictGiven,
 )
 from simulators.inspection.standalone import run_standalone
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import hmac
 import json
 import threading
 import time
 from collections import deque
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlparse
@@ -20,10 +18,8 @@ import structlog
 from asyncua import ua
 from asyncua.common.callback import CallbackService, CallbackType, ServerItemCallback
 from asyncua.common.methods import uamethod
-from asyncua.crypto.permission_rules import User, UserRole
-from asyncua.server.internal_server import InternalServer
+from asyncua.crypto.permission_rules import User
 from asyncua.server.server import Server
-from asyncua.server.user_managers import UserManager
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaStringParsingError
 from cryptography import x509
@@ -37,6 +33,8 @@ from simulators.inspection.collector import (
     simulator_stopped,
 )
 from simulators.inspection.faults import ChangeCertificate, Fault, Restart, VerdictTimeout
+from simulators.inspection.records import Inspection, VerdictGiven
+from simulators.inspection.users import OneUser
 
 log = structlog.get_logger("simulators.inspection")
 
@@ -59,50 +57,6 @@ VARIABLES: dict[str, tuple[ua.VariantType, Any]] = {
 OBJECT = "inspection"
 """Name of the object node carrying the `Start(vin) -> Boolean` method."""
 REQUIRED = ("vin", "verdict")
-
-
-class _OneUser(UserManager):
-    """asyncua user manager: the configured user with its password, nobody else."""
-
-    def __init__(self, user: str, password: str) -> None:
-        self._user = user
-        self._password = password.encode()
-
-    def get_user(
-        self,
-        iserver: InternalServer,
-        username: str | None = None,
-        password: str | None = None,
-        certificate: Any = None,
-    ) -> User | None:
-        if (
-            username == self._user
-            and password is not None
-            and hmac.compare_digest(password.encode(), self._password)
-        ):
-            return User(role=UserRole.User, name=username)
-        log.warning("sim_inspection_login_refused", user=username)
-        return None
-
-
-@dataclass(frozen=True)
-class Inspection:
-    """A start of an inspection, as the simulator saw it."""
-
-    vin: str
-    user: str | None
-    """User name of the session that wrote the VIN (None: anonymous, or the Start method)."""
-
-
-@dataclass(frozen=True)
-class VerdictGiven:
-    """A verdict the simulator published."""
-
-    vin: str
-    verdict: str
-    serving: bool
-    """Whether the server was listening then (False: decided during a restart, so a
-    client can only learn it by reading the value again)."""
 
 
 class SimInspection:
@@ -135,7 +89,7 @@ class SimInspection:
         if certificate is not None and private_key is not None:
             self._certificate = certs.load_certificate(certificate)
             self._key = certs.load_private_key(private_key)
-        self._users: _OneUser | None = None
+        self._users: OneUser | None = None
         security = config.security
         if security.user is not None and security.password_file is not None:
             try:
@@ -145,7 +99,7 @@ class SimInspection:
                     f"inspection simulator: password_file {security.password_file}: "
                     f"{exc.strerror or exc} (it accepts user {security.user} with that password)"
                 ) from exc
-            self._users = _OneUser(security.user, password.rstrip("\r\n"))
+            self._users = OneUser(security.user, password.rstrip("\r\n"))
         self.inspections: list[Inspection] = []
         """Every inspection started, in order (tests read it)."""
         self.verdicts: list[VerdictGiven] = []
