@@ -17,30 +17,27 @@ SEVERITY_STYLES = {"critical": "bold red", "major": "bold dark_orange", "minor":
 SEPARATOR = "  ·  "
 
 
-def measurements_line(values: list[MeasurementStatus]) -> Text:
-    text = Text("measured: ", style="bold")
-    for index, value in enumerate(values):
+def listed(label: str, items: list[Text]) -> Text:
+    """One line of the panel: a bold label, then the items between dim dots."""
+    text = Text.assemble((f"{label}: ", "bold"))  # styled spans: a Text(style=) is all bold
+    for index, item in enumerate(items):
         if index:
             text.append(SEPARATOR, style="dim")
-        text.append(f"{value['name']} ")
-        if value["verdict"] == "fail":
-            text.append(value["shown"], style="bold white on red")
-        else:
-            text.append(f"{value['shown']} ok", style="green")
+        text.append_text(item)
     return text
 
 
-def findings_line(findings: list[FindingStatus]) -> Text:
-    text = Text("findings: ", style="bold")
-    for index, finding in enumerate(findings):
-        if index:
-            text.append(SEPARATOR, style="dim")
-        text.append(f"{finding['code']} ")
-        style = SEVERITY_STYLES.get(finding["severity"], "")
-        text.append(finding["severity"].upper(), style=style)
-        text.append(f" {finding['text']}")
-        if finding["note"]:
-            text.append(f" ({finding['note']})", style="italic")
+def measured(value: MeasurementStatus) -> Text:
+    if value["verdict"] == "fail":
+        return Text.assemble(f"{value['name']} ", (value["shown"], "bold white on red"))
+    return Text.assemble(f"{value['name']} ", (f"{value['shown']} ok", "green"))
+
+
+def found(finding: FindingStatus) -> Text:
+    severity = (finding["severity"].upper(), SEVERITY_STYLES.get(finding["severity"], ""))
+    text = Text.assemble(f"{finding['code']} ", severity, f" {finding['text']}")
+    if finding["note"]:
+        text.append(f" ({finding['note']})", style="italic")
     return text
 
 
@@ -67,7 +64,9 @@ class VehiclePanel(Static):
         if status["held"]:
             text.append(f"   HELD: {status['held']}", style="bold dark_orange")
         if status["visit_measurements"]:
-            text.append("\n").append_text(measurements_line(status["visit_measurements"]))
+            values = [measured(value) for value in status["visit_measurements"]]
+            text.append("\n").append_text(listed("measured", values))
         if status["visit_findings"]:
-            text.append("\n").append_text(findings_line(status["visit_findings"]))
+            findings = [found(finding) for finding in status["visit_findings"]]
+            text.append("\n").append_text(listed("findings", findings))
         self.update(text)
