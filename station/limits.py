@@ -10,7 +10,9 @@ range (what the quantity can be at all: SoH 0..100 %). Here:
 - `physical_problem`: why a value cannot be a reading of this quantity (outside the
   physical range, not a finite number): a typed value is refused, a device's value
   holds the vehicle (the device is wrong, not the vehicle);
-- `within`: whether a (rounded) value is within the limits;
+- `within`: whether a (rounded) value is within the limits; `missed`: how a value out
+  of them misses them ('64.0 % < 70.0 %'), and `shown`: a value as people read it, with
+  FAIL and the limit it misses (the console, `station journal show`);
 - `parse_typed`: a value typed by an inspector, as a number, or why it is refused;
 - `nominal`: a value inside the limits (what the simulated world measures when the
   scenario says nothing).
@@ -19,12 +21,14 @@ range (what the quantity can be at all: SoH 0..100 %). Here:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Protocol
+from typing import Any, Protocol
 
 
-class Limited(Protocol):
-    """What the functions here read of a quantity (`station.config.models.Quantity`)."""
+class Bounded(Protocol):
+    """A quantity's limits: what judging and showing a value reads of it."""
 
     @property
     def unit(self) -> str: ...
@@ -38,6 +42,11 @@ class Limited(Protocol):
     def low_inclusive(self) -> bool: ...
     @property
     def high_inclusive(self) -> bool: ...
+
+
+class Limited(Bounded, Protocol):
+    """What the functions here read of a quantity (`station.config.models.Quantity`)."""
+
     @property
     def physical_min(self) -> float: ...
     @property
@@ -50,13 +59,66 @@ def rounded(value: float, decimals: int) -> float:
     return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP))
 
 
-def within(value: float, quantity: Limited) -> bool:
+@dataclass(frozen=True)
+class Bounds:
+    """The limits a value was judged against, as journaled with it (a `measured` event's
+    value: `station.events.MeasuredValue`)."""
+
+    unit: str
+    decimals: int
+    low: float | None
+    low_inclusive: bool
+    high: float | None
+    high_inclusive: bool
+
+    @classmethod
+    def of(cls, judged: Mapping[str, Any]) -> Bounds:
+        return cls(
+            unit=str(judged.get("unit", "")),
+            decimals=int(judged.get("decimals", 0)),
+            low=judged.get("low"),
+            low_inclusive=bool(judged.get("low_inclusive", True)),
+            high=judged.get("high"),
+            high_inclusive=bool(judged.get("high_inclusive", True)),
+        )
+
+
+def within(value: float, quantity: Bounded) -> bool:
     """Whether `value` (rounded first) is within the quantity's limits."""
-    value = rounded(value, quantity.decimals)
+    return missed(value, quantity) is None
+
+
+def missed(value: float, quantity: Bounded) -> str | None:
+    """How `value` (rounded first) misses the limits, e.g. '64.0 % < 70.0 %' for a low
+    limit of >= 70.0 % (None: within them)."""
+    places = quantity.decimals
+    value = rounded(value, places)
     low, high = quantity.low, quantity.high
-    above = low is None or value > low or (value == low and quantity.low_inclusive)
-    below = high is None or value < high or (value == high and quantity.high_inclusive)
-    return above and below
+    if low is not None and (value < low or (value == low and not quantity.low_inclusive)):
+        return _compared(value, "<" if quantity.low_inclusive else "<=", low, quantity)
+    if high is not None and (value > high or (value == high and not quantity.high_inclusive)):
+        return _compared(value, ">" if quantity.high_inclusive else ">=", high, quantity)
+    return None
+
+
+def shown(value: float, quantity: Bounded) -> str:
+    """A judged value as people read it: '81.5 %', or 'FAIL: 64.0 % < 70.0 %'."""
+    miss = missed(value, quantity)
+    if miss is not None:
+        return f"FAIL: {miss}"
+    return _with_unit(f"{rounded(value, quantity.decimals):.{quantity.decimals}f}", quantity)
+
+
+def _compared(value: float, sign: str, limit: float, quantity: Bounded) -> str:
+    places = quantity.decimals
+    return (
+        f"{_with_unit(f'{value:.{places}f}', quantity)} {sign} "
+        f"{_with_unit(f'{limit:.{places}f}', quantity)}"
+    )
+
+
+def _with_unit(number: str, quantity: Bounded) -> str:
+    return f"{number} {quantity.unit}" if quantity.unit else number
 
 
 def physical_problem(value: float, quantity: Limited) -> str | None:
@@ -85,7 +147,7 @@ def parse_typed(text: str, quantity: Limited) -> tuple[float, None] | tuple[None
     return rounded(value, quantity.decimals), None
 
 
-def describe(quantity: Limited) -> str:
+def describe(quantity: Bounded) -> str:
     """The limits as an inspector reads them, e.g. '>= 70.0 %' or '> 0 and <= 50 mV'."""
     parts, places = [], quantity.decimals
     if quantity.low is not None:

@@ -57,6 +57,8 @@ class Prompt:
             "options": list(self.options),
             "item": self.item,
             "name": self.name,
+            "quantity": None,  # filled in by the snapshot (`station.readings.asked`)
+            "catalogue": [],
         }
 
 

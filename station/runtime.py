@@ -80,6 +80,7 @@ from station.journal import Event, Journal, JournalFull, JournalStorageError
 from station.journal_care import JournalCare
 from station.links import Links
 from station.prompts import Prompts
+from station.readings import Readings
 from station.route import RouteSnapshot
 from station.snapshot import StationView, build_status
 from station.status import Status
@@ -169,6 +170,7 @@ class Station(Control, ConfigSwap, Links, JournalCare):
         self.journal.config_hash = self.config.content_hash
         events = self.journal.events()
         self.visit = restore(events)
+        self.readings = Readings.of(events)
         ended = (e.result or "" for e in events if e.kind == EventKind.CYCLE_ENDED)
         self.counts.update(ended)
         self.counts["cycles"] = sum(self.counts[k] for k in ("passed", "failed", "rework", "held"))
@@ -239,6 +241,7 @@ class Station(Control, ConfigSwap, Links, JournalCare):
             self.visit = Visit.begin(CycleStarted.of(event))
         elif self.visit is not None and kind in VISIT_KINDS:
             self.visit.apply(event)
+        self.readings.apply(event)
         for listener in self._event_listeners:
             listener(event)
         self.changed()
@@ -475,6 +478,7 @@ class Station(Control, ConfigSwap, Links, JournalCare):
                 visit=self.visit,
                 report=self.report,
                 prompts=self.prompts,
+                readings=self.readings,
                 alarms=self.alarms,
                 counts=self.counts,
                 starved=self.starved,

@@ -17,6 +17,7 @@ from station.cycle import progress_in
 from station.devices import DeviceSet
 from station.fsm import StationMachine
 from station.prompts import Prompts
+from station.readings import Readings, asked, last_measurements, visit_findings
 from station.route import RouteSnapshot
 from station.status import RouteStop, Status
 from station.step_context import StepReport
@@ -33,6 +34,7 @@ class StationView:
     visit: Visit | None
     report: StepReport
     prompts: Prompts
+    readings: Readings
     alarms: AlarmList
     counts: Counter[str]
     starved: bool
@@ -46,6 +48,7 @@ def build_status(view: StationView) -> Status:
     index = visit.step_index if visit is not None else 0
     step = steps[min(index, len(steps) - 1)]
     devices = view.devices
+    prompt = view.prompts.current
     return {
         "station": view.config.model.station,
         "operation": view.config.model.operation,
@@ -59,7 +62,7 @@ def build_status(view: StationView) -> Status:
         "step_count": len(steps),
         "step": step.label or step.step,
         "step_progress": round(view.report.progress, 3),
-        "prompt": view.prompts.current.to_dict() if view.prompts.current else None,
+        "prompt": asked(prompt, view.config.model, index) if prompt is not None else None,
         "alarms": [a.to_dict() for a in view.alarms.all()],
         "counts": {
             "cycles": view.counts["cycles"],
@@ -75,6 +78,9 @@ def build_status(view: StationView) -> Status:
         "links": {n: d.link.state.up for n, d in devices.all.items()},
         "config_hash": view.config.content_hash,
         "route_version": view.route.version,
+        "visit_measurements": list(view.readings.visit) if visit is not None else [],
+        "visit_findings": visit_findings(visit) if visit is not None else [],
+        "last_measurements": last_measurements(view.config.model, view.readings),
     }
 
 

@@ -13,6 +13,28 @@ from __future__ import annotations
 from typing import TypedDict
 
 
+class QuantityAsked(TypedDict):
+    """The quantity a measurement prompt asks for, as the inspector reads it."""
+
+    name: str
+    description: str
+    unit: str
+    decimals: int
+    limits: str
+    """e.g. '>= 70.0 %' (`station.limits.describe`)."""
+    physical_min: float
+    physical_max: float
+    """A typed value outside physical_min..physical_max is refused (asked again)."""
+
+
+class CatalogueCode(TypedDict):
+    """A defect code an inspector may type at this station (its `findings:`)."""
+
+    code: str
+    severity: str
+    text: str
+
+
 class PromptStatus(TypedDict):
     """The question the station is asking a person, if any."""
 
@@ -22,6 +44,40 @@ class PromptStatus(TypedDict):
     item: int
     name: str
     """What a measurement prompt asks for (the quantity), else ""."""
+    quantity: QuantityAsked | None
+    """A measurement prompt's quantity (None for other kinds)."""
+    catalogue: list[CatalogueCode]
+    """A finding prompt's codes to choose from ([] for other kinds)."""
+
+
+class MeasurementStatus(TypedDict):
+    """A measured value as shown, with the limits and verdict it was journaled with."""
+
+    name: str
+    value: float | None
+    """Rounded to the quantity's decimals; None: not measured since the journal began."""
+    unit: str
+    limits: str
+    """e.g. '>= 70.0 %'."""
+    verdict: str
+    """pass (within the limits), fail, or "" (not measured)."""
+    shown: str
+    """As people read it: '81.5 %', 'FAIL: 64.0 % < 70.0 %' ("" not measured)."""
+    vin: str | None
+    source: str
+    """'typed' or 'device:NAME' ("" not measured)."""
+    operator: str
+    time: str | None
+    """Wall time (ISO 8601, UTC) of the `measured` event."""
+
+
+class FindingStatus(TypedDict):
+    """A defect found at a gate in this visit."""
+
+    code: str
+    severity: str
+    text: str
+    note: str
 
 
 class AlarmStatus(TypedDict):
@@ -82,3 +138,10 @@ class Status(TypedDict):
     links: dict[str, bool]
     config_hash: str
     route_version: int
+    visit_measurements: list[MeasurementStatus]
+    """The values measured in this visit, in journal order ([] with no vehicle)."""
+    visit_findings: list[FindingStatus]
+    """The findings journaled in this visit ([] with no vehicle)."""
+    last_measurements: dict[str, MeasurementStatus]
+    """Each quantity of the station's steps (by name, in step order): its last
+    measurement, of whichever vehicle."""

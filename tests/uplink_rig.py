@@ -48,6 +48,9 @@ def status() -> Status:
         "links": {"plc": True, "barcode": False},
         "config_hash": "c0ffee",
         "route_version": 3,
+        "visit_measurements": [],
+        "visit_findings": [],
+        "last_measurements": {},
     }
 
 

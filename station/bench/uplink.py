@@ -79,7 +79,8 @@ def _status() -> Any:
         "step_count": 1, "step": "", "step_progress": 0.0, "prompt": None, "alarms": [],
         "counts": {"cycles": 0, "passed": 0, "failed": 0, "rework": 0, "held": 0},
         "blocked": False, "starved": False, "inputs": {}, "outputs": {}, "links": {},
-        "config_hash": "bench", "route_version": 1,
+        "config_hash": "bench", "route_version": 1, "visit_measurements": [],
+        "visit_findings": [], "last_measurements": {},
     }  # fmt: skip
 
 

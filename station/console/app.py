@@ -187,10 +187,10 @@ class ConsoleApp(App[None]):
             self.post_message(CommandCompleted(method, result))
 
     def on_command_completed(self, message: CommandCompleted) -> None:
-        self.state = self.state.with_notice(f"{message.method}: {message.result}")
+        self.state = self.state.with_outcome(message.method, message.result, refused=False)
 
     def on_command_refused(self, message: CommandRefused) -> None:
-        self.state = self.state.with_notice(f"refused: {message.reason}", error=True)
+        self.state = self.state.with_outcome(message.method, message.reason, refused=True)
 
     def action_login(self) -> None:
         self.push_screen(LoginScreen())

@@ -18,6 +18,18 @@ from station.interface.client import Link, Snapshot
 
 
 @dataclass(frozen=True)
+class CallOutcome:
+    """The station's answer to a call of the console (the entry dialogs wait for theirs)."""
+
+    number: int
+    """1 for the first outcome, then one more each (tells a new outcome from an old one)."""
+    method: str
+    refused: bool
+    text: str
+    """The result, or why it was refused."""
+
+
+@dataclass(frozen=True)
 class ConsoleState:
     """Everything the screens show."""
 
@@ -27,9 +39,20 @@ class ConsoleState:
     notice: str = ""
     """The outcome of the last action, or why it was refused."""
     notice_is_error: bool = False
+    outcome: CallOutcome | None = None
+    """The station's answer to the last call."""
 
     def with_notice(self, notice: str, *, error: bool = False) -> ConsoleState:
         return replace(self, notice=notice, notice_is_error=error)
+
+    def with_outcome(self, method: str, text: str, *, refused: bool) -> ConsoleState:
+        """The answer to a call, also on the notice line."""
+        number = self.outcome.number + 1 if self.outcome is not None else 1
+        notice = f"refused: {text}" if refused else f"{method}: {text}"
+        return replace(
+            self.with_notice(notice, error=refused),
+            outcome=CallOutcome(number, method, refused, text),
+        )
 
 
 NO_STATE = ConsoleState(Link("", False))

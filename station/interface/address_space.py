@@ -52,8 +52,8 @@ class AddressSpace:
         await parent.add_variable(
             self.node_id(node_id),
             ua.QualifiedName(name, self.ns),
-            # a value not known yet (a link still down) is created with the type's
-            # default, then marked BadNoCommunication below
+            # a value not known yet (a link still down, nothing measured) is created
+            # with the type's default, then marked Bad below (`variables.data_value`)
             variant(value, variant_type),
             varianttype=variant_type,
         )
@@ -64,7 +64,7 @@ class AddressSpace:
     async def write(self, node_id: str, value: Any, variant_type: ua.VariantType) -> None:
         """A variable's new value (None: not known, Bad_NoCommunication)."""
         await self.server.write_attribute_value(
-            self.node_id(node_id), data_value(value, variant_type)
+            self.node_id(node_id), data_value(node_id, value, variant_type)
         )
 
     async def add_method(

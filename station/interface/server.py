@@ -67,11 +67,19 @@ Address space (namespace `urn:station-controller:station`, string node ids)::
           Name                String
           Progress            Double            0..1 within the step
         Prompt/                                 the question open to a person
-          Kind Text           String            checklist, verdict, measurement, manual_vin,
-                                                confirm_step; ""
+          Kind Text           String            checklist, verdict, measurement, finding,
+                                                manual_vin, confirm_step; ""
           Name                String            what a measurement prompt asks for; ""
           Options             String[]
           Item                Int32
+        Measurements/                           each quantity of the station's steps
+          <name>/                               its last measurement, of whichever vehicle
+            Value             Double            rounded to its decimals;
+                                                Bad_WaitingForInitialData until measured
+            Unit Limits       String            "%", ">= 70.0 %"
+            Verdict           String            pass, fail ("" until measured)
+            Time              DateTime          when it was journaled (`measured`)
+            VIN               String            of the vehicle measured ("" until measured)
         Alarms/
           Active Unacknowledged   String[]      alarm keys
           Json                String            every alarm with its fields, JSON

@@ -8,6 +8,7 @@ server, no I/O. `station.interface.publisher` writes what they return.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from asyncua import ua
@@ -34,7 +35,18 @@ def _alarm_line(alarm: AlarmStatus) -> str:
     return f"P{alarm['priority']} {alarm['key']}: {alarm['text']}{flags}"
 
 
-NO_PROMPT: PromptStatus = {"kind": "", "text": "", "options": [], "item": 0, "name": ""}
+NO_PROMPT: PromptStatus = {
+    "kind": "",
+    "text": "",
+    "options": [],
+    "item": 0,
+    "name": "",
+    "quantity": None,
+    "catalogue": [],
+}
+
+MEASUREMENTS = "Station.Measurements"
+"""Object holding one object per measured quantity: its last measurement."""
 
 
 def variables(status: Status) -> Variables:
@@ -89,6 +101,15 @@ def variables(status: Status) -> Variables:
         values[f"Station.IO.Outputs.{name}"] = (value, V.Int32)
     for name, up in status["links"].items():
         values[f"Station.IO.Links.{name}"] = (bool(up), V.Boolean)
+    for name, last in status["last_measurements"].items():
+        node = f"{MEASUREMENTS}.{name}"
+        measured = last["value"]
+        values[f"{node}.Value"] = (None if measured is None else float(measured), V.Double)
+        values[f"{node}.Unit"] = (last["unit"], V.String)
+        values[f"{node}.Limits"] = (last["limits"], V.String)
+        values[f"{node}.Verdict"] = (last["verdict"], V.String)
+        values[f"{node}.Time"] = (last["time"], V.DateTime)
+        values[f"{node}.VIN"] = (last["vin"] or "", V.String)
     return values
 
 
@@ -108,20 +129,26 @@ def event_summary(event: Event) -> dict[str, Any]:
 
 
 def variant(value: Any, variant_type: ua.VariantType) -> ua.Variant:
-    """A variable's value as asyncua takes it: a LocalizedText from its text (values are
-    plain JSON values until here); None (not known) the type's default."""
+    """A variable's value as asyncua takes it: a LocalizedText from its text, a DateTime
+    from its ISO 8601 text (values are plain JSON values until here); None (not known)
+    the type's default."""
     if value is None:
         value = ua.get_default_value(variant_type)
     elif variant_type is V.LocalizedText and isinstance(value, str):
         value = ua.LocalizedText(value)
+    elif variant_type is V.DateTime and isinstance(value, str):
+        value = datetime.fromisoformat(value)
     return ua.Variant(value, variant_type)
 
 
-def data_value(value: Any, variant_type: ua.VariantType) -> ua.DataValue:
-    """A variable's value as written; None (not known) is Bad_NoCommunication."""
+def data_value(node_id: str, value: Any, variant_type: ua.VariantType) -> ua.DataValue:
+    """A variable's value as written; None (not known) is Bad_NoCommunication (a device
+    link down), or Bad_WaitingForInitialData for a quantity not measured yet."""
     if value is None:
-        return ua.DataValue(
-            variant(None, variant_type),
-            StatusCode=ua.StatusCode(ua.UInt32(StatusCodes.BadNoCommunication)),
+        code = (
+            StatusCodes.BadWaitingForInitialData
+            if node_id.startswith(f"{MEASUREMENTS}.")
+            else StatusCodes.BadNoCommunication
         )
+        return ua.DataValue(variant(None, variant_type), StatusCode=ua.StatusCode(ua.UInt32(code)))
     return ua.DataValue(variant(value, variant_type))

@@ -9,13 +9,17 @@ decoder (npm `sparkplug-payload`) reads our NBIRTH and NDATA in
 tests/system/test_uplink_sparkplug.py.
 
 Metric names and datatypes: `metrics_of` (one place; NBIRTH carries them all, NDATA
-the changed ones). PackML numbering is OPC 30050's, as on the OPC UA interface.
+the changed ones). The last measurement of each quantity of the station's steps is
+`Measurements/<name>/{Value,Unit,Verdict,Time}`, declared in NBIRTH before it is
+measured (Value, Verdict and Time null until then). PackML numbering is OPC 30050's, as
+on the OPC UA interface.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
@@ -38,6 +42,8 @@ class DataType(IntEnum):
     DOUBLE = 10
     BOOLEAN = 11
     STRING = 12
+    DATETIME = 13
+    """Milliseconds since the epoch (UTC), in long_value."""
 
 
 _VALUE_FIELD = {
@@ -46,6 +52,7 @@ _VALUE_FIELD = {
     DataType.DOUBLE: "double_value",
     DataType.BOOLEAN: "boolean_value",
     DataType.STRING: "string_value",
+    DataType.DATETIME: "long_value",
 }
 
 
@@ -127,6 +134,18 @@ def metrics_of(status: Status, backlog: int) -> Metrics:
     }
     for device, up in sorted(status["links"].items()):
         metrics[f"Links/{device}"] = (DataType.BOOLEAN, up)
+    for name, last in status["last_measurements"].items():
+        value, wall = last["value"], last["time"]
+        metrics[f"Measurements/{name}/Value"] = (
+            DataType.DOUBLE,
+            None if value is None else float(value),
+        )
+        metrics[f"Measurements/{name}/Unit"] = (DataType.STRING, last["unit"])
+        metrics[f"Measurements/{name}/Verdict"] = (DataType.STRING, last["verdict"] or None)
+        metrics[f"Measurements/{name}/Time"] = (
+            DataType.DATETIME,
+            None if wall is None else round(datetime.fromisoformat(wall).timestamp() * 1000),
+        )
     return metrics
 
 

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -221,23 +222,51 @@ async def test_a_typed_value_outside_the_physical_range_is_refused_and_asked_aga
 
 async def test_an_inspector_types_the_value_over_opc_ua(station: Run, tmp_path: Path) -> None:
     """EnterMeasurement: the prompt names the quantity (Prompt/Name); a value outside the
-    physical range is BadOutOfRange and asked again; a good one is measured."""
+    physical range is BadOutOfRange and asked again; a good one is measured. Each
+    quantity's last measurement is under Measurements/<name> (waiting for its first)."""
     interface = Interface(tmp_path)
-    async with station(one_ev(), inspector=False, serve=interface.serve) as built:
+    scenario = one_ev(measurements={"battery-qualification": [{"soh_pct": 64.0}]})
+    async with station(scenario, inspector=False, serve=interface.serve) as built:
         assert built.world is not None
         world = asyncio.create_task(built.world.run())
         await built.station.prompts.wait_for("measurement", WAIT_S)
         async with interface.inspector() as ines:
             name = await ines.node("Station.Prompt.Name").read_value()
+            before = await ines.node("Station.Measurements.soh_pct.Value").read_data_value(
+                raise_on_bad_status=False
+            )
+            subscription = await ines.client.create_subscription(10, None)
+            verdict = ines.node("Station.Measurements.soh_pct.Verdict")
+            await subscription.subscribe_data_change(verdict, queuesize=10)
             with pytest.raises(UaStatusCodeError) as refused:
                 await ines.call("EnterMeasurement", "150")
             assert await ines.call("EnterMeasurement", "56") == "measurement: 56"
+            async with asyncio.timeout(WAIT_S):
+                async for change in subscription:
+                    if change.value == "fail":
+                        break
+            last = {
+                field: await ines.node(f"Station.Measurements.soh_pct.{field}").read_value()
+                for field in ("Value", "Unit", "Limits", "Verdict", "Time", "VIN")
+            }
+            soc = await ines.node("Station.Measurements.soc_pct.Value").read_value()
         await asyncio.wait_for(world, WAIT_S)
         events = built.journal.events()
     assert name == "soc_pct"
     assert type(refused.value).__name__ == "BadOutOfRange"
+    assert before.StatusCode.name == "BadWaitingForInitialData"
     (typed,) = measured(events, "typed")
     assert (typed.operator, typed.data["values"][0]["value"]) == ("ines", 56.0)
+    (tester,) = measured(events, "device:tester")
+    assert last == {
+        "Value": 64.0,
+        "Unit": "%",
+        "Limits": ">= 70.0 %",
+        "Verdict": "fail",
+        "Time": datetime.fromisoformat(tester.wall),
+        "VIN": EV,
+    }
+    assert soc == 56.0
 
 
 async def test_stopped_before_journaling_asks_and_reads_again_never_what_was_journaled(

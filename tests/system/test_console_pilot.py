@@ -2,7 +2,8 @@
 server: the pilot station (`tests/stations/console-pilot.yaml`) has a simulated
 barcode reader with no label in front of it, so each vehicle starts with a
 no-read alarm and a manual VIN entry, then a checklist, then an inspector's
-verdict. Every action is checked in the station's journal, with the user."""
+measured value, findings and verdict. Every action is checked in the station's
+journal, with the user."""
 
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from hal.config import LinkSettings
 from station.assembly import assemble
 from station.config.loader import load_station
 from station.console.app import ConsoleApp
 from station.console.messages import ConsoleState
+from station.console.screens.finding_entry import FindingScreen
 from station.console.screens.login import LoginScreen
+from station.console.screens.measurement_entry import MeasurementScreen
 from station.interface.client import StationClient
 from station.interface.server import StationServer, serve
 from station.interface.users import add_user
@@ -31,6 +35,7 @@ PILOT_STATION = Path(__file__).parent.parent / "stations" / "console-pilot.yaml"
 VIN = "VF1RFB00X66123456"
 USERS = {"alice": "operator", "ivan": "inspector", "sam": "supervisor"}
 SIZE = (100, 32)
+CRITICAL = {"code": "8.2.1", "severity": "critical", "text": "emissions above the limit"}
 
 
 def password(user: str) -> str:
@@ -137,7 +142,7 @@ async def test_operator_types_the_vin_acknowledges_the_alarm_and_confirms_the_ch
         await watch.until(notice_has("ConfirmChecklistItem: checklist: done"), "item 1 done")
         await watch.until(prompt_is("checklist", item=1), "the second checklist item")
         await pilot.press("d")
-        await watch.until(prompt_is("verdict"), "the verdict prompt")
+        await watch.until(prompt_is("measurement"), "the measurement prompt")
 
     assert [(e.vin, e.operator) for e in rig.events("manual_vin")] == [(VIN, "alice")]
     acked = rig.events("alarm_acked")
@@ -154,31 +159,6 @@ async def test_operator_types_the_vin_acknowledges_the_alarm_and_confirms_the_ch
         ("confirm", "alice"),
         ("confirm", "alice"),
     ]
-
-
-async def test_inspector_enters_a_failing_verdict(rig: Rig) -> None:
-    station = rig.station
-    await station.prompts.wait_for("manual_vin", timeout=10)
-    await station.answer("manual_vin", VIN, "alice", "operator")
-    for _ in range(2):
-        await station.prompts.wait_for("checklist", timeout=10)
-        await station.answer("checklist", "done", "alice", "operator")
-    app = ConsoleApp(rig.endpoint)
-    async with app.run_test(size=SIZE) as pilot:
-        watch = Watch(app)
-        await log_in(pilot, watch, "ivan")
-        await watch.until(prompt_is("verdict"), "the verdict prompt")
-        await pilot.press("f")
-        state = await watch.until(
-            lambda s: s.snapshot is not None and s.snapshot.status["counts"]["failed"] == 1,
-            "the failed count",
-        )
-        assert state.notice == "EnterVerdict: verdict: fail"
-
-    verdicts = rig.events("verdict")
-    assert [(e.vin, e.result, e.operator) for e in verdicts] == [(VIN, "fail", "ivan")]
-    assert [(e.vin, e.result) for e in rig.events("cycle_ended")] == [(VIN, "failed")]
-    assert ("verdict", "ivan") in [(e.result, e.operator) for e in rig.events("command")]
 
 
 async def test_an_operators_override_is_refused_with_the_reason_and_journaled(rig: Rig) -> None:
@@ -242,3 +222,82 @@ async def test_the_console_shows_the_loss_and_reconnects_when_the_server_restart
             assert "-stale" not in app.screen.classes
         finally:
             await restarted.stop()
+
+
+def screen_text(app: ConsoleApp, selector: str) -> str:
+    """What a Static of the active screen shows, as plain text."""
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def test_inspector_types_a_measurement_picks_findings_and_fails_the_vehicle(
+    rig: Rig,
+) -> None:
+    """At 80 columns: the measurement dialog (refused outside the physical range, then a
+    value out of limits shown as FAIL), the finding dialog (a code of the catalogue with
+    a note, then none), the verdict key; each journaled with the inspector."""
+    station = rig.station
+    await station.prompts.wait_for("manual_vin", timeout=10)
+    await station.answer("manual_vin", VIN, "alice", "operator")
+    for _ in range(2):
+        await station.prompts.wait_for("checklist", timeout=10)
+        await station.answer("checklist", "done", "alice", "operator")
+    app = ConsoleApp(rig.endpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        watch = Watch(app)
+        await log_in(pilot, watch, "ivan")
+        await watch.until(prompt_is("measurement"), "the measurement prompt")
+        await pilot.press("e")
+        assert isinstance(app.screen, MeasurementScreen)
+        asked = screen_text(app, "#entry-what")
+        assert "brake_efficiency_pct in %" in asked
+        assert "limits >= 50.0 %" in asked and "physical range 0..150 %" in asked
+        await pilot.press(*"151", "enter")
+        await watch.until(notice_has("refused"), "the refusal")
+        assert isinstance(app.screen, MeasurementScreen), "still asked"
+        assert screen_text(app, "#entry-why") == (
+            "REFUSED: EnterMeasurement: brake_efficiency_pct: 151 % is outside the physical "
+            "range 0..150 %; enter it again"
+        )
+        await pilot.press("backspace", "backspace", "backspace", *"48", "enter")
+        state = await watch.until(prompt_is("finding"), "the finding prompt")
+        assert not isinstance(app.screen, MeasurementScreen), "closed once taken"
+        assert state.snapshot is not None
+        (value,) = state.snapshot.status["visit_measurements"]
+        assert (value["shown"], value["verdict"]) == ("FAIL: 48.0 % < 50.0 %", "fail")
+        assert "FAIL: 48.0 % < 50.0 %" in screen_text(app, "VehiclePanel")
+
+        await pilot.press("e")
+        assert isinstance(app.screen, FindingScreen)
+        await pilot.press("down", "down", "enter", *"right", "enter")  # 8.2.1, a note
+        await watch.until(prompt_is("finding", item=1), "the next finding asked")
+        assert isinstance(app.screen, FindingScreen), "open for the next finding"
+        await pilot.press("n")
+        state = await watch.until(prompt_is("verdict"), "the verdict prompt")
+        assert not isinstance(app.screen, FindingScreen)
+        assert state.snapshot is not None
+        assert state.snapshot.status["visit_findings"] == [{**CRITICAL, "note": "right"}]
+        panel = screen_text(app, "VehiclePanel")
+        assert "8.2.1 CRITICAL emissions above the limit (right)" in panel
+        await pilot.press("f")
+        state = await watch.until(
+            lambda s: s.snapshot is not None and s.snapshot.status["counts"]["failed"] == 1,
+            "the failed count",
+        )
+        assert state.notice == "EnterVerdict: verdict: fail"
+
+    verdicts = rig.events("verdict")
+    assert [(e.vin, e.result, e.operator) for e in verdicts] == [(VIN, "fail", "ivan")]
+    assert [(e.vin, e.result) for e in rig.events("cycle_ended")] == [(VIN, "failed")]
+    (measured,) = rig.events("measured")
+    assert (measured.vin, measured.result, measured.operator) == (VIN, "fail", "ivan")
+    assert measured.data["values"][0]["value"] == 48.0
+    found = [(e.result, e.operator, e.data["findings"], e.data["complete"])
+             for e in rig.events("finding")]  # fmt: skip
+    assert found == [
+        ("fail", "ivan", [{**CRITICAL, "note": "right"}], False),
+        ("pass", "ivan", [], True),
+    ]
+    refused = rig.events("refused")
+    assert [(e.operator, e.data["reason"], e.data["detail"]) for e in refused] == [
+        ("ivan", "out_of_range", "151")
+    ]

@@ -23,12 +23,14 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from station import limits, readings
 from station.config.loader import load_station
 from station.console.app import ConsoleApp
 from station.devices import DeviceSet
 from station.interface.client import Link, NotConnected, Snapshot
 from station.journal import Journal
 from station.runtime import Station
+from station.status import MeasurementStatus, PromptStatus
 
 ENDPOINT = "opc.tcp://127.0.0.1:4840/station"
 PHOTO_STUDIO = Path(__file__).parent.parent.parent / "configs" / "stations" / "photo-studio.yaml"
@@ -99,6 +101,9 @@ IDLE: dict[str, Any] = {
     "links": LINKS,
     "config_hash": "sha256:13b4a7f017c5ca4707cb6f31f1f640c74d13d337f167dac27f2318dca7050208",
     "route_version": 1,
+    "visit_measurements": [],
+    "visit_findings": [],
+    "last_measurements": {},
 }
 
 DONE_BEFORE_PHOTO = {"intake", "diagnosis", "electromechanics", "cleaning", "technical-control"}
@@ -210,6 +215,8 @@ SITUATIONS: dict[str, tuple[Link, Snapshot]] = {
     ),
 }
 """Situation -> what the client reported last (disconnected keeps the last status)."""
+RECORDINGS = dict(SITUATIONS)
+"""What a replay may report: the situations, and a gate's data (below)."""
 
 
 class ReplayLink:
@@ -227,7 +234,7 @@ class ReplayLink:
     ) -> None:
         self.on_snapshot = on_snapshot
         self.on_link = on_link
-        self.link, self.snapshot = SITUATIONS[situation]
+        self.link, self.snapshot = RECORDINGS[situation]
 
     async def run(self) -> None:
         self.on_snapshot(copy.deepcopy(self.snapshot))
@@ -247,7 +254,7 @@ def console(situation: str) -> ConsoleApp:
 
 def replayed(situation: str) -> Callable[[Pilot[None]], Any]:
     """Wait until the app shows the recorded situation (messages processed)."""
-    link, snapshot = SITUATIONS[situation]
+    link, snapshot = RECORDINGS[situation]
 
     async def run_before(pilot: Pilot[None]) -> None:
         app = pilot.app
@@ -287,3 +294,157 @@ async def test_recordings_have_the_runtime_status_shape(tmp_path: Path) -> None:
         ] == [(o["step"], o["operation"], o["gate"], o["here"]) for o in real["route"]], name
         assert snapshot.status["step_count"] == real["step_count"], name
         assert snapshot.status["counts"].keys() == real["counts"].keys(), name
+
+
+# --- a gate's data: measurements out of limits, the entry dialogs ------------------------
+
+STATIONS = PHOTO_STUDIO.parent
+BATTERY, QUALITY = load_station(STATIONS / "battery.yaml"), load_station(STATIONS / "quality.yaml")
+EV = "VF1AG000X66123456"
+
+
+def here(operation: str) -> list[dict[str, Any]]:
+    return [
+        {**stop, "here": stop["operation"] == operation, "done": stop["step"] < 60}
+        for stop in route(set())
+    ]
+
+
+def measurement(name: str, value: float, shown: str, **fields: Any) -> MeasurementStatus:
+    quantity = readings.quantities(BATTERY.model)[name]
+    return {
+        "name": name,
+        "value": value,
+        "unit": quantity.unit,
+        "limits": limits.describe(quantity),
+        "verdict": "fail" if shown.startswith("FAIL") else "pass",
+        "shown": shown,
+        "vin": EV,
+        "source": "device:tester",
+        "operator": "tester",
+        "time": "2026-11-30T10:52:10.000+00:00",
+        **fields,  # type: ignore[typeddict-item]
+    }
+
+
+MEASURED = [
+    measurement("soc_pct", 45.0, "45 %", source="typed", operator="ines"),
+    measurement("soh_pct", 64.0, "FAIL: 64.0 % < 70.0 %"),
+    measurement("usable_capacity_kwh", 33.81, "33.81 kWh"),
+    measurement("insulation_ohm_per_v", 740.0, "740 ohm/V"),
+    measurement("cell_spread_mv", 61.0, "FAIL: 61 mV > 50 mV"),
+]
+BATTERY_IDLE: dict[str, Any] = {
+    **IDLE,
+    "station": "battery",
+    "operation": "battery-qualification",
+    "route": here("battery-qualification"),
+    "step_count": len(BATTERY.model.cycle),
+    "inputs": {k: v for k, v in INPUTS.items() if k != "zone_clear"},
+    "outputs": {k: v for k, v in OUTPUTS.items() if k != "camera_trigger"},
+    "links": {"plc": True, "rfid": True, "tester": True},
+    "last_measurements": {m["name"]: m for m in MEASURED},
+}
+SOC = readings.quantities(BATTERY.model)["soc_pct"]
+MEASURING = {
+    **BATTERY_IDLE,
+    "state": "Execute",
+    "vin": EV,
+    "model": "Renault Zoe",
+    "step_index": 7,
+    "step": "battery qualification",
+    "prompt": {
+        "kind": "measurement",
+        "text": f"soc_pct of {EV} in %: limits >= 30 %, 0 decimal(s), range 0..100",
+        "options": [],
+        "item": 0,
+        "name": "soc_pct",
+        "quantity": {
+            "name": "soc_pct",
+            "description": SOC.description,
+            "unit": "%",
+            "decimals": 0,
+            "limits": limits.describe(SOC),
+            "physical_min": 0.0,
+            "physical_max": 100.0,
+        },
+        "catalogue": [],
+    },
+}
+JUDGED = {
+    **MEASURING,
+    "step_index": 8,
+    "step": "inspect",
+    "prompt": {
+        "kind": "verdict",
+        "text": f"verdict for {EV} at battery-qualification",
+        "options": ["pass", "fail"],
+        "item": 0,
+        "name": "",
+        "quantity": None,
+        "catalogue": [],
+    },
+    "visit_measurements": MEASURED,
+}
+PNT_RUN = {"code": "PNT-RUN", "severity": "major", "text": "paint run or sag", "note": "left door"}
+FINDING = {
+    **MEASURING,
+    "station": "quality",
+    "operation": "quality-control",
+    "route": here("quality-control"),
+    "step_count": len(QUALITY.model.cycle),
+    "step_index": 7,
+    "step": "inspect",
+    "links": {"plc": True, "barcode": True, "rfid": True},
+    "last_measurements": {},
+    "prompt": {
+        "kind": "finding",
+        "text": f"findings for {EV} at quality-control (1 so far: PNT-RUN (major) paint run "
+        "or sag (left door)): type a code of the catalogue and a note, or 'none' when there "
+        "is no more",
+        "options": [],
+        "item": 1,
+        "name": "",
+        "quantity": None,
+        "catalogue": [
+            {"code": code, "severity": entry.severity, "text": entry.text}
+            for code, entry in QUALITY.model.findings.items()
+        ],
+    },
+    "visit_findings": [PNT_RUN],
+}
+INES = Link(ENDPOINT, True, "ines", "inspector", since="10:50:00")
+GATES: dict[str, tuple[Snapshot, tuple[str, ...], tuple[int, int]]] = {
+    "judged_80": (Snapshot(JUDGED, EVENTS_IDLE), (), (80, 32)),
+    "judged_120": (Snapshot(JUDGED, EVENTS_IDLE), (), (120, 32)),
+    "measurement_dialog_80": (Snapshot(MEASURING, EVENTS_IDLE), ("e",), (80, 32)),
+    "finding_dialog_80": (Snapshot(FINDING, EVENTS_IDLE), ("e",), (80, 32)),
+}
+"""A gate's data on the station screen at 80 and 120 columns (values out of their limits
+in words and colour), and the dialogs `e` opens: name -> (snapshot, keys, size)."""
+RECORDINGS.update({name: (INES, snapshot) for name, (snapshot, _, _) in GATES.items()})
+
+
+@pytest.mark.parametrize("name", list(GATES))
+def test_gate(snap_compare: Any, name: str) -> None:
+    _, keys, size = GATES[name]
+    assert snap_compare(console(name), press=keys, terminal_size=size, run_before=replayed(name))
+
+
+async def test_gate_recordings_have_the_runtime_status_shape(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path / "journal.sqlite3", "battery")
+    station = Station(BATTERY, journal, DeviceSet())
+    try:
+        real = station.status()
+    finally:
+        await journal.close()
+    assert list(real["last_measurements"]) == [m["name"] for m in MEASURED]
+    for name, (snapshot, _, _) in GATES.items():
+        status = snapshot.status
+        assert status.keys() == real.keys(), name
+        assert (
+            status["prompt"] is not None
+            and status["prompt"].keys() == PromptStatus.__annotations__.keys()
+        )
+        for value in [*status["visit_measurements"], *status["last_measurements"].values()]:
+            assert value.keys() == real["last_measurements"]["soh_pct"].keys(), name

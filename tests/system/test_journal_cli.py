@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,6 +59,103 @@ async def test_show_vin_prints_the_vehicle_passport(
     out = capsys.readouterr().out
     assert out.splitlines()[0] == f"passport of {VIN_B} at station {STATION}: 2 events"
     assert table_seqs(out) == [2, 4]
+
+
+SOH = {"name": "soh_pct", "unit": "%", "decimals": 1, "low": 70.0, "low_inclusive": True,
+       "high": None, "high_inclusive": True}  # fmt: skip
+PNT_RUN = {"code": "PNT-RUN", "severity": "major", "text": "paint run or sag", "note": "left door"}
+
+
+@pytest.fixture
+async def visits(tmp_path: Path) -> AsyncIterator[Journal]:
+    """Two visits of VIN_A (the second still open) around one of VIN_B, with events that
+    name no VIN inside and between them; seq 1-15."""
+    journal = Journal.open(journal_path(tmp_path), STATION)
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("station_started", {}),  # 1: the station, before any vehicle
+        ("cycle_started", {"data": {"cycle": 1}}),  # 2: VIN_A's first visit
+        ("noread", {"step": "1:identify"}),  # 3: before it was identified
+        ("identified", {"vin": VIN_A, "step": "1:identify"}),
+        ("measured", {"vin": VIN_A, "step": "2:measure", "result": "fail", "operator": "ivan",
+                      "data": {"source": "typed",
+                               "values": [{**SOH, "value": 64.0, "ok": False}]}}),
+        ("finding", {"vin": VIN_A, "step": "3:inspect", "result": "fail", "operator": "ivan",
+                     "data": {"source": "typed", "findings": [PNT_RUN], "fail_on": ["major"],
+                              "complete": False}}),
+        ("state", {"result": "Held"}),  # 7
+        ("cycle_ended", {"vin": VIN_A, "result": "failed"}),  # 8
+        ("state", {"result": "Idle"}),  # 9: between vehicles
+        ("cycle_started", {"data": {"cycle": 2}}),  # 10: VIN_B's visit
+        ("identified", {"vin": VIN_B, "step": "1:identify"}),
+        ("cycle_ended", {"vin": VIN_B, "result": "passed"}),  # 12
+        ("cycle_started", {"data": {"cycle": 3}}),  # 13: VIN_A back, still in the station
+        ("identified", {"vin": VIN_A, "step": "1:identify"}),
+        ("measured", {"vin": VIN_A, "step": "2:measure", "result": "pass", "operator": "tester",
+                      "data": {"source": "device:tester",
+                               "values": [{**SOH, "value": 81.5, "ok": True}]}}),
+    ]  # fmt: skip
+    for kind, fields in events:
+        await journal.append(kind, **fields)
+    yield journal
+    await journal.close()
+
+
+async def test_show_vin_prints_the_events_of_its_visits_then_its_measurements_and_findings(
+    visits: Journal, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vin = VIN_A.lower()  # normalised as a barcode read is
+    assert main(["journal", "show", "--vin", vin, "--state-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"passport of {VIN_A} at station {STATION}: 10 events"
+    at = lines.index("measurements: 2")
+    assert [int(line.split()[0]) for line in lines[2:at]] == [2, 3, 4, 5, 6, 7, 8, 13, 14, 15]
+    assert lines[at:] == [
+        "measurements: 2",
+        "  seq 5  soh_pct FAIL: 64.0 % < 70.0 %  (limits >= 70.0 %; typed, ivan)",
+        "  seq 15  soh_pct 81.5 %  (limits >= 70.0 %; device:tester, tester)",
+        "findings: 1",
+        "  seq 6  PNT-RUN (major) paint run or sag (left door)  (typed, ivan)",
+    ]
+
+
+async def test_show_vin_json_has_its_measurements_and_findings(
+    visits: Journal, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["journal", "show", "--vin", VIN_A, "--json", "--state-dir", str(tmp_path)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [e["seq"] for e in document["events"]] == [2, 3, 4, 5, 6, 7, 8, 13, 14, 15]
+    first = visits.events(kinds=["measured"])[0]
+    assert document["measurements"][0] == {
+        "seq": 5, "wall": first.wall, "step": "2:measure", **SOH, "value": 64.0, "ok": False,
+        "shown": "FAIL: 64.0 % < 70.0 %", "source": "typed", "operator": "ivan",
+    }  # fmt: skip
+    assert [m["shown"] for m in document["measurements"]] == ["FAIL: 64.0 % < 70.0 %", "81.5 %"]
+    (finding,) = document["findings"]
+    assert {k: finding[k] for k in (*PNT_RUN, "seq", "source", "operator")} == {
+        **PNT_RUN, "seq": 6, "source": "typed", "operator": "ivan",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("vin", "why"),
+    [
+        ("VF1RFB00X6612345", "VIN 'VF1RFB00X6612345': has 16 characters, expected 17"),
+        ("VF1RFB00X6612345O", "letter 'O' at position 17 is not allowed (no I, O, Q)"),
+        ("1M8GDM9AXKP042788"[:8] + "1" + "1M8GDM9AXKP042788"[9:], "check digit at position 9"),
+        ("V" * 1_000_000, "VIN 'VVVV"),
+    ],
+)
+def test_show_refuses_a_bad_vin_in_one_line(
+    vin: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["journal", "show", "--vin", vin])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    (error,) = [line for line in err.splitlines() if "error:" in line]
+    assert error.startswith("station journal show: error: argument --vin: ")
+    assert why in error
+    assert len(err) < 1000  # a megabyte typed is not printed back
 
 
 async def test_show_json_has_every_field_of_every_event(

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from mqtt_broker import Broker, Subscriber, requires_mosquitto
 from uplink_rig import LINE, STATION, TOPIC, Recorder, append, make_uplink, status
 
 from station.journal import Journal
-from station.status import Status
+from station.status import MeasurementStatus, Status
 from station.uplink import sparkplug
 
 pytest_plugins = ["mqtt_fixtures"]
@@ -62,6 +63,30 @@ METRIC_TYPES = {
     "Route/Version": "Int32",
     "Uplink/Backlog": "Int64",
 }
+# the last measurement of each quantity of the station's steps (here one: soh_pct)
+MEASUREMENT_TYPES = {
+    "Measurements/soh_pct/Value": "Double",
+    "Measurements/soh_pct/Unit": "String",
+    "Measurements/soh_pct/Verdict": "String",
+    "Measurements/soh_pct/Time": "DateTime",
+}
+MEASURED_AT = "2026-11-30T10:41:55.120+00:00"
+
+
+def soh(value: float | None) -> MeasurementStatus:
+    """soh_pct as the status shows it: not measured yet (None), or measured out of limits."""
+    return {
+        "name": "soh_pct",
+        "value": value,
+        "unit": "%",
+        "limits": ">= 70.0 %",
+        "verdict": "" if value is None else "fail",
+        "shown": "" if value is None else f"FAIL: {value} % < 70.0 %",
+        "vin": None if value is None else "VF1RFB00X66000001",
+        "source": "" if value is None else "device:tester",
+        "operator": "" if value is None else "tester",
+        "time": None if value is None else MEASURED_AT,
+    }
 
 
 async def tahu_decode(received: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -105,6 +130,7 @@ async def test_nbirth_and_ndata_read_by_tahu(
     plain_broker: Broker, journal: Journal, tmp_path: Path
 ) -> None:
     source = Source()
+    source.status = {**source.status, "last_measurements": {"soh_pct": soh(None)}}
     async with (
         Subscriber(plain_broker, NODES, hex_payload=True) as sub,
         make_uplink(plain_broker, tmp_path, Recorder(), source) as uplink,
@@ -112,22 +138,36 @@ async def test_nbirth_and_ndata_read_by_tahu(
         await sub.until(1)
         source.status = {**source.status, "state": "Execute", "vin": "VF1RFB00X66000001"}
         uplink.changed()
-        received = await sub.until(2)
+        await sub.until(2)
+        source.status = {**source.status, "last_measurements": {"soh_pct": soh(64.0)}}
+        uplink.changed()
+        received = await sub.until(3)
     await journal.close()
-    birth, data = await tahu_decode(received[:2])
+    birth, data, measured = await tahu_decode(received[:3])
     assert birth["topic"] == f"spBv1.0/{LINE}/NBIRTH/{STATION}"
     assert birth["seq"] == 0
-    assert {m["name"]: m["type"] for m in birth["metrics"]} == METRIC_TYPES
+    assert {m["name"]: m["type"] for m in birth["metrics"]} == {
+        **METRIC_TYPES,
+        **MEASUREMENT_TYPES,
+    }
     values = {m["name"]: m["value"] for m in birth["metrics"]}
     assert values["PackML/State"] == "4"  # Idle, OPC 30050
     assert values["Vehicle/VIN"] is None
     assert values["Links/plc"] == "true"
+    assert [values[name] for name in MEASUREMENT_TYPES] == [None, "%", None, None]
     assert data["topic"] == f"spBv1.0/{LINE}/NDATA/{STATION}"
     assert data["seq"] == 1
     assert {m["name"]: m["value"] for m in data["metrics"]} == {
         "PackML/State": "6",
         "PackML/StateName": "Execute",
         "Vehicle/VIN": "VF1RFB00X66000001",
+    }
+    assert measured["seq"] == 2
+    at_ms = round(datetime.fromisoformat(MEASURED_AT).timestamp() * 1000)
+    assert {m["name"]: m["value"] for m in measured["metrics"]} == {
+        "Measurements/soh_pct/Value": "64",
+        "Measurements/soh_pct/Verdict": "fail",
+        "Measurements/soh_pct/Time": str(at_ms),
     }
 
 

@@ -4,6 +4,8 @@ quantity's own config rules (`station.config.models.Quantity`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -123,3 +125,33 @@ def test_a_quantity_that_cannot_be_judged_is_refused(
 ) -> None:
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         quantity(**fields)
+
+
+@pytest.mark.parametrize(
+    ("fields", "value", "text"),
+    [
+        ({"low": 70}, 64.0, "FAIL: 64.0 % < 70.0 %"),
+        ({"low": 70}, 70.0, "70.0 %"),
+        ({"low": 70}, 81.54, "81.5 %"),
+        ({"low": 70, "low_inclusive": False}, 70.0, "FAIL: 70.0 % <= 70.0 %"),
+        ({"low": 70}, 69.95, "70.0 %"),  # rounded first, then judged
+        ({"high": 50, "decimals": 0, "unit": "mV"}, 51, "FAIL: 51 mV > 50 mV"),
+        ({"high": 50, "decimals": 0, "unit": "mV", "high_inclusive": False}, 50,
+         "FAIL: 50 mV >= 50 mV"),
+        ({"low": 20, "high": 80, "decimals": 0, "unit": ""}, 81, "FAIL: 81 > 80"),
+    ],
+)  # fmt: skip
+def test_a_value_is_shown_with_the_limit_it_misses(
+    fields: dict[str, Any], value: float, text: str
+) -> None:
+    spec = quantity(**fields)
+    assert limits.shown(value, spec) == text
+    assert (limits.missed(value, spec) is None) is limits.within(value, spec)
+    assert limits.shown(value, limits.Bounds.of(spec.model_dump())) == text
+
+
+def test_bounds_of_a_journaled_value_read_what_it_was_judged_against() -> None:
+    judged = {"name": "soh_pct", "value": 64.0, "unit": "%", "decimals": 1, "low": 70.0,
+              "low_inclusive": True, "high": None, "high_inclusive": True, "ok": False}  # fmt: skip
+    assert limits.Bounds.of(judged) == limits.Bounds("%", 1, 70.0, True, None, True)
+    assert limits.describe(limits.Bounds.of(judged)) == ">= 70.0 %"

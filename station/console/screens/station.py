@@ -2,7 +2,10 @@
 current step with its progress, the open question, alarms, and the action keys.
 
 Its actions (the action bar's keys and buttons) post `CommandRequested` for the
-app to call the station; those that need a text first ask it in a dialog."""
+app to call the station; those that need a text first ask it in a dialog. A measured
+value or a finding is entered in a dialog of its own, opened with `e` or a click on the
+prompt while the station asks one (not a button: the action bar is full at 120
+columns)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from textual.containers import Horizontal
 from station.console.messages import ActionDeclined, CommandRequested
 from station.console.screens.console_screen import ConsoleScreen
 from station.console.screens.dispose import DisposeScreen
+from station.console.screens.finding_entry import FindingScreen
+from station.console.screens.measurement_entry import MeasurementScreen
 from station.console.screens.text_entry import TextEntryScreen
 from station.console.widgets.action_bar import CONSOLE_ACTIONS, ActionBar
 from station.console.widgets.alarm_banner import AlarmBanner
@@ -27,7 +32,10 @@ from station.console.widgets.vehicle_panel import VehiclePanel
 
 class StationScreen(ConsoleScreen):
     # The buttons show the action keys; the footer keeps room for the screens' keys.
-    BINDINGS = [Binding(a.key, a.action, a.label, show=False) for a in CONSOLE_ACTIONS]
+    BINDINGS = [
+        *(Binding(a.key, a.action, a.label, show=False) for a in CONSOLE_ACTIONS),
+        Binding("e", "enter", "Enter a value or finding", show=False),
+    ]
     DEFAULT_CSS = """
     StationScreen #top { height: 5; }
     """
@@ -56,6 +64,17 @@ class StationScreen(ConsoleScreen):
             self.post_message(ActionDeclined("no alarm to acknowledge"))
             return
         self.action_station("AcknowledgeAlarm", waiting[0]["key"])
+
+    def action_enter(self) -> None:
+        """The dialog for what the station asks: a measured value or a finding."""
+        snapshot = self.state.snapshot
+        prompt = snapshot.status["prompt"] if snapshot is not None else None
+        if prompt is not None and prompt["kind"] == "measurement":
+            self.app.push_screen(MeasurementScreen())
+        elif prompt is not None and prompt["kind"] == "finding":
+            self.app.push_screen(FindingScreen(prompt["catalogue"]))
+        else:
+            self.post_message(ActionDeclined("nothing to enter: no measurement or finding asked"))
 
     def action_manual_vin(self) -> None:
         def entered(vin: str | None) -> None:
