@@ -90,7 +90,7 @@ def test_a_bad_line_file_prints_located_errors_and_exits_2(
     assert err.splitlines() == [
         f"{bad}:6: route.operations[0].step: must be 1..9999 (got 0)",
         f"{bad}:8: route.operations[1].gates: unknown key 'gates' (expected one of: step, "
-        "operation, station, kind, gate, when, description)",
+        "operation, station, stations, kind, gate, when, description)",
     ]
 
 
