@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         elif op.when is not None:
             notes.append(f"when {op.when}")
         if len(op.served_by) > 1:
-            notes.append(f"parallel: taken at any of its {len(op.served_by)} stations")
+            notes.append(f"parallel: any of {len(op.served_by)} stations")
         rows.append((str(op.step), op.operation, ", ".join(op.served_by), "; ".join(notes)))
     rework = route.rework
     rows.append(

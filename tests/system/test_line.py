@@ -532,8 +532,12 @@ def test_bad_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     ]
 
 
-def test_a_line_without_station_files_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    line2 = ROOT / "configs" / "lines" / "line2-express.yaml"
+def test_a_line_without_station_files_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line2 = tmp_path / "lines" / "line2-express.yaml"
+    line2.parent.mkdir()
+    shutil.copy(ROOT / "configs" / "lines" / "line2-express.yaml", line2)
     assert main(["line", "--config", str(line2), "--simulate", "--vehicles", "2"]) == 2
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 7  # six stations of the route and the rework bay

@@ -33,7 +33,7 @@ class LineLayout:
 
     @classmethod
     def load(cls, line_path: Path) -> LineLayout:
-        """The line and the station files of its `../stations/` folder that name it.
+        """The line and the station files under its `../stations/` folder that name it.
         ConfigError for an invalid file, LineInputError for a station missing or twice."""
         line = load_line(line_path)
         route = rules.RouteSnapshot.from_line(line.model)
@@ -118,11 +118,12 @@ class LineLayout:
 
 
 def _station_files(folder: Path, line_path: Path) -> list[Path]:
-    """Station files in `folder` whose `line:` resolves to `line_path`; a file that is
-    not YAML is kept, so that loading it reports its error."""
+    """Station files in `folder` and its sub-folders (one a line, say) whose `line:`
+    resolves to `line_path`; a file that is not YAML is kept, so that loading it
+    reports its error."""
     yaml = YAML(typ="safe")
     chosen = []
-    for path in sorted(folder.glob("*.yaml")):
+    for path in sorted(folder.rglob("*.yaml")):
         try:
             data = yaml.load(path)
         except YAMLError:
