@@ -117,3 +117,16 @@ def test_bad_attributes_are_named_and_exit_2(
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith(f"{LINE1}: {message}")
+
+
+def test_parallel_stations_are_listed_with_their_operation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    doubled = str(LINES_DIR / "line1-doubled.yaml")
+    assert main(["route", "explain", "--config", doubled]) == 0
+    rows = {line.split()[1]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert rows["photo"].split("  ")[-1] == "parallel: any of 2 stations"
+    assert " photo-studio, photo-studio-2 " in rows["photo"]
+    assert rows["electromechanics"].rstrip().endswith("parallel: any of 3 stations")
+    assert rows["quality-control"].rstrip().endswith("GATE; parallel: any of 2 stations")
+    assert "parallel" not in rows["exit"]
