@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 # from a scenario, the operator console on this terminal (logged in as alice,
 # an operator of configs/users.example.yaml). Quit the console with q.
 demo: $(STAMP)
-	$(BIN)/station config check configs/lines/*.yaml configs/stations/*.yaml
+	$(BIN)/station config check configs/lines/*.yaml configs/stations/*.yaml configs/stations/*/*.yaml
 	rm -rf .demo
 	# a users file the station serves must be private (mode 0600): a copy of the example
 	install -D -m 600 configs/users.example.yaml .demo/users.yaml

@@ -3,9 +3,11 @@
 The rules, in plain words:
 
 - A line's route is an ordered list of operations, each done at one
-  station. An operation with `when:` is due only for vehicles whose
-  attribute holds (`when: ev`) or does not (`when: not ev`); the others
-  skip it. Every other operation is due for every vehicle.
+  station or at any of several parallel ones (two photo studios): the rules
+  speak of operations, so a vehicle due at an operation is accepted at every
+  station of it, and nowhere once it is done. An operation with `when:` is
+  due only for vehicles whose attribute holds (`when: ev`) or does not
+  (`when: not ev`); the others skip it. Every other operation is due for every vehicle.
 - A vehicle enters the line at the route's first operation (the check-in):
   that is where its progress is created (`intake`), with the route's
   version and hash frozen into it. A vehicle without progress anywhere else
@@ -94,7 +96,10 @@ class RouteSnapshot:
     version: int
     hash: str
     """sha256 (first 16 hex chars) of the line name, the operations (without their
-    descriptions), the rework bay and the attribute names."""
+    descriptions and stations), the rework bay (without its station) and the attribute
+    names: what the rules decide on. Which stations do an operation is not in it, so
+    adding a parallel station (or moving an operation to another one) keeps the hash,
+    and the vehicles on the line keep being accepted."""
     operations: tuple[Operation, ...]
     rework: Rework
     attributes: tuple[str, ...]
@@ -112,9 +117,10 @@ class RouteSnapshot:
         canonical = {
             "line": line.line,
             "operations": [
-                op.model_dump(mode="json", exclude={"description"}) for op in route.operations
+                op.model_dump(mode="json", exclude={"description", "station", "stations"})
+                for op in route.operations
             ],
-            "rework": route.rework.model_dump(mode="json"),
+            "rework": route.rework.model_dump(mode="json", exclude={"station"}),
             "attributes": list(attributes),
         }
         text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
@@ -352,7 +358,9 @@ def route_changed(route: RouteSnapshot, vin: str, version: int, route_hash: str)
 def _describe(target: Operation | Rework) -> str:
     if isinstance(target, Rework):
         return f"{target.operation} (rework bay {target.station})"
-    return f"{target.operation} (step {target.step}, station {target.station})"
+    stations = target.served_by
+    where = f"station {stations[0]}" if len(stations) == 1 else f"stations {', '.join(stations)}"
+    return f"{target.operation} (step {target.step}, {where})"
 
 
 def admit(route: RouteSnapshot, progress: Progress | None, operation: str) -> Admitted | Violation:

@@ -190,7 +190,8 @@ def _problems(
 ) -> Iterator[tuple[Loc, str]]:
     route = RouteSnapshot.from_line(line.model)
     name = line.model.line
-    on_line = [*dict.fromkeys(op.station for op in route.operations), route.rework.station]
+    on_line = [*dict.fromkeys(s for op in route.operations for s in op.served_by)]
+    on_line.append(route.rework.station)
     gates = [op.operation for op in route.operations if op.gate]
     seen: dict[str, int] = {}
     for index, vehicle in enumerate(scenario.vehicles):
@@ -240,10 +241,10 @@ def _problems(
 def _measurement_problems(
     vehicle: ScenarioVehicle, line: LoadedLine, stations: Mapping[str, LoadedStation], at: Loc
 ) -> Iterator[tuple[Loc, str]]:
-    """Measurements name an operation of the line and, at a station whose file is known,
-    quantities its measure steps have."""
+    """Measurements name an operation of the line and, at a station whose file is known
+    (the first of parallel ones), quantities its measure steps have."""
     route = RouteSnapshot.from_line(line.model)
-    by_operation = {op.operation: op.station for op in route.operations}
+    by_operation = {op.operation: op.served_by[0] for op in route.operations}
     by_operation[route.rework.operation] = route.rework.station
     for operation, visits in vehicle.measurements.items():
         where: Loc = (*at, "measurements", operation)
@@ -394,8 +395,9 @@ def _finding_problems(
     route: RouteSnapshot,
     at: Loc,
 ) -> Iterator[tuple[Loc, str]]:
-    """Findings name a gate; a code its inspector types is in the station's catalogue."""
-    by_operation = {op.operation: op.station for op in route.operations}
+    """Findings name a gate; a code its inspector types is in the station's catalogue
+    (the first station of a gate done at parallel ones)."""
+    by_operation = {op.operation: op.served_by[0] for op in route.operations}
     for gate, visits in vehicle.findings.items():
         where: Loc = (*at, "findings", gate)
         if gate not in gates:

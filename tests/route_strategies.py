@@ -2,10 +2,12 @@
 
 A route is one of the plant's line files (configs/lines/*.yaml) or a random
 valid line: 2-12 operations with increasing steps, a check-in first, a
-check-out last, random gates and `when:` conditions over up to 3 attributes.
+check-out last, random gates and `when:` conditions over up to 3 attributes,
+some operations done at 2 or 3 parallel stations.
 A journey is the list of stations a vehicle is presented at, each with the
 outcome the station reports; three presentations in four follow the vehicle's
-next operation, so that journeys get far, the others go anywhere.
+next operation (at any of its stations), so that journeys get far, the others
+go anywhere.
 `drive` plays a journey through the rules and records every presentation.
 """
 
@@ -45,11 +47,17 @@ def generated_lines(draw: st.DrawFn) -> LineFile:
     operations = []
     for index, step in enumerate(steps):
         first, last = index == 0, index == count - 1
+        parallel = draw(st.integers(1, 3))
+        where: dict[str, object] = (
+            {"station": f"station-{index}"}
+            if parallel == 1
+            else {"stations": [f"station-{index}-{n}" for n in range(parallel)]}
+        )
         operations.append(
             {
                 "step": step,
                 "operation": f"op-{index}",
-                "station": f"station-{index}",
+                **where,
                 "kind": "check_in" if first else "check_out" if last else "work",
                 "gate": False if first else draw(st.booleans()),
                 "when": None
@@ -125,6 +133,7 @@ def outcome_for(target: Operation | Rework, code: int) -> Outcome:
 class Event:
     """One presentation of the vehicle at a station and what the rules made of it."""
 
+    station: str
     operation: str
     outcome: Outcome
     before: Progress | None
@@ -132,14 +141,24 @@ class Event:
     after: Progress | None
 
 
-def station_at(route: RouteSnapshot, progress: Progress | None, follow: bool, index: int) -> str:
-    """The operation of the station the vehicle is presented at."""
+def stations(route: RouteSnapshot) -> list[tuple[str, str]]:
+    """(station, its operation) for every station of the route, the rework bay last."""
+    pairs = [(name, op.operation) for op in route.operations for name in op.served_by]
+    return [*pairs, (route.rework.station, route.rework.operation)]
+
+
+def station_at(
+    route: RouteSnapshot, progress: Progress | None, follow: bool, index: int
+) -> tuple[str, str]:
+    """The station the vehicle is presented at, and its operation."""
     if follow:
         upcoming = route.operations[0] if progress is None else next_operation(route, progress)
-        if upcoming is not None:
-            return upcoming.operation
-    names = [*route.names(), route.rework.operation]
-    return names[index % len(names)]
+        if isinstance(upcoming, Operation):
+            return upcoming.served_by[index % len(upcoming.served_by)], upcoming.operation
+        if isinstance(upcoming, Rework):
+            return upcoming.station, upcoming.operation
+    every = stations(route)
+    return every[index % len(every)]
 
 
 def drive(
@@ -149,14 +168,14 @@ def drive(
     events = []
     progress: Progress | None = None
     for follow, index, code in journey:
-        operation = station_at(route, progress, follow, index)
+        station, operation = station_at(route, progress, follow, index)
         outcome = outcome_for(route.find(operation), code)
         before = progress
         verdict = admit(route, progress, operation)
         if isinstance(verdict, Admitted):
             started = intake(route, vin, attributes) if progress is None else progress
             progress = complete(route, started, operation, outcome)
-        events.append(Event(operation, outcome, before, verdict, progress))
+        events.append(Event(station, operation, outcome, before, verdict, progress))
     return events
 
 

@@ -1,7 +1,20 @@
-"""`station line --config LINE.yaml --simulate [--scenario S.yaml | --vehicles N]
-[--seed N] [--fast] [--json] [--state-dir DIR] [--plant [--broker URL] [--db URL]]`:
-every station of a line on simulated hardware, and vehicles moved through it
-(`station.simulation.line`). With `--plant` the plant runs beside it: a broker
+"""`station line --config LINE.yaml [--config LINE.yaml ...] --simulate [--scenario S.yaml |
+--vehicles N] [--seed N] [--fast] [--json] [--state-dir DIR] [--plant [--broker URL]
+[--db URL]]`: every station of a line on simulated hardware, and vehicles moved through
+it (`station.simulation.line`).
+
+Several `--config`: the plant on one machine. Each line runs with its own stations
+(no station in two lines, no line twice) in a `station line` process of its own, as
+each line's stations have IPCs of their own in the plant: one event loop serving four
+lines' photo studios is late on their 0.1 s Modbus timeouts, and several processes use
+every core. Each line gets `--vehicles N` of its own (the i-th line file seed `--seed`
++ i), its folder `RUN/<line>/`; `--scenario` and `--plant` take one line file. The
+lines' output is relayed, each line prefixed by its line; the JSON document is
+`{"lines": [each line's document], ...}` with totals beside (`released`, `held`,
+`unexpected`, `conservation` with each problem prefixed by its line, `wall_s`, and
+`cpu_s` the lines' processes added up). Exit: the worst of the lines'.
+
+With `--plant` the plant runs beside the line: a broker
 (`--broker`, else Debian's mosquitto started on a free loopback port; refused in one
 line when it is not installed), the collector storing into `--db` (default
 `plant.sqlite3` in the run's folder; a database holding no station yet), an uplink on
@@ -31,6 +44,7 @@ import functools
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -48,7 +62,14 @@ BAR = 30
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, type=Path, metavar="LINE.yaml", help="line file")
+    parser.add_argument(
+        "--config",
+        required=True,
+        type=Path,
+        action="append",
+        metavar="LINE.yaml",
+        help="line file (repeatable: the lines side by side, each with its own stations)",
+    )
     parser.add_argument(
         "--simulate", action="store_true", help="simulate every device in process (required)"
     )
@@ -96,13 +117,16 @@ def run(args: argparse.Namespace) -> int:
 
     logs.configure(args.log_level)
     try:
-        layout, scenario = _inputs(args)
+        lines = _inputs(args)
     except ConfigError as exc:
         return exc.report()
     except LineInputError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
+    if len(lines) > 1:
+        return _run_lines(args, [layout for layout, _ in lines])
+    ((layout, scenario),) = lines
     stream = sys.stderr if args.json else sys.stdout
     plant = Plant(args.plant, args.broker, args.db)
     try:
@@ -132,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _inputs(args: argparse.Namespace) -> tuple[LineLayout, Scenario]:
-    """The line and the scenario, checked together; LineInputError or ConfigError."""
+def _inputs(args: argparse.Namespace) -> list[tuple[LineLayout, Scenario]]:
+    """Each line with its scenario, checked together; LineInputError or ConfigError."""
     from station.scenario import load_scenario
     from station.simulation.line import LineInputError, LineLayout, check_scenario
 
@@ -159,19 +183,117 @@ def _inputs(args: argparse.Namespace) -> tuple[LineLayout, Scenario]:
             problems.append(f"--state-dir {state_dir}: not a directory")
         elif any(state_dir.iterdir()):
             problems.append(f"--state-dir {state_dir}: not empty (a line run needs a new folder)")
+    if len(args.config) > 1 and args.scenario is not None:
+        problems.append("station line: --scenario goes with one --config (several: --vehicles N)")
+    if len(args.config) > 1 and args.plant:
+        problems.append("station line: --plant goes with one --config")
     if problems:
         raise LineInputError(problems)
-    layout = LineLayout.load(args.config)
-    source: Path | str
-    if args.scenario is not None:
-        scenario, source = load_scenario(args.scenario), args.scenario
+    layouts = [LineLayout.load(path) for path in args.config]
+    problems = _overlaps(args.config, layouts)
+    lines = []
+    for index, layout in enumerate(layouts):
+        source: Path | str
+        if args.scenario is not None:
+            scenario, source = load_scenario(args.scenario), args.scenario
+        else:
+            scenario = layout.generated(args.vehicles, args.seed + index)
+            source = f"--vehicles {args.vehicles} --seed {args.seed + index}"
+        problems += check_scenario(layout, scenario, source)
+        lines.append((layout, scenario))
+    if problems:
+        raise LineInputError(problems)
+    return lines
+
+
+def _overlaps(paths: list[Path], layouts: list[LineLayout]) -> list[str]:
+    """A line given twice, or a station on two of the lines: each runs once."""
+    problems = []
+    lines: dict[str, Path] = {}
+    stations: dict[str, Path] = {}
+    for path, layout in zip(paths, layouts, strict=True):
+        if layout.name in lines:
+            problems.append(f"{path}: line {layout.name} is also {lines[layout.name]}")
+        lines.setdefault(layout.name, path)
+        for name in layout.stations:
+            if name in stations:
+                problems.append(f"{path}: station {name!r} is also on {stations[name]}")
+            stations.setdefault(name, path)
+    return problems
+
+
+def _run_lines(args: argparse.Namespace, layouts: list[LineLayout]) -> int:
+    """Several lines, each a `station line` process of its own (module docstring)."""
+    if args.state_dir is not None:
+        return asyncio.run(_lines(args, layouts, args.state_dir))
+    with tempfile.TemporaryDirectory(prefix="station-line-") as folder:
+        return asyncio.run(_lines(args, layouts, Path(folder)))
+
+
+async def _lines(args: argparse.Namespace, layouts: list[LineLayout], run_dir: Path) -> int:
+    started = time.monotonic()
+    options = ["--simulate", "--json", "--log-level", args.log_level]
+    options += ["--vehicles", str(args.vehicles)] + (["--fast"] if args.fast else [])
+    stream = sys.stderr if args.json else sys.stdout
+    results = await asyncio.gather(
+        *(
+            _line_process(
+                [
+                    *("--config", str(path), *options),
+                    *("--seed", str(args.seed + index)),
+                    *("--state-dir", str(run_dir / layout.name)),
+                ],
+                layout.name,
+                stream,
+            )
+            for index, (path, layout) in enumerate(zip(args.config, layouts, strict=True))
+        )
+    )
+    documents = [document for _, document in results]
+    problems = [f"{d['line']}: {p}" for d in documents for p in d["conservation"]["problems"]]
+    plant = {
+        "lines": documents,
+        "released": sum(d["released"] for d in documents),
+        "held": sum(d["held"] for d in documents),
+        "unexpected": [vin for d in documents for vin in d["unexpected"]],
+        "conservation": {"ok": not problems, "problems": problems},
+        "wall_s": round(time.monotonic() - started, 3),
+        "cpu_s": round(sum(d["cpu_s"] for d in documents), 3),
+        "run_dir": None if args.state_dir is None else str(run_dir),
+    }
+    if args.json:
+        print(json.dumps(plant))
     else:
-        scenario = layout.generated(args.vehicles, args.seed)
-        source = f"--vehicles {args.vehicles} --seed {args.seed}"
-    problems = check_scenario(layout, scenario, source)
-    if problems:
-        raise LineInputError(problems)
-    return layout, scenario
+        for document in documents:
+            _print_summary(document)
+    return max(code for code, _ in results)
+
+
+async def _line_process(argv: list[str], name: str, stream: TextIO) -> tuple[int, dict[str, Any]]:
+    """One line's `station line` process: its lines relayed prefixed by the line's name,
+    its exit code and JSON document (a document of its error when it has none)."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "station.cli",
+        "line",
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    output = asyncio.create_task(child.stdout.read(), name=f"line-output:{name}")
+    async for raw in child.stderr:
+        stream.write(f"{name}: {raw.decode(errors='replace')}")
+        stream.flush()
+    code = await child.wait()
+    try:
+        document: dict[str, Any] = json.loads(await output)
+    except ValueError:
+        problem = f"its process ended {code} without a document"
+        document = {"line": name, "released": 0, "held": 0, "unexpected": [], "cpu_s": 0.0}
+        document["conservation"] = {"ok": False, "problems": [problem]}
+    return code, document
 
 
 @dataclasses.dataclass(frozen=True)

@@ -86,7 +86,10 @@ def _facts(paths: list[Path]) -> dict[str, LineFacts]:
             target_per_day=model.target_per_day or DEFAULT_LINE_TARGET,
             exit_operation=exits[-1] if exits else route.operations[-1].operation,
             gates=tuple(op.operation for op in route.operations if op.gate),
-            order=(*dict.fromkeys(op.station for op in route.operations), route.rework.station),
+            order=(
+                *dict.fromkeys(s for op in route.operations for s in op.served_by),
+                route.rework.station,
+            ),
         )
     return facts
 

@@ -1,9 +1,10 @@
 """`station route explain --config LINE.yaml [--ev] [--attr K=V ...]`: the route a vehicle takes.
 
 Prints, in route order, every operation of the line with its step and
-station: gates marked, the check-in and check-out named, and conditional
-operations this vehicle does not take shown as skipped with the reason;
-then the rework bay. The vehicle's attributes are those given (`--ev` is
+station (or its parallel stations, any of which takes a vehicle due there):
+gates marked, the check-in and check-out named, and conditional operations
+this vehicle does not take shown as skipped with the reason; then the
+rework bay. The vehicle's attributes are those given (`--ev` is
 `--attr ev=true`); the others are false. Exit 0; a bad line file prints its
 errors as `FILE:LINE: PATH: MESSAGE` on stderr and exits 2, and so does an
 attribute the line does not declare or a value that is not a boolean.
@@ -73,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
             notes.append(f"skipped: when {op.when}, and {name} is {state}")
         elif op.when is not None:
             notes.append(f"when {op.when}")
-        rows.append((str(op.step), op.operation, op.station, "; ".join(notes)))
+        if len(op.served_by) > 1:
+            notes.append(f"parallel: any of {len(op.served_by)} stations")
+        rows.append((str(op.step), op.operation, ", ".join(op.served_by), "; ".join(notes)))
     rework = route.rework
     rows.append(
         (

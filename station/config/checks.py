@@ -35,6 +35,7 @@ def check_line(line: LineFile) -> list[Problem]:
     problems: list[Problem] = []
     route = line.route
     seen_ops: dict[str, int] = {}
+    seen_stations: dict[str, int] = {}
     previous_step = 0
     for index, op in enumerate(route.operations):
         at = ("route", "operations", index)
@@ -62,13 +63,7 @@ def check_line(line: LineFile) -> list[Problem]:
                 problems.append(
                     ((*at, "when"), f"unknown attribute {attribute!r} (attributes: {known})")
                 )
-        if op.station == route.rework.station:
-            problems.append(
-                (
-                    (*at, "station"),
-                    f"{op.station!r} is the rework bay; it cannot hold a route operation",
-                )
-            )
+        problems += _station_problems(line, index, seen_stations)
     if route.operations[0].when is not None:
         problems.append(
             (("route", "operations", 0, "when"), "the first operation cannot be conditional")
@@ -80,6 +75,47 @@ def check_line(line: LineFile) -> list[Problem]:
                 f"{route.rework.operation!r} is also a route operation",
             )
         )
+    return problems
+
+
+def _station_problems(line: LineFile, index: int, seen: dict[str, int]) -> list[Problem]:
+    """Operation `index` has its station or its parallel stations (two or more), none
+    the rework bay and none doing another operation; `seen` maps the stations met so far
+    to their operation's index."""
+    route = line.route
+    op = route.operations[index]
+    at = ("route", "operations", index)
+    if op.station is None and not op.stations:
+        return [(at, "no station: give `station: NAME`, or `stations: [A, B]` for parallel ones")]
+    if op.station is not None and op.stations:
+        return [((*at, "stations"), "give station or stations, not both")]
+    if op.station is None and len(op.stations) == 1:
+        return [
+            (
+                (*at, "stations"),
+                f"one station is `station: {op.stations[0]}`; stations lists two or more",
+            )
+        ]
+    named: list[Problem] = [((*at, "station"), op.station)] if op.station is not None else []
+    named += [((*at, "stations", number), name) for number, name in enumerate(op.stations)]
+    problems: list[Problem] = []
+    for where, name in named:
+        if name == route.rework.station:
+            problems.append(
+                (where, f"{name!r} is the rework bay; it cannot hold a route operation")
+            )
+        elif name in seen and seen[name] == index:
+            problems.append((where, f"station {name!r} is listed twice"))
+        elif name in seen:
+            other = route.operations[seen[name]].operation
+            problems.append(
+                (
+                    where,
+                    f"station {name!r} already does {other!r} (operations[{seen[name]}]); "
+                    "a station does one operation",
+                )
+            )
+        seen.setdefault(name, index)
     return problems
 
 
@@ -110,11 +146,15 @@ def _check_route_binding(station: StationFile, line: LineFile) -> Iterator[Probl
             ("operation",),
             f"no operation {station.operation!r} in line {line.line} (has: {known})",
         )
-    elif op.station != station.station:
+    elif station.station not in op.served_by:
+        where = (
+            f"station {op.station!r}"
+            if op.station is not None
+            else "stations " + ", ".join(map(repr, op.stations))
+        )
         yield (
             ("station",),
-            f"line {line.line} puts {station.operation!r} at station {op.station!r}, "
-            f"not {station.station!r}",
+            f"line {line.line} puts {station.operation!r} at {where}, not {station.station!r}",
         )
 
 

@@ -24,14 +24,17 @@ CONDITION_PATTERN = r"^(not )?[a-z][a-z0-9_]*$"
 
 
 class Operation(Section):
-    """One operation of the route, done at one station."""
+    """One operation of the route, done at one station or at any of several parallel ones."""
 
     step: int = Field(ge=1, le=9999)
     """Step number (10, 20, 30 ...): orders the route; the next step is found by order."""
     operation: Slug
     """Operation identifier, e.g. technical-control."""
-    station: Slug
-    """Station that performs it."""
+    station: Slug | None = None
+    """Station that performs it (or `stations:` when several do)."""
+    stations: list[Slug] = Field(default_factory=list, max_length=8)
+    """Parallel stations that perform it, instead of `station:` (two photo studios, three
+    electromechanics bays): a vehicle due here is taken at any of them."""
     kind: Literal["check_in", "work", "check_out"] = "work"
     """check_in pairs the tag and freezes the route; check_out releases to sale."""
     gate: bool = False
@@ -40,6 +43,12 @@ class Operation(Section):
     """Due only when this vehicle attribute holds (`ev`), or does not (`not ev`)."""
     description: str = ""
     """What happens here, for people reading the route."""
+
+    @property
+    def served_by(self) -> tuple[str, ...]:
+        """The stations that perform it, in the order the route lists them (never empty
+        in a checked line: `station.config.checks.check_line`)."""
+        return tuple(self.stations) if self.station is None else (self.station,)
 
 
 class Rework(Section):

@@ -121,7 +121,7 @@ def web_view(args: argparse.Namespace, db_url: str) -> WebView:
             line = load_line(path).model
         except (ConfigError, OSError) as exc:
             raise ValueError(f"--line-config {path}: {' '.join(str(exc).split())}") from None
-        stations = [op.station for op in line.route.operations]
+        stations = [name for op in line.route.operations for name in op.served_by]
         stations.append(line.route.rework.station)
         routes[line.line] = list(dict.fromkeys(stations))
     board = Board(routes, target_per_day=args.target, stale_after_s=args.stale_after)

@@ -116,9 +116,12 @@ class LineOutput:
         return found[0]
 
 
-def station_line(*options: str, state_dir: Path | None = None) -> LineOutput:
+def station_line(
+    *options: str, state_dir: Path | None = None, lines: tuple[Path, ...] = (LINE,)
+) -> LineOutput:
     """`station line` as a bench engineer runs it, in its own process."""
-    command = [sys.executable, "-m", "station.cli", "line", "--config", str(LINE), "--simulate"]
+    configs = [word for line in lines for word in ("--config", str(line))]
+    command = [sys.executable, "-m", "station.cli", "line", *configs, "--simulate"]
     command += [*options, "--fast", "--json"]
     if state_dir is not None:
         command += ["--state-dir", str(state_dir)]
@@ -520,6 +523,72 @@ def test_generated_mix_is_reproducible_with_valid_vins() -> None:
     assert any(v.verdicts for v in one.vehicles)
 
 
+# --- parallel stations and the plant on one machine -------------------------------------------
+
+LINES = ROOT / "configs" / "lines"
+DOUBLED = LINES / "line1-doubled.yaml"
+
+
+def test_line1_doubled_both_studios_take_vehicles_a_misroute_between_them_refused_if_real() -> None:
+    """Two photo studios: each takes vehicles; a vehicle due at photo is taken at the
+    studio it was not sent to, one that had its photos is refused there (turning back)."""
+    scenario = ROOT / "configs" / "scenarios" / "line1-doubled-studios.yaml"
+    output = station_line("--scenario", str(scenario), lines=(DOUBLED,))
+    assert output.returncode == 0, output.stderr
+    document = output.document
+    assert document["conservation"] == {"ok": True, "problems": []}
+    photo = {
+        v["vin"]: [s["station"] for s in v["journey"] if s["operation"] == "photo"]
+        for v in document["vehicles"]
+    }
+    studios = {"photo-studio", "photo-studio-2"}
+    assert {station for stations in photo.values() for station in stations} == studios
+    assert photo["WBA8E9C58GK200003"] == ["photo-studio-2"]  # misrouted, photo due: taken
+    assert photo["ZFA31200800200004"] == ["photo-studio", "photo-studio-2"]
+    finals = {v["vin"]: v["final"] for v in document["vehicles"]}
+    assert finals == dict.fromkeys(photo, "released") | {"ZFA31200800200004": "held"}
+    assert [
+        (v["vin"], v["station"], v["kind"], v["expected"], v["found"])
+        for v in document["violations"]
+    ] == [("ZFA31200800200004", "photo-studio-2", "turning_back", "quality-control", "photo")]
+    cycles = {s["station"]: s["cycles"] for s in document["stations"]}
+    assert cycles["photo-studio"] >= 1 and cycles["photo-studio-2"] >= 2
+
+
+def test_the_plant_on_one_machine_line1_doubled_and_lines_2_to_4(tmp_path: Path) -> None:
+    """Four line files, a vehicle each, each line in a process of its own."""
+    lines = (DOUBLED, LINES / "line2-express.yaml", LINES / "line3-ev.yaml")
+    lines += (LINES / "line4-bodywork.yaml",)
+    output = station_line("--vehicles", "1", lines=lines, state_dir=tmp_path / "plant")
+    assert output.returncode == 0, output.stderr
+    document = output.document
+    assert [line["line"] for line in document["lines"]] == ["line-1", "line-2", "line-3", "line-4"]
+    assert document["conservation"] == {"ok": True, "problems": []}
+    assert document["released"] + document["held"] == 4 and document["unexpected"] == []
+    for line in document["lines"]:
+        assert line["conservation"]["ok"] and len(line["vehicles"]) == 1
+        assert line["run_dir"] == str(tmp_path / "plant" / line["line"])
+        first = line["vehicles"][0]["journey"][0]["station"]
+        assert first == {"line-1": "reception"}.get(line["line"], f"l{line['line'][-1]}-reception")
+    plain = [text for text in output.stderr.splitlines() if " 1/1 " in text]
+    assert sorted(text.split(":")[0] for text in plain) == ["line-1", "line-2", "line-3", "line-4"]
+
+
+def test_a_line_twice_or_a_station_on_two_lines_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    configs = ["--config", str(LINE), "--config", str(DOUBLED)]
+    assert main(["line", *configs, "--simulate", "--vehicles", "1"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors[0] == f"{DOUBLED}: line line-1 is also {LINE}"
+    assert f"{DOUBLED}: station 'reception' is also on {LINE}" in errors
+    scenario = ["--scenario", str(SCENARIO), "--plant"]
+    line2 = ["--config", str(LINES / "line2-express.yaml")]
+    assert main(["line", "--config", str(LINE), *line2, "--simulate", *scenario]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "station line: --scenario goes with one --config (several: --vehicles N)",
+        "station line: --plant goes with one --config",
+    ]
+
+
 # --- bad input ---------------------------------------------------------------------------------
 
 
@@ -532,8 +601,12 @@ def test_bad_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     ]
 
 
-def test_a_line_without_station_files_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    line2 = ROOT / "configs" / "lines" / "line2-express.yaml"
+def test_a_line_without_station_files_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line2 = tmp_path / "lines" / "line2-express.yaml"
+    line2.parent.mkdir()
+    shutil.copy(ROOT / "configs" / "lines" / "line2-express.yaml", line2)
     assert main(["line", "--config", str(line2), "--simulate", "--vehicles", "2"]) == 2
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 7  # six stations of the route and the rework bay

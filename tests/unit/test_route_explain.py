@@ -90,7 +90,7 @@ def test_a_bad_line_file_prints_located_errors_and_exits_2(
     assert err.splitlines() == [
         f"{bad}:6: route.operations[0].step: must be 1..9999 (got 0)",
         f"{bad}:8: route.operations[1].gates: unknown key 'gates' (expected one of: step, "
-        "operation, station, kind, gate, when, description)",
+        "operation, station, stations, kind, gate, when, description)",
     ]
 
 
@@ -117,3 +117,16 @@ def test_bad_attributes_are_named_and_exit_2(
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith(f"{LINE1}: {message}")
+
+
+def test_parallel_stations_are_listed_with_their_operation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    doubled = str(LINES_DIR / "line1-doubled.yaml")
+    assert main(["route", "explain", "--config", doubled]) == 0
+    rows = {line.split()[1]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert rows["photo"].split("  ")[-1] == "parallel: any of 2 stations"
+    assert " photo-studio, photo-studio-2 " in rows["photo"]
+    assert rows["electromechanics"].rstrip().endswith("parallel: any of 3 stations")
+    assert rows["quality-control"].rstrip().endswith("GATE; parallel: any of 2 stations")
+    assert "parallel" not in rows["exit"]

@@ -169,3 +169,36 @@ def test_a_vehicle_that_passes_everything_takes_exactly_its_due_operations(
         assert [op.operation for op in taken] == takes(route, attributes)
         assert taken == due_operations(route, attributes)
         assert released(route, progress)
+
+
+def _due_visit(route: RouteSnapshot, event: Event) -> tuple[str, ...]:
+    """What an admission is for: the operation and how many times it had sent the vehicle
+    to rework before (each loop makes it due again); for the rework bay, the loop."""
+    before = event.before
+    if before is None:
+        return (event.operation, "0")
+    if event.operation == route.rework.operation:
+        gate = before.failed_gate or ""
+        return (event.operation, gate, str(before.loops(gate)))
+    return (event.operation, str(before.loops(event.operation)))
+
+
+@PROPERTY
+@given(journeys)
+def test_never_admitted_at_two_stations_of_an_operation_for_one_due_visit(
+    journey: Journey,
+) -> None:
+    """Parallel stations: the vehicle is admitted once per due visit of an operation,
+    at whichever of its stations, and every other station of it then refuses it."""
+    route, _, events = _played(journey)
+    admitted_at: dict[tuple[str, ...], str] = {}
+    for event in _admitted(events):
+        visit = _due_visit(route, event)
+        assert visit not in admitted_at, (
+            f"{visit} admitted at {event.station} after {admitted_at[visit]}"
+        )
+        admitted_at[visit] = event.station
+        after = event.after
+        if after is not None and after.failed_gate != event.operation:  # not sent to rework
+            again = admit(route, after, event.operation)  # at any of its stations
+            assert isinstance(again, Violation), f"{event.operation} admitted once more"

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from route_strategies import CONFIG_LINES
+from route_strategies import CONFIG_LINES, LINES_DIR
 
 import station.route
+from station.config.loader import load_line
 from station.config.models import LineFile
 from station.route import (
     RELEASED,
@@ -37,7 +38,8 @@ from station.route import (
 )
 from station.vin import VinError
 
-LINE1 = next(line for line in CONFIG_LINES if line.line == "line-1")
+LINE1 = load_line(LINES_DIR / "line1.yaml").model
+DOUBLED = load_line(LINES_DIR / "line1-doubled.yaml").model
 LINE2 = next(line for line in CONFIG_LINES if line.line == "line-2")
 ROUTE = RouteSnapshot.from_line(LINE1)
 VIN = "1M8GDM9AXKP042788"
@@ -268,6 +270,22 @@ def test_route_hash_follows_the_route_not_its_descriptions() -> None:
     operations[1] = operations[1].model_copy(update={"gate": True})
     assert edited(LINE1, operations=operations).hash != ROUTE.hash
     assert ROUTE.attributes == ("ev", "needs_bodywork")
+
+
+def test_parallel_stations_keep_the_hash_and_are_named_in_refusals() -> None:
+    """The hash covers what the rules decide on, not who does an operation: line 1
+    doubled has line 1's hash, so vehicles checked in before the doubling go on."""
+    doubled = RouteSnapshot.from_line(DOUBLED)
+    assert doubled.hash == ROUTE.hash and doubled.label == ROUTE.label
+    operations = list(LINE1.route.operations)
+    operations[7] = operations[7].model_copy(
+        update={"station": None, "stations": ["photo-studio", "studio-3"]}
+    )
+    assert edited(LINE1, operations=operations).hash == ROUTE.hash
+    progress = vehicle(ALL_DONE[:-2])
+    refused = admit(doubled, progress, "photo")
+    assert isinstance(refused, Violation) and refused.kind == "turning_back"
+    assert "photo (step 70, stations photo-studio, photo-studio-2) is upstream" in refused.message
 
 
 def test_a_route_breaking_the_line_checks_is_refused() -> None:

@@ -3,8 +3,9 @@ runtime over its own simulated devices, and a conveyor moving the vehicles of
 a scenario from one to the next (`station line --simulate`).
 
 The stations are those of the station files in the line file's
-`../stations/` folder whose `line:` is this line file; every station the
-route names (and the rework bay) must have exactly one. Each gets its own
+`../stations/` folder and its sub-folders whose `line:` is this line file;
+every station the route names (one per station of a parallel operation, and
+the rework bay) must have exactly one. Each gets its own
 simulators (`SimulatedDevices`, real protocols on loopback), its own journal
 (`RUN/<station>/journal.sqlite3`) and its own people; one `TagStore` is
 shared by all (`RUN/sim-tags.json`): the hang tag travels with its vehicle,

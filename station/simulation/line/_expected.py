@@ -38,7 +38,7 @@ def expected_final(
         target = rules.next_operation(route, progress)
         if target is None:
             return "released"
-        station = target.station
+        station = layout.pinned(vehicle, target, visited) or layout.stations_of(target)[0]
         if station not in visited and _identity_held(layout, vehicle, station):
             return "held"
         visited.add(station)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -10,8 +11,8 @@ from ruamel.yaml.error import YAMLError
 
 from station import route as rules
 from station.config.loader import ConfigError, LoadedLine, LoadedStation, load_line, load_station
-from station.config.models import Operation
-from station.scenario import Scenario, generated
+from station.config.models import Operation, Rework
+from station.scenario import Scenario, ScenarioVehicle, generated
 
 
 class LineInputError(Exception):
@@ -32,7 +33,7 @@ class LineLayout:
 
     @classmethod
     def load(cls, line_path: Path) -> LineLayout:
-        """The line and the station files of its `../stations/` folder that name it.
+        """The line and the station files under its `../stations/` folder that name it.
         ConfigError for an invalid file, LineInputError for a station missing or twice."""
         line = load_line(line_path)
         route = rules.RouteSnapshot.from_line(line.model)
@@ -48,7 +49,8 @@ class LineLayout:
             found.setdefault(loaded.model.station, []).append(loaded)
         if issues:
             raise ConfigError(issues)
-        wanted = [*dict.fromkeys(op.station for op in route.operations), route.rework.station]
+        wanted = [*dict.fromkeys(s for op in route.operations for s in op.served_by)]
+        wanted.append(route.rework.station)
         problems = [
             f"{line_path}: no station file in {folder} for station {name!r} "
             f"(a file with `station: {name}` and `line:` pointing at this line file)"
@@ -71,17 +73,43 @@ class LineLayout:
 
     @property
     def checkin(self) -> str:
-        """The station of the route's first operation."""
-        return self.route.operations[0].station
+        """The (first) station of the route's first operation."""
+        return self.route.operations[0].served_by[0]
 
     def generated(self, count: int, seed: int) -> Scenario:
         """A generated mix of `count` vehicles for this line (`station.scenario.generated`):
-        its gates fail now and then, labels go unread at its check-in."""
+        its gates fail now and then, labels go unread at its check-in; attributes the
+        line does not declare are dropped (an EV line need not declare `ev`)."""
         gates = [op.operation for op in self.route.operations if op.gate]
-        return generated(count, seed, gates=gates, noread_station=self.checkin)
+        mix = generated(count, seed, gates=gates, noread_station=self.checkin)
+        declared = self.route.attributes
+        vehicles = [
+            vehicle.model_copy(
+                update={
+                    "ev": vehicle.ev and "ev" in declared,
+                    "attributes": {k: v for k, v in vehicle.attributes.items() if k in declared},
+                }
+            )
+            for vehicle in mix.vehicles
+        ]
+        return mix.model_copy(update={"vehicles": vehicles})
 
     def operation_of(self, station: str) -> str:
         return self.stations[station].model.operation
+
+    def stations_of(self, target: Operation | Rework) -> tuple[str, ...]:
+        """The stations doing a route operation (several when parallel), or the rework bay."""
+        return target.served_by if isinstance(target, Operation) else (target.station,)
+
+    def pinned(
+        self, vehicle: ScenarioVehicle, target: Operation | Rework, visited: Collection[str]
+    ) -> str | None:
+        """The station of `target` the vehicle's faults name, when it has not been there
+        yet (faults strike at the first visit of their station): the line sends it there
+        rather than to another parallel station."""
+        faulted = {fault.station for fault in vehicle.faults}
+        stations = self.stations_of(target)
+        return next((s for s in stations if s in faulted and s not in visited), None)
 
     def step_of(self, operation: str) -> int | None:
         """The route step of an operation (None for the rework bay)."""
@@ -90,11 +118,12 @@ class LineLayout:
 
 
 def _station_files(folder: Path, line_path: Path) -> list[Path]:
-    """Station files in `folder` whose `line:` resolves to `line_path`; a file that is
-    not YAML is kept, so that loading it reports its error."""
+    """Station files in `folder` and its sub-folders (one a line, say) whose `line:`
+    resolves to `line_path`; a file that is not YAML is kept, so that loading it
+    reports its error."""
     yaml = YAML(typ="safe")
     chosen = []
-    for path in sorted(folder.glob("*.yaml")):
+    for path in sorted(folder.rglob("*.yaml")):
         try:
             data = yaml.load(path)
         except YAMLError:

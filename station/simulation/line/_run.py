@@ -17,11 +17,13 @@ import structlog
 from station import route as rules
 from station import tag as tagfmt
 from station.assembly import Assembly, assemble_line
+from station.config.models import Operation, Rework
 from station.journal import JournalReader
 from station.scenario import Scenario
 from station.simulation.devices import PersistentTagStore
 from station.simulation.floor import StationFloor, tag_uid
 from station.simulation.line._conservation import conservation, violations_of
+from station.simulation.line._dispatch import Candidate, shortest_queue
 from station.simulation.line._expected import expected_final
 from station.simulation.line._layout import LineLayout
 from station.simulation.line._plant import PlantSide
@@ -49,6 +51,10 @@ class LineStation:
     step: int | None
     queue: asyncio.Queue[str] = dataclasses.field(default_factory=asyncio.Queue)
     assembly: Assembly | None = None
+    inbound: int = 0
+    """Vehicles travelling to it."""
+    occupied: bool = False
+    """A vehicle is in the station."""
 
     @property
     def built(self) -> Assembly:
@@ -68,6 +74,10 @@ class LineStation:
         return StationSummary(
             self.name, self.operation, station.counts["cycles"], str(station.state), counts
         )
+
+    def candidate(self) -> Candidate:
+        """The station as the dispatch to parallel stations weighs it."""
+        return Candidate(self.name, self.queue.qsize() + self.inbound, not self.occupied)
 
     def row(self) -> dict[str, Any]:
         """The station now, for a live summary ("-" before it is assembled)."""
@@ -208,11 +218,11 @@ class LineRun:
 
     async def _intake(self) -> None:
         """Vehicles to the check-in, in scenario order, every takt (or all queued now)."""
-        checkin = self.posts[self.layout.checkin]
+        checkin = self.layout.route.operations[0]
         for index, vehicle in enumerate(self.scenario.vehicles):
             if index and self.scenario.takt_s:
                 await asyncio.sleep(self.scenario.takt_s * self.time_scale)
-            self._queue(checkin, vehicle.vin)
+            self._queue(self.posts[self._dispatch(vehicle.vin, checkin)], vehicle.vin)
 
     async def _until_done(self) -> None:
         finished = self._finished
@@ -262,7 +272,11 @@ class LineRun:
         t_in = self.now()
         self.location[vin] = f"in {post.name}"
         self._moved.set()
-        result = await post.floor.drive_through(vin, faults=faults)
+        post.occupied = True
+        try:
+            result = await post.floor.drive_through(vin, faults=faults)
+        finally:
+            post.occupied = False
         stop = Stop(post.name, post.operation, post.step, result, t_in, self.now())
         record.stops.append(stop)
         self._moved.set()
@@ -293,16 +307,29 @@ class LineRun:
             if upcoming is None:
                 self._end(record, "released")
                 return
-            target = upcoming.station
+            target = self._dispatch(record.vin, upcoming)
         self._travel(record.vin, target)
+
+    def _dispatch(self, vin: str, target: Operation | Rework) -> str:
+        """The station of `target` the vehicle goes to: the one its faults name, else
+        the one with the shortest queue (`shortest_queue`)."""
+        visited = [stop.station for stop in self.records[vin].stops]
+        pinned = self.layout.pinned(self.vehicles[vin], target, visited)
+        if pinned is not None:
+            return pinned
+        stations = self.layout.stations_of(target)
+        return shortest_queue([self.posts[name].candidate() for name in stations])
 
     def _travel(self, vin: str, target: str) -> None:
         self.location[vin] = f"travelling to {target}"
         loop = asyncio.get_running_loop()
+        post = self.posts[target]
+        post.inbound += 1
 
         def arrive() -> None:
             self._timers.discard(handle)
-            self._queue(self.posts[target], vin)
+            post.inbound -= 1
+            self._queue(post, vin)
             self._moved.set()
 
         handle = loop.call_later(TRAVEL_S * self.time_scale, arrive)
