@@ -11,6 +11,7 @@ from station import route as rules
 from station import tag as tagfmt
 from station.journal import Event, Journal, JournalReader
 from station.scenario import Scenario, ScenarioVehicle
+from station.simulation.line._expected import found_on_the_way
 from station.simulation.line._layout import LineLayout
 from station.simulation.line._records import Journey, StationSummary
 
@@ -93,6 +94,8 @@ def _replay(
         if outcome is None:
             problems.append(f"{where}: result {stop.result!r} is not a cycle result")
             break
+        if stop.operation != route.rework.operation:
+            basis = found_on_the_way(route, vehicle, stop.operation, basis)
         try:
             progress = rules.complete(route, basis, stop.operation, outcome)
         except rules.RouteError as exc:
@@ -130,6 +133,7 @@ def _tag_problems(
             progress.failed_gate,
             progress.rework_loops,
             progress.on_hold,
+            progress.found,
         )
 
     if facts(on_tag) != facts(replayed):

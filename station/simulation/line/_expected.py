@@ -1,7 +1,7 @@
 """What a scenario expects of each vehicle, from the route rules over the scenario
 alone: verdicts, measured values out of their limits (the station files' limits),
-findings of a severity their gate fails on, misroutes, and the identity faults that
-make a supervisor remove a vehicle."""
+findings of a severity their gate fails on, attributes found on the way, misroutes,
+and the identity faults that make a supervisor remove a vehicle."""
 
 from __future__ import annotations
 
@@ -53,11 +53,22 @@ def expected_final(
             failed |= findings_fail(
                 layout.stations[station].model, found[target.operation].popleft()
             )
+        progress = found_on_the_way(route, vehicle, target.operation, progress)
         progress = rules.complete(
             route, progress, target.operation, "failed" if failed else "passed"
         )
         if progress.on_hold is not None:
             return "held"
+
+
+def found_on_the_way(
+    route: rules.RouteSnapshot, vehicle: ScenarioVehicle, operation: str, progress: rules.Progress
+) -> rules.Progress:
+    """The progress with the attributes the scenario says the station doing `operation`
+    finds (its find_attributes step asks them: the scenario check says so)."""
+    for attribute, value in vehicle.found.get(operation, {}).items():
+        progress = rules.find(route, progress, operation, attribute, value)
+    return progress
 
 
 def _identity_held(layout: LineLayout, vehicle: ScenarioVehicle, station: str) -> bool:

@@ -11,7 +11,7 @@ from ruamel.yaml.error import YAMLError
 from station import route as rules
 from station.config.loader import ConfigError, LoadedLine, LoadedStation, load_line, load_station
 from station.config.models import Operation
-from station.scenario import Scenario, generated
+from station.scenario import Scenario, found_questions, generated
 
 
 class LineInputError(Exception):
@@ -76,9 +76,15 @@ class LineLayout:
 
     def generated(self, count: int, seed: int) -> Scenario:
         """A generated mix of `count` vehicles for this line (`station.scenario.generated`):
-        its gates fail now and then, labels go unread at its check-in."""
+        its gates fail now and then, labels go unread at its check-in, its stations find
+        the attributes their find_attributes steps ask about now and then."""
         gates = [op.operation for op in self.route.operations if op.gate]
-        return generated(count, seed, gates=gates, noread_station=self.checkin)
+        finds = [
+            (op.operation, name, rule.value)
+            for op in self.route.operations
+            for name, rule in found_questions(self.stations[op.station].model).items()
+        ]
+        return generated(count, seed, gates=gates, noread_station=self.checkin, finds=finds)
 
     def operation_of(self, station: str) -> str:
         return self.stations[station].model.operation
