@@ -9,9 +9,9 @@ from typing import Any
 
 from station import route as rules
 from station import tag as tagfmt
+from station.attributes_found import with_found
 from station.journal import Event, Journal, JournalReader
 from station.scenario import Scenario, ScenarioVehicle
-from station.simulation.line._expected import found_on_the_way
 from station.simulation.line._layout import LineLayout
 from station.simulation.line._records import Journey, StationSummary
 
@@ -95,7 +95,7 @@ def _replay(
             problems.append(f"{where}: result {stop.result!r} is not a cycle result")
             break
         if stop.operation != route.rework.operation:
-            basis = found_on_the_way(route, vehicle, stop.operation, basis)
+            basis = with_found(route, basis, stop.operation, vehicle.found.get(stop.operation, {}))
         try:
             progress = rules.complete(route, basis, stop.operation, outcome)
         except rules.RouteError as exc:

@@ -10,6 +10,7 @@ from typing import Literal
 
 from station import limits
 from station import route as rules
+from station.attributes_found import with_found
 from station.config.models import IdentifyStep, Operation
 from station.scenario import Misroute, ScenarioVehicle, findings_fail, measured_quantities
 from station.simulation.line._layout import LineLayout
@@ -53,22 +54,14 @@ def expected_final(
             failed |= findings_fail(
                 layout.stations[station].model, found[target.operation].popleft()
             )
-        progress = found_on_the_way(route, vehicle, target.operation, progress)
+        progress = with_found(
+            route, progress, target.operation, vehicle.found.get(target.operation, {})
+        )
         progress = rules.complete(
             route, progress, target.operation, "failed" if failed else "passed"
         )
         if progress.on_hold is not None:
             return "held"
-
-
-def found_on_the_way(
-    route: rules.RouteSnapshot, vehicle: ScenarioVehicle, operation: str, progress: rules.Progress
-) -> rules.Progress:
-    """The progress with the attributes the scenario says the station doing `operation`
-    finds (its find_attributes step asks them: the scenario check says so)."""
-    for attribute, value in vehicle.found.get(operation, {}).items():
-        progress = rules.find(route, progress, operation, attribute, value)
-    return progress
 
 
 def _identity_held(layout: LineLayout, vehicle: ScenarioVehicle, station: str) -> bool:
