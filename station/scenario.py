@@ -465,7 +465,8 @@ def _found_problems(
             elif loaded is not None and asked[name].value != value:
                 yield (
                     (*where, name),
-                    f"station {loaded.model.station} can only find {name}={asked[name].value}",
+                    f"station {loaded.model.station} can only find {name}: "
+                    f"{str(asked[name].value).lower()}",
                 )
 
 
