@@ -4,7 +4,8 @@ Each step is a coroutine given a `station.step_context.StepContext`: the
 devices (through `hal.interfaces` only), the route, the people (prompts), the
 journal. The identify step is in `station.identify`, the inspect step (verdict,
 findings, the inspection's measurements) in `station.inspect`, the measure step in
-`station.measure`. Rules that hold for every step:
+`station.measure`, the find_attributes step (route attributes found on the way) in
+`station.attributes_found`. Rules that hold for every step:
 
 - Journal first: the event that causes an output (the outputs themselves,
   the tag content, the release) is committed before the output is written.
