@@ -181,7 +181,8 @@ class Control:
         """Answer the open prompt: manual_vin, checklist ('done'), verdict, measurement (a
         number within the quantity's physical range, else refused and still asked),
         finding (a code of the catalogue and a note, or 'none'; any other code refused,
-        invalid_argument, and still asked), confirm_step."""
+        invalid_argument, and still asked), attribute (yes or no: a route attribute found
+        on the way), confirm_step."""
         action = {
             "manual_vin": "manual_vin",
             "verdict": "verdict",

@@ -4,7 +4,8 @@ Each step is a coroutine given a `station.step_context.StepContext`: the
 devices (through `hal.interfaces` only), the route, the people (prompts), the
 journal. The identify step is in `station.identify`, the inspect step (verdict,
 findings, the inspection's measurements) in `station.inspect`, the measure step in
-`station.measure`. Rules that hold for every step:
+`station.measure`, the find_attributes step (route attributes found on the way) in
+`station.attributes_found`. Rules that hold for every step:
 
 - Journal first: the event that causes an output (the outputs themselves,
   the tag content, the release) is committed before the output is written.
@@ -31,8 +32,10 @@ from hal.errors import DeviceError, ReaderError, WriteNotVerified
 from hal.sweep import sweep
 from station import defects, tag
 from station.alarms import Priority
+from station.attributes_found import find_attributes, with_found
 from station.config.models import (
     CycleStep,
+    FindAttributesStep,
     IdentifyStep,
     InspectStep,
     MeasureStep,
@@ -265,6 +268,7 @@ async def progress_out(ctx: StepContext) -> bytes:
     if before is None:
         raise StepFailed("hold", "unknown_vehicle", f"{visit.vin}: no progress to write")
     operation = ctx.station.operation
+    before = with_found(ctx.route, before, operation, visit.found)
     after = complete(ctx.route, before, operation, visit.outcome).next_write()
     content = tag.encode(after, ctx.route)
     await ctx.record(TagWrite(vin=visit.vin, data={"tag": content.hex(), "seq": after.seq}))
@@ -333,6 +337,7 @@ _RUNNERS: dict[type, Callable[[StepContext, int, Any], Awaitable[None]]] = {
     VerifyRouteStep: _verify_route,
     SetOutputsStep: _set_outputs,
     OperatorChecklistStep: _checklist,
+    FindAttributesStep: find_attributes,
     InspectStep: inspect,
     MeasureStep: measure,
     TurntableSweepStep: _sweep,

@@ -1,6 +1,6 @@
 """Questions the cycle asks a person: manual VIN, checklist items, a verdict, a
-measured value, a finding (a code of the catalogue), a step confirmation in manual
-mode, a disposition for a held vehicle.
+measured value, a finding (a code of the catalogue), a route attribute found on the
+way (yes or no), a step confirmation in manual mode, a disposition for a held vehicle.
 
 The cycle awaits `ask()`; the answer comes from the console or SCADA through
 the station's commands (or from the simulated operator of a scenario). One
@@ -17,7 +17,14 @@ from typing import Literal
 from station.status import PromptStatus
 
 PromptKind = Literal[
-    "manual_vin", "checklist", "verdict", "measurement", "finding", "confirm_step", "disposition"
+    "manual_vin",
+    "checklist",
+    "verdict",
+    "measurement",
+    "finding",
+    "attribute",
+    "confirm_step",
+    "disposition",
 ]
 
 Check = Callable[[str], "str | None"]
@@ -44,7 +51,7 @@ class Prompt:
     options: tuple[str, ...] = ()
     item: int = 0
     name: str = ""
-    """What is asked for, when it has a name (a measured quantity)."""
+    """What is asked for, when it has a name (a measured quantity, a route attribute)."""
     check: Check | None = None
     future: asyncio.Future[Answer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()

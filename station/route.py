@@ -2,12 +2,16 @@
 
 The rules, in plain words:
 
-- A line's route is an ordered list of operations, each done at one
-  station or at any of several parallel ones (two photo studios): the rules
-  speak of operations, so a vehicle due at an operation is accepted at every
-  station of it, and nowhere once it is done. An operation with `when:` is
-  due only for vehicles whose attribute holds (`when: ev`) or does not
-  (`when: not ev`); the others skip it. Every other operation is due for every vehicle.
+- A line's route is an ordered list of operations, each done at one station or at
+  any of several parallel ones (two photo studios): the rules speak of operations,
+  so a vehicle due at an operation is accepted at every station of it, and nowhere
+  once it is done. An operation with `when:` is due only for vehicles whose
+  attribute holds (`when: ev`) or not (`when: not ev`); every other one is due.
+- An attribute may also be found on the way (`find`): the station doing an
+  operation says the attribute is true (or false) for this vehicle, e.g.
+  diagnosis finds body damage, `needs_bodywork`. A found attribute changes
+  only the operations after the one that found it (`attributes_at`): what is
+  done, skipped or due up to there stays as it was.
 - A vehicle enters the line at the route's first operation (the check-in):
   that is where its progress is created (`intake`), with the route's
   version and hash frozen into it. A vehicle without progress anywhere else
@@ -23,9 +27,8 @@ The rules, in plain words:
   same vehicle to rework `rework.max_loops` times; one more fail holds the
   vehicle for a supervisor (`on_hold`), and a held vehicle is accepted
   nowhere.
-- A vehicle whose frozen route (version and hash) is not the station's
-  route is refused as `route_changed`: the station says so instead of
-  guessing where the vehicle is on a route it does not know.
+- A vehicle whose frozen route (version and hash) is not the station's route is
+  refused as `route_changed`, rather than guessed on a route the station does not know.
 - Every refusal is a `Violation` naming its kind, what was expected (the
   vehicle's next operation, or its route) and what was found (the
   operation presented, or the station's route), with a one-line message.
@@ -45,17 +48,16 @@ Outcomes of an operation (`complete`):
   returns the vehicle to it, and the loops are counted and bounded exactly
   as for a failed gate. It is not an outcome of the rework bay.
 
-Boundary: pure functions over immutable values (a route snapshot, a
-vehicle's progress, an operation name). No I/O, no clock, nothing from
-`hal/` or `simulators/`; the station runtime journals what they return and
-`station.tag` puts progress on the vehicle's tag.
+Boundary: pure functions over immutable values (a route snapshot, a vehicle's
+progress, an operation name). No I/O, no clock, nothing from `hal/` or `simulators/`;
+the runtime journals what they return and `station.tag` puts progress on the tag.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Mapping, Set
+from collections.abc import Collection, Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
@@ -177,6 +179,17 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class Found:
+    """An attribute a station found on the way: from the operation after `operation`
+    on, `attribute` is `value` for this vehicle."""
+
+    attribute: str
+    value: bool
+    operation: str
+    """The route operation whose station found it."""
+
+
+@dataclass(frozen=True)
 class Progress:
     """Where one vehicle is on its route. Immutable: every rule returns a new one.
 
@@ -189,7 +202,8 @@ class Progress:
     route_version: int
     route_hash: str
     attributes: frozenset[str] = frozenset()
-    """Attribute names that hold for this vehicle (set at intake, never changed)."""
+    """Attribute names that hold for this vehicle at intake (never changed: `found`
+    holds what the stations found since)."""
     done: tuple[str, ...] = ()
     """Route operations completed, in route order."""
     gates_passed: tuple[str, ...] = ()
@@ -200,6 +214,9 @@ class Progress:
     """(operation, times sent to rework), in route order, only for operations sent at least once."""
     on_hold: Hold | None = None
     """Why the vehicle waits for a supervisor; None when it may move on."""
+    found: tuple[Found, ...] = ()
+    """Attributes found on the way, in route order of the operation that found them
+    (then in the line's attribute order); one per (attribute, operation)."""
     seq: int = 0
 
     def loops(self, operation: str) -> int:
@@ -254,10 +271,35 @@ def check_attributes(route: RouteSnapshot, attributes: Attributes) -> frozenset[
     return frozenset(attributes)
 
 
-def due_operations(route: RouteSnapshot, attributes: Attributes) -> list[Operation]:
-    """The operations a vehicle with these attributes takes, in route order."""
+def attributes_at(
+    route: RouteSnapshot, attributes: frozenset[str], found: Sequence[Found], index: int
+) -> frozenset[str]:
+    """The attributes that hold for the route operation at `index`: those of intake,
+    changed by each attribute found at an operation before `index`, in route order."""
+    names = set(attributes)
+    for entry in found:
+        if route.index(entry.operation) < index:
+            (names.add if entry.value else names.discard)(entry.attribute)
+    return frozenset(names)
+
+
+def due_operations(
+    route: RouteSnapshot, attributes: Attributes, found: Sequence[Found] = ()
+) -> list[Operation]:
+    """The operations a vehicle with these attributes at intake, and these found on the
+    way, takes, in route order."""
     names = check_attributes(route, attributes)
-    return [op for op in route.operations if is_due(op, names)]
+    check_attributes(route, [entry.attribute for entry in found])
+    return [
+        op
+        for index, op in enumerate(route.operations)
+        if is_due(op, attributes_at(route, names, found, index))
+    ]
+
+
+def progress_due(route: RouteSnapshot, progress: Progress) -> list[Operation]:
+    """The operations this vehicle takes, by its attributes and those found so far."""
+    return due_operations(route, progress.attributes, progress.found)
 
 
 def intake(route: RouteSnapshot, vin: str, attributes: Attributes) -> Progress:
@@ -274,54 +316,6 @@ def intake(route: RouteSnapshot, vin: str, attributes: Attributes) -> Progress:
     )
 
 
-def check_progress(route: RouteSnapshot, progress: Progress) -> list[str]:
-    """What makes this progress one the rules cannot reach on this route (empty: none).
-
-    Used on progress read back from a tag or a mirror: such progress is refused,
-    never interpreted.
-    """
-    if (progress.route_version, progress.route_hash) != (route.version, route.hash):
-        frozen = route_label(progress.route_version, progress.route_hash)
-        return [f"progress is for route {frozen}, not {route.label}"]
-    unknown = sorted(progress.attributes - set(route.attributes))
-    if unknown:
-        return [f"undeclared attributes {', '.join(unknown)}"]
-    problems = []
-    due = [op.operation for op in due_operations(route, progress.attributes)]
-    count = len(progress.done)
-    if list(progress.done) != due[:count]:
-        problems.append(f"done {', '.join(progress.done)} is not the start of {', '.join(due)}")
-    gates = tuple(op.operation for op in route.operations if op.gate and op.operation in due)
-    if progress.gates_passed != tuple(gate for gate in gates if gate in progress.done):
-        problems.append(f"gates passed {', '.join(progress.gates_passed)} are not the gates done")
-    pending = due[count] if count < len(due) else None
-    if progress.failed_gate not in (None, pending):
-        problems.append(f"{progress.failed_gate} awaits rework but the next operation is {pending}")
-    loops = dict(progress.rework_loops)
-    reworked = [name for name in due[: count + 1] if name in loops]
-    if [name for name, _ in progress.rework_loops] != reworked:
-        problems.append(f"rework loops at {', '.join(loops)}: not operations already reached")
-    if any(not 1 <= loops[name] <= route.rework.max_loops for name in reworked):
-        problems.append(f"rework loops {loops} outside 1..{route.rework.max_loops}")
-    if progress.failed_gate is not None and progress.loops(progress.failed_gate) == 0:
-        problems.append(f"{progress.failed_gate} awaits rework but was never sent there")
-    hold = progress.on_hold
-    if hold is not None and hold not in _reachable_holds(route, progress, pending):
-        problems.append(f"held ({hold.cause}) at {hold.operation} cannot happen here")
-    return problems
-
-
-def _reachable_holds(route: RouteSnapshot, progress: Progress, pending: str | None) -> list[Hold]:
-    if progress.failed_gate is not None:
-        holds = [Hold("failed", route.rework.operation)]
-        if progress.loops(progress.failed_gate) == route.rework.max_loops:
-            holds.append(Hold("rework_exhausted", progress.failed_gate))
-        return holds
-    if pending is None or route.operations[route.index(pending)].gate:
-        return []
-    return [Hold("failed", pending)]
-
-
 def next_operation(route: RouteSnapshot, progress: Progress) -> Operation | Rework | None:
     """What the vehicle must do next; None when every due operation is done.
 
@@ -330,8 +324,8 @@ def next_operation(route: RouteSnapshot, progress: Progress) -> Operation | Rewo
     """
     if progress.failed_gate is not None:
         return route.rework
-    for op in route.operations:
-        if op.operation not in progress.done and is_due(op, progress.attributes):
+    for op in progress_due(route, progress):
+        if op.operation not in progress.done:
             return op
     return None
 
@@ -414,8 +408,9 @@ def admit(route: RouteSnapshot, progress: Progress | None, operation: str) -> Ad
         )
     anchor = route.index(progress.failed_gate or expected)
     at = route.index(operation)
+    due = progress_due(route, progress)
     if at < anchor:
-        not_due = "" if is_due(target, progress.attributes) else f" (not due: when {target.when})"
+        not_due = "" if target in due else f" (not due: when {target.when})"
         return Violation(
             "turning_back",
             expected=expected,
@@ -430,7 +425,7 @@ def admit(route: RouteSnapshot, progress: Progress | None, operation: str) -> Ad
             message=f"{vin}: skipped operation: back at {operation} before its rework; {wanted}",
         )
     for op in route.operations[anchor:at]:
-        if op.gate and is_due(op, progress.attributes):
+        if op.gate and op in due:
             return Violation(
                 "skipped_gate",
                 expected=expected,
@@ -444,6 +439,30 @@ def admit(route: RouteSnapshot, progress: Progress | None, operation: str) -> Ad
         found=operation,
         message=f"{vin}: skipped operation: {_describe(target)} would skip {wanted}",
     )
+
+
+def find(
+    route: RouteSnapshot, progress: Progress, operation: str, attribute: str, value: bool
+) -> Progress:
+    """The vehicle's progress once the station doing `operation` found `attribute` to be
+    `value`: it applies to the operations after `operation` only. Found again at the same
+    operation (a later visit), the newer value replaces the older.
+
+    Raises RouteError for an undeclared attribute, the rework bay (it has no place on the
+    route to find from), or an operation the vehicle is not admitted to.
+    """
+    check_attributes(route, [attribute])
+    verdict = admit(route, progress, operation)
+    if isinstance(verdict, Violation):
+        raise RouteError(f"cannot find {attribute} at {operation}: {verdict.message}")
+    if isinstance(verdict.operation, Rework):
+        raise RouteError(f"the rework bay finds no attribute ({attribute}): route operations do")
+    kept = [f for f in progress.found if (f.attribute, f.operation) != (attribute, operation)]
+    entries = sorted(
+        [*kept, Found(attribute, value, operation)],
+        key=lambda f: (route.index(f.operation), route.attributes.index(f.attribute)),
+    )
+    return replace(progress, found=tuple(entries))
 
 
 def complete(

@@ -26,7 +26,14 @@ from ruamel.yaml.error import YAMLError
 
 from hal.config import Name, Section
 from station.config.loader import ConfigIssue, LoadedLine, LoadedStation, format_path, load_document
-from station.config.models import InspectStep, MeasureStep, Quantity, StationFile
+from station.config.models import (
+    FindAttributesStep,
+    FoundAttribute,
+    InspectStep,
+    MeasureStep,
+    Quantity,
+    StationFile,
+)
 from station.config.names import Slug
 from station.limits import physical_problem
 from station.route import RouteError, RouteSnapshot, check_attributes
@@ -124,6 +131,10 @@ class ScenarioVehicle(Section):
     findings: dict[Slug, list[list[ScenarioFinding]]] = Field(default_factory=dict)
     """Per gate operation, per visit in order, the defects found (from its inspection
     system, or typed by its inspector); a visit past the list has none."""
+    found: dict[Slug, dict[Name, bool]] = Field(default_factory=dict)
+    """Per route operation, the attributes its station finds on the way with their values
+    (its person answers yes to the find_attributes question; no to the others), e.g.
+    `diagnosis: {needs_bodywork: true}`."""
     faults: list[ScenarioFault] = Field(default_factory=list)
     """Faults injected while this vehicle is at a station."""
     manual_vin: bool = True
@@ -212,6 +223,7 @@ def _problems(
                 )
         yield from _measurement_problems(vehicle, line, stations, at)
         yield from _finding_problems(vehicle, gates, stations, route, at)
+        yield from _found_problems(vehicle, stations, route, at)
         for number, fault in enumerate(vehicle.faults):
             where: Loc = (*at, "faults", number)
             if fault.station not in on_line:
@@ -352,6 +364,8 @@ def generated(
     noread_share: float = 0.05,
     gates: Sequence[str] = ("technical-control", "quality-control", "battery-qualification"),
     noread_station: str = "reception",
+    finds: Sequence[tuple[str, str, bool]] = (),
+    found_share: float = 0.15,
 ) -> Scenario:
     """A realistic mix of `count` vehicles, the same for the same seed.
 
@@ -360,9 +374,13 @@ def generated(
     unreadable VIN labels at `noread_station` (the check-in, where the tag is still
     blank: an operator types the VIN). A failed gate is passed after one rework,
     except for `exhausted_share` of them, which fail again until the rework loops
-    (2 on line 1) are used up: the vehicle is held for a supervisor.
+    (2 on line 1) are used up: the vehicle is held for a supervisor. Each of `finds`
+    ((operation, attribute, value) a station may find on the way) is found for
+    `found_share` of the vehicles that do not have that value at intake; drawn apart,
+    so the rest of the mix is the same with or without them.
     """
     rng = random.Random(seed)
+    finder = random.Random(f"{seed}:found")
     vehicles = []
     for index in range(count):
         wmi = rng.choice(["VF1", "VF3", "WVW", "WBA", "ZFA", "VSS", "TMB"])
@@ -376,15 +394,18 @@ def generated(
                 verdicts[gate] = ["fail", "fail", "fail"] if exhausted else ["fail", "pass"]
         noread = rng.random() < noread_share
         faults = [ScenarioFault(station=noread_station, kind="barcode_noread", count=3)]
-        vehicles.append(
-            ScenarioVehicle(
-                vin=vin,
-                ev=rng.random() < ev_share,
-                attributes={"needs_bodywork": rng.random() < body_share},
-                verdicts=verdicts,
-                faults=faults if noread else [],
-            )
+        vehicle = ScenarioVehicle(
+            vin=vin,
+            ev=rng.random() < ev_share,
+            attributes={"needs_bodywork": rng.random() < body_share},
+            verdicts=verdicts,
+            faults=faults if noread else [],
         )
+        at_intake = vehicle.true_attributes()
+        for operation, attribute, value in finds:
+            if (attribute in at_intake) != value and finder.random() < found_share:
+                vehicle.found.setdefault(operation, {})[attribute] = value
+        vehicles.append(vehicle)
     return Scenario(vehicles=vehicles)
 
 
@@ -415,6 +436,50 @@ def _finding_problems(
                         f"{finding.code!r} is not in the catalogue of station "
                         f"{loaded.model.station} (codes: {', '.join(catalogue)})",
                     )
+
+
+def _found_problems(
+    vehicle: ScenarioVehicle, stations: Mapping[str, LoadedStation], route: RouteSnapshot, at: Loc
+) -> Iterator[tuple[Loc, str]]:
+    """Attributes found name a route operation and attributes of the line; at a station
+    whose file is known, one its find_attributes steps ask, with the value a yes sets."""
+    by_operation = {op.operation: op.served_by[0] for op in route.operations}
+    for operation, attributes in vehicle.found.items():
+        where: Loc = (*at, "found", operation)
+        if operation not in by_operation:
+            yield where, f"no route operation {operation!r} (operations: {', '.join(by_operation)})"
+            continue
+        loaded = stations.get(by_operation[operation])
+        asked = {} if loaded is None else found_questions(loaded.model)
+        for name, value in attributes.items():
+            if name not in route.attributes:
+                known = ", ".join(route.attributes) or "none"
+                yield (
+                    (*where, name),
+                    f"the line declares no attribute {name!r} (attributes: {known})",
+                )
+            elif loaded is not None and name not in asked:
+                yield (
+                    (*where, name),
+                    f"station {loaded.model.station} finds no {name!r}: no find_attributes step "
+                    f"asks it (asked: {', '.join(asked) or 'none'})",
+                )
+            elif loaded is not None and asked[name].value != value:
+                yield (
+                    (*where, name),
+                    f"station {loaded.model.station} can only find {name}: "
+                    f"{str(asked[name].value).lower()}",
+                )
+
+
+def found_questions(station: StationFile) -> dict[str, FoundAttribute]:
+    """The attributes the station's find_attributes steps ask about, by name."""
+    return {
+        name: rule
+        for step in station.cycle
+        if isinstance(step, FindAttributesStep)
+        for name, rule in step.attributes.items()
+    }
 
 
 def typed_findings(station: StationFile) -> bool:

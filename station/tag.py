@@ -1,6 +1,6 @@
 """A vehicle's progress in the user memory of its RFID hang tag.
 
-An ISO 15693 tag of 28 blocks of 4 bytes gives 112 bytes. Layout version 1,
+An ISO 15693 tag of 28 blocks of 4 bytes gives 112 bytes. Layout version 2,
 all integers big-endian; bit i of a bitmask is operation i of the route (or
 attribute i of the line, in declaration order):
 
@@ -18,11 +18,22 @@ attribute i of the line, in declaration order):
       54    1    operation the hold is about (0xFE: the rework bay, 0xFF: none)
       55   32    rework loops: a 256-bit integer, operation i's count in bits 4i..4i+3
       87    4    write sequence counter (Progress.seq)
-      91   17    reserved, zero
+      91   16    attributes found on the way (Progress.found): 8 slots of 2 bytes, in
+                 route order, the used ones first; a slot is 0x00 0x00 when unused, else
+                 byte 0: 0x80 | value << 6 | attribute index (bit 5 zero), byte 1: the
+                 index of the operation that found it
+     107    1    reserved, zero
      108    4    CRC-32 (zlib) of bytes 0..107
 
-The layout holds routes of up to 64 operations (the config's bound) and
-lines of up to 32 attributes; a loop count above 15 cannot be written.
+The layout holds routes of up to 64 operations (the config's bound), lines of
+up to 32 attributes and 8 attributes found on the way; a loop count above 15
+cannot be written.
+
+Layout version 1 is version 2 without found attributes (bytes 91..107
+reserved, zero). A progress with nothing found is written as version 1, byte
+for byte what stations of version 1 wrote and read, so they keep reading every
+vehicle without a found attribute; one with found attributes is version 2.
+Both versions are read.
 
 Boundary: pure encode/decode, no I/O; the RFID driver moves the bytes.
 Decoding trusts nothing: length, blank tag, magic, CRC and layout version
@@ -38,23 +49,28 @@ import struct
 import zlib
 from typing import get_args
 
+from station.progress_check import check_progress
 from station.route import (
+    Found,
     Hold,
     HoldCause,
     Progress,
     RouteSnapshot,
     Violation,
-    check_progress,
     route_changed,
 )
 from station.vin import VinError, parse_vin
 
 TAG_BYTES = 112
 MAGIC = b"VP"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
+"""The newest layout: what is written when something was found on the way."""
+LAYOUTS = (1, 2)
+"""The layouts read."""
 _LOOP_BYTES = 32
-_RESERVED_BYTES = 17
-_BODY = struct.Struct(f">2sBB17sI8sIQQBB{_LOOP_BYTES}sI{_RESERVED_BYTES}x")
+MAX_FOUND = 8
+_FOUND_BYTES = 2 * MAX_FOUND
+_BODY = struct.Struct(f">2sBB17sI8sIQQBB{_LOOP_BYTES}sI{_FOUND_BYTES}sx")
 _CRC = struct.Struct(">I")
 NONE_INDEX = 0xFF
 REWORK_INDEX = 0xFE
@@ -130,7 +146,7 @@ def encode(progress: Progress, route: RouteSnapshot) -> bytes:
     failed = NONE_INDEX if progress.failed_gate is None else route.index(progress.failed_gate)
     body = _BODY.pack(
         MAGIC,
-        LAYOUT_VERSION,
+        LAYOUT_VERSION if progress.found else 1,
         hold_cause,
         progress.vin.encode("ascii"),
         route.version,
@@ -142,8 +158,46 @@ def encode(progress: Progress, route: RouteSnapshot) -> bytes:
         hold_index,
         loops.to_bytes(_LOOP_BYTES),
         progress.seq,
+        _found_bytes(progress, route),
     )
     return body + _CRC.pack(zlib.crc32(body))
+
+
+def _found_bytes(progress: Progress, route: RouteSnapshot) -> bytes:
+    if len(progress.found) > MAX_FOUND:
+        raise TagError(
+            f"{progress.vin}: {len(progress.found)} attributes found on the way; "
+            f"the tag holds {MAX_FOUND}"
+        )
+    slots = b"".join(
+        bytes(
+            (
+                0x80 | entry.value << 6 | route.attributes.index(entry.attribute),
+                route.index(entry.operation),
+            )
+        )
+        for entry in progress.found
+    )
+    return slots.ljust(_FOUND_BYTES, b"\0")
+
+
+def _found(route: RouteSnapshot, vin: str, layout: int, raw: bytes) -> tuple[Found, ...]:
+    """The found attributes of the slots (none in layout 1, where the bytes are reserved)."""
+    if layout == 1:
+        if raw != bytes(_FOUND_BYTES):
+            raise CorruptTag(f"{vin}: reserved bytes are not zero")
+        return ()
+    slots = [raw[i : i + 2] for i in range(0, _FOUND_BYTES, 2)]
+    used = [slot for slot in slots if slot != b"\0\0"]
+    if not used or slots[: len(used)] != used:
+        raise CorruptTag(f"{vin}: layout 2 with found-attribute slots empty or out of place")
+    entries = []
+    for head, index in used:
+        attribute = head & 0x3F
+        if not head & 0x80 or attribute >= len(route.attributes) or index >= len(route.operations):
+            raise CorruptTag(f"{vin}: found-attribute slot {head:02X} {index:02X} is not valid")
+        entries.append(Found(route.attributes[attribute], bool(head & 0x40), route.names()[index]))
+    return tuple(entries)
 
 
 def decode(data: bytes, route: RouteSnapshot) -> Progress:
@@ -157,14 +211,15 @@ def decode(data: bytes, route: RouteSnapshot) -> Progress:
         raise BlankTag(f"blank tag (all 0x{data[0]:02X}): no progress written yet")
     body, (stored_crc,) = data[: _BODY.size], _CRC.unpack(data[_BODY.size :])
     (magic, layout, hold_cause, raw_vin, version, raw_hash, attribute_mask, done_mask, gate_mask,
-     failed, hold_index, raw_loops, seq) = _BODY.unpack(body)  # fmt: skip
+     failed, hold_index, raw_loops, seq, raw_found) = _BODY.unpack(body)  # fmt: skip
     if magic != MAGIC:
         raise CorruptTag(f"not a progress tag: magic {magic!r}, expected {MAGIC!r}")
     computed = zlib.crc32(body)
     if stored_crc != computed:
         raise CorruptTag(f"CRC-32 mismatch: stored {stored_crc:08X}, computed {computed:08X}")
-    if layout != LAYOUT_VERSION:
-        raise CorruptTag(f"foreign layout version {layout}: this station reads {LAYOUT_VERSION}")
+    if layout not in LAYOUTS:
+        readable = " and ".join(map(str, LAYOUTS))
+        raise CorruptTag(f"foreign layout version {layout}: this station reads {readable}")
     try:
         vin = parse_vin(raw_vin.decode("ascii")).value
     except (UnicodeDecodeError, VinError) as exc:
@@ -183,7 +238,7 @@ def decode(data: bytes, route: RouteSnapshot) -> Progress:
     for field, extra in beyond.items():
         if extra:
             raise CorruptTag(f"{vin}: {field} bits set beyond the route's size")
-    if body[-_RESERVED_BYTES:] != bytes(_RESERVED_BYTES):
+    if body[-1]:
         raise CorruptTag(f"{vin}: reserved bytes are not zero")
     progress = Progress(
         vin=vin,
@@ -199,6 +254,7 @@ def decode(data: bytes, route: RouteSnapshot) -> Progress:
             if (count := loops >> (4 * index) & 0xF)
         ),
         on_hold=_hold(route, hold_cause, hold_index),
+        found=_found(route, vin, layout, raw_found),
         seq=seq,
     )
     problems = check_progress(route, progress)

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from station.events import (
     Admitted,
+    AttributeFound,
     ChecklistItem,
     CycleEnded,
     CycleStarted,
@@ -72,6 +73,7 @@ _FOLDED: dict[EventKind, type[Entry]] = {
         Verdict,
         Measured,
         Finding,
+        AttributeFound,
         PhotoSession,
         Override,
         IntakeProgress,
@@ -115,6 +117,9 @@ class Visit:
     """Steps whose findings are all journaled (the device's list, or the inspector's none)."""
     findings_fail: bool = False
     """A finding of this visit has a severity its gate fails on."""
+    found: dict[str, bool | None] = field(default_factory=dict)
+    """Route attribute -> the value found in this visit, None when asked and not found
+    (an attribute answered is never asked again in this visit)."""
     photo_complete: bool = False
     photo_overridden: bool = False
     tag_out: str | None = None
@@ -183,6 +188,8 @@ class Visit:
                 if data["complete"]:
                     self.findings_complete.add(index)
                 self.findings_fail = self.findings_fail or result == "fail"
+            case AttributeFound(result=result, data=data):
+                self.found[data["attribute"]] = data["value"] if result == "found" else None
             case PhotoSession(result=result):
                 self.photo_complete = result == "complete"
             case Override(data=data) if data.get("what") == "photo_session":

@@ -5,9 +5,9 @@ valid line: 2-12 operations with increasing steps, a check-in first, a
 check-out last, random gates and `when:` conditions over up to 3 attributes,
 some operations done at 2 or 3 parallel stations.
 A journey is the list of stations a vehicle is presented at, each with the
-outcome the station reports; three presentations in four follow the vehicle's
-next operation (at any of its stations), so that journeys get far, the others
-go anywhere.
+outcome the station reports and, now and then, an attribute the station finds
+on the way; three presentations in four follow the vehicle's next operation
+(at any of its stations), so that journeys get far, the others go anywhere.
 `drive` plays a journey through the rules and records every presentation.
 """
 
@@ -28,6 +28,7 @@ from station.route import (
     Violation,
     admit,
     complete,
+    find,
     intake,
     next_operation,
 )
@@ -99,21 +100,36 @@ def attribute_sets(route: RouteSnapshot) -> st.SearchStrategy[frozenset[str]]:
     )
 
 
-Presentation = tuple[bool, int, int]
-"""(follow the next operation, else the station at this index mod n+1, outcome code)."""
+Presentation = tuple[bool, int, int, int]
+"""(follow the next operation, else the station at this index mod n+1, outcome code,
+find code: attribute code // 2 is found code % 2 == 1 by an admitted route operation,
+when the line has that many attributes)."""
 presentations = st.lists(
-    st.tuples(st.integers(0, 3).map(bool), st.integers(0, 63), st.integers(0, 19)),
+    st.tuples(
+        st.integers(0, 3).map(bool), st.integers(0, 63), st.integers(0, 19), st.integers(0, 31)
+    ),
     min_size=10,
     max_size=80,
 )
 
+Find = tuple[str, str, bool]
+"""(operation that found it, attribute, value)."""
 
-def takes(route: RouteSnapshot, attributes: frozenset[str]) -> list[str]:
-    """The operations a vehicle takes, read from the `when:` words, the test's own oracle."""
+
+def takes(
+    route: RouteSnapshot, attributes: frozenset[str], finds: list[Find] | None = None
+) -> list[str]:
+    """The operations a vehicle takes, read from the `when:` words and the attributes found
+    by operations before each (the last find of an attribute wins), the test's own oracle."""
+    names = route.names()
     taken = []
-    for op in route.operations:
+    for index, op in enumerate(route.operations):
+        holds = set(attributes)
+        for where, attribute, value in finds or []:
+            if names.index(where) < index:
+                (holds.add if value else holds.discard)(attribute)
         words = (op.when or "").split()
-        if not words or (words[-1] in attributes) == (len(words) == 1):
+        if not words or (words[-1] in holds) == (len(words) == 1):
             taken.append(op.operation)
     return taken
 
@@ -139,6 +155,8 @@ class Event:
     before: Progress | None
     verdict: Admitted | Violation
     after: Progress | None
+    found: tuple[str, bool] | None = None
+    """The attribute the station found (and its value) before completing, if any."""
 
 
 def stations(route: RouteSnapshot) -> list[tuple[str, str]]:
@@ -167,16 +185,25 @@ def drive(
     """Present the vehicle as the journey says; the station completes what it admits."""
     events = []
     progress: Progress | None = None
-    for follow, index, code in journey:
+    for follow, index, code, find_code in journey:
         station, operation = station_at(route, progress, follow, index)
         outcome = outcome_for(route.find(operation), code)
         before = progress
         verdict = admit(route, progress, operation)
+        found = None
         if isinstance(verdict, Admitted):
             started = intake(route, vin, attributes) if progress is None else progress
+            if find_code < 2 * len(route.attributes) and operation != route.rework.operation:
+                found = (route.attributes[find_code // 2], bool(find_code % 2))
+                started = find(route, started, operation, *found)
             progress = complete(route, started, operation, outcome)
-        events.append(Event(station, operation, outcome, before, verdict, progress))
+        events.append(Event(station, operation, outcome, before, verdict, progress, found))
     return events
+
+
+def finds_of(events: list[Event]) -> list[Find]:
+    """What the stations found along a played journey, in order."""
+    return [(e.operation, *e.found) for e in events if e.found is not None]
 
 
 journeys = routes.flatmap(

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from hal.config import ModbusBatteryTesterConfig, ModbusPlcConfig
 from station.config.models import (
+    FindAttributesStep,
     IdentifyStep,
     InspectStep,
     LineFile,
@@ -126,7 +127,34 @@ def check_station(station: StationFile, line: LineFile) -> list[Problem]:
     for name, device in station.devices.items():
         problems += device_type(device.driver).check(name, device, station)
     problems += _check_steps(station)
+    problems += _check_found(station, line)
     return problems
+
+
+def _check_found(station: StationFile, line: LineFile) -> Iterator[Problem]:
+    """A find_attributes step asks about attributes of the line, once each, after the
+    route is verified (the vehicle admitted), at a route operation (not the rework bay)."""
+    verified = False
+    asked: set[str] = set()
+    for index, step in enumerate(station.cycle):
+        at = ("cycle", index)
+        verified = verified or isinstance(step, VerifyRouteStep)
+        if not isinstance(step, FindAttributesStep):
+            continue
+        if not verified:
+            yield ((*at, "step"), "find_attributes needs a verify_route step before it")
+        if station.operation == line.route.rework.operation:
+            yield ((*at, "step"), "the rework bay finds no attribute: route operations do")
+        for name in step.attributes:
+            if name not in line.attributes:
+                known = ", ".join(line.attributes) or "none declared"
+                yield (
+                    (*at, "attributes", name),
+                    f"line {line.line} declares no attribute {name!r} (attributes: {known})",
+                )
+            elif name in asked:
+                yield ((*at, "attributes", name), f"{name!r} is already asked by an earlier step")
+            asked.add(name)
 
 
 def _check_route_binding(station: StationFile, line: LineFile) -> Iterator[Problem]:

@@ -161,6 +161,29 @@ class OperatorChecklistStep(StepBase):
     bay: what to fix), as the station's defect record has them (`station.defects`)."""
 
 
+class FoundAttribute(Section):
+    """A route attribute a `find_attributes` step asks about: the question, and what a yes
+    makes the attribute."""
+
+    question: str = Field(min_length=1, max_length=120)
+    """What the person is asked, answered yes or no."""
+    value: bool = True
+    """The attribute's value from the next operation on when the answer is yes (a no
+    leaves it as it was)."""
+
+
+class FindAttributesStep(StepBase):
+    """Route attributes found on the way: a person answers yes or no for each; a yes sets
+    the attribute for the operations after this station's (journaled, then on the tag)."""
+
+    step: Literal["find_attributes"]
+    """Step kind: find_attributes."""
+    attributes: dict[Name, FoundAttribute] = Field(min_length=1, max_length=8)
+    """Attributes of the line asked about, in order (the tag holds 8 found a vehicle)."""
+    role: Literal["operator", "inspector", "supervisor"] = "operator"
+    """Role allowed to answer (a supervisor may always)."""
+
+
 PhysicalValue = Annotated[float, Field(ge=-1e9, le=1e9)]
 """A measured value, a limit or a physical bound (any unit)."""
 
@@ -330,6 +353,7 @@ CycleStep = Annotated[
     | WaitInputStep
     | SetOutputsStep
     | OperatorChecklistStep
+    | FindAttributesStep
     | InspectStep
     | MeasureStep
     | TurntableSweepStep

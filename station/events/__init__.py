@@ -26,6 +26,8 @@ from station.events.base import (
 from station.events.cycle import (
     Admitted,
     AdmittedData,
+    AttributeFound,
+    AttributeFoundData,
     ChecklistItem,
     ChecklistItemData,
     CycleEnded,
@@ -107,6 +109,8 @@ __all__ = [
     "AlarmAcked",
     "AlarmCleared",
     "AlarmRaised",
+    "AttributeFound",
+    "AttributeFoundData",
     "ChainSealed",
     "ChainSealedData",
     "ChecklistItem",

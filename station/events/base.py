@@ -45,6 +45,7 @@ class EventKind(StrEnum):
     VERDICT = "verdict"
     MEASURED = "measured"
     FINDING = "finding"
+    ATTRIBUTE_FOUND = "attribute_found"
     PHOTO_SESSION = "photo_session"
     TAG_WRITE = "tag_write"
     TAG_WRITTEN = "tag_written"

@@ -273,6 +273,34 @@ class Finding(Entry):
     data: FindingsData
 
 
+class AttributeFoundData(TypedDict):
+    attribute: str
+    """The route attribute asked about, e.g. needs_bodywork."""
+    value: bool
+    """What the attribute is from the next operation on, when found."""
+    operation: str
+    """The route operation of the station that asked (the finder)."""
+    source: str
+    """'typed' (answered by the person in `operator`)."""
+    question: str
+    """What was asked (the station file's question)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttributeFound(Entry):
+    """The answer to whether a route attribute was found on the way (a `find_attributes`
+    step): `found` sets it to `value` for the operations after this one (on the tag at
+    the write); `not_found` leaves it as it was. Journaled before it is acted on."""
+
+    KIND = EventKind.ATTRIBUTE_FOUND
+    vin: str
+    step: str
+    result: str
+    """found or not_found."""
+    operator: str
+    data: AttributeFoundData
+
+
 class SweepFault(TypedDict):
     kind: str
     message: str

@@ -6,8 +6,10 @@ of every station are put in order of their first event's wall time. Per visit: t
 operation (`admitted`), times in and out, result (`cycle_ended`), the people who acted
 (every operator of its events), checklist items, verdict (and the measurements and
 findings its data carries, when the inspection sends them), the photo session, tag
-writes, holds, overrides, dispositions, the config hash, how many events, and the chain
-status of its events (`verified` when each one linked as it was stored).
+writes, holds, overrides, dispositions, the route attributes found on the way (`found`:
+the `attribute_found` answers that found one), the config hash, how many events, and the
+chain status of its events (`verified` when each one linked as it was stored). At the top,
+`found` gathers them over the visits, each with the station and operation that found it.
 
 `final`: `held` when the last visit ended held, `released` when it was the `exit`
 operation and passed, else `in_progress`. `lead_time_s`: from the first event to the
@@ -90,6 +92,7 @@ def _visit_document(visit: _Visit, head: Head | None) -> dict[str, Any]:
         "holds": [],
         "overrides": [],
         "dispositions": [],
+        "found": [],
         "config_hash": first.config_hash,
         "events": len(events),
         "seq": [first.seq, last.seq],
@@ -119,6 +122,9 @@ def _visit_document(visit: _Visit, head: Head | None) -> dict[str, Any]:
         elif e.kind == "override":
             what = {"what": data.get("what"), "reason": data.get("reason")}
             doc["overrides"].append({"operator": e.operator, **what})
+        elif e.kind == "attribute_found" and e.result == "found":
+            found = {"attribute": data.get("attribute"), "value": data.get("value")}
+            doc["found"].append({**found, "operator": e.operator})
         elif e.kind == "disposition":
             action = {"action": data.get("action"), "reason": data.get("reason")}
             doc["dispositions"].append({"operator": e.operator, **action})
@@ -150,5 +156,10 @@ def passport(store: Store, vin: str) -> dict[str, Any] | None:
         "stations": {
             v["station"]: v["station_chain"] for v in visits if v["station_chain"] is not None
         },
+        "found": [
+            {"station": v["station"], "operation": v["operation"], **found}
+            for v in visits
+            for found in v["found"]
+        ],
         "visits": visits,
     }

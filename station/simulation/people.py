@@ -12,6 +12,8 @@ real person's action. Their rules:
   (`measured`, from the floor: within the limits when the scenario says nothing);
 - findings the inspector types are this visit's of the scenario (`found`, from the
   floor), one code at a time in order, then 'none';
+- an attribute found on the way: yes when the scenario's `found` has it for the
+  station's operation, else no;
 - after a final no-read the operator types the VIN (when the scenario allows);
 - a held vehicle: the supervisor removes it from the station when the hold is
   a route violation or an identity problem, and retries the step otherwise
@@ -35,7 +37,7 @@ from station.fsm import State
 from station.route import ViolationKind
 from station.runtime import Refused
 from station.scenario import Scenario, ScenarioFinding, ScenarioVehicle
-from station.simulation.view import StationView
+from station.simulation.view import PromptView, StationView
 
 REMOVE_ON = frozenset(get_args(ViolationKind)) | {
     "id_mismatch",
@@ -52,6 +54,12 @@ INSPECTOR = ("sim-inspector", "inspector")
 SUPERVISOR = ("sim-supervisor", "supervisor")
 
 log = structlog.get_logger("people")
+
+
+def _who(prompt: PromptView) -> tuple[str, str]:
+    """Who answers a prompt an operator or an inspector may answer: the operator, unless
+    the prompt is the inspector's."""
+    return INSPECTOR if "operator" not in prompt.roles else OPERATOR
 
 
 class ScenarioOrders:
@@ -132,9 +140,12 @@ class People:
         vin = st.vin
         if prompt is not None and not prompt.future.done():
             if prompt.kind == "checklist":
-                inspector_only = "operator" not in prompt.roles
-                who = INSPECTOR if inspector_only else OPERATOR
-                await self._answer("checklist", "done", who)
+                await self._answer("checklist", "done", _who(prompt))
+            elif prompt.kind == "attribute" and vin is not None:
+                vehicle = self.vehicles.get(vin)
+                finds = {} if vehicle is None else vehicle.found.get(st.config.model.operation, {})
+                answer = "yes" if prompt.name in finds else "no"
+                await self._answer("attribute", answer, _who(prompt))
             elif prompt.kind == "confirm_step":
                 await self._answer("confirm_step", "go", OPERATOR)
             elif prompt.kind == "verdict" and vin is not None:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from station import route as rules
 from station import tag as tagfmt
+from station.attributes_found import with_found
 from station.config.models import Operation
 from station.scenario import Scenario, ScenarioVehicle
 from station.simulation.devices import SimulatedDevices
@@ -45,6 +46,8 @@ def progress_until(
             return progress
         if stop_before == route.rework.operation and isinstance(target, Operation) and target.gate:
             return rules.complete(route, progress, target.operation, "failed")
+        found = vehicle.found.get(target.operation, {})
+        progress = with_found(route, progress, target.operation, found)
         progress = rules.complete(route, progress, target.operation, "passed")
         if through is not None and target.operation == through:
             return progress

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 from mqtt_broker import Broker, free_port, requires_mosquitto
-from plant_rig import collecting
+from plant_rig import collecting, event, incoming
 from test_uplink_station import start_station, station_journal_has
 
-from station.journal import JournalReader
+from station.journal import GENESIS_HASH, JournalReader
+from station.plant.passport import passport
+from station.plant.store import open_store
 
 pytest_plugins = ["mqtt_fixtures"]
 
@@ -106,3 +108,47 @@ def test_bad_plant_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         last = done.stderr.splitlines()[-1]
         assert last.startswith("station ") and message in last, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_the_passport_shows_the_attributes_found_on_the_way(tmp_path: Path) -> None:
+    """A diagnosis visit whose operator found body damage (and was asked about nothing
+    else): the visit and the passport's top say what was found, where and by whom."""
+    vin = VINS[0]
+    answer = {
+        "attribute": "needs_bodywork",
+        "value": True,
+        "operation": "diagnosis",
+        "source": "typed",
+        "question": "body damage?",
+    }
+    kinds = [
+        ("admitted", None, None, {"operation": "diagnosis", "rework": False}),
+        ("attribute_found", "found", "olga", answer),
+        ("attribute_found", "not_found", "olga", {**answer, "attribute": "ev"}),
+        ("cycle_ended", "passed", None, {}),
+    ]
+    events = []
+    previous = GENESIS_HASH
+    for seq, (kind, result, operator, data) in enumerate(kinds, 1):
+        fields = {"kind": kind, "vin": vin, "result": result, "operator": operator, "data": data}
+        events.append(event("diagnosis", seq, previous, **fields))
+        previous = events[-1].hash
+    store = open_store(str(tmp_path / "plant.sqlite3"))
+    try:
+        store.migrate()
+        store.ingest(incoming(events))
+        document = passport(store, vin)
+    finally:
+        store.close()
+    assert document is not None
+    (visit,) = document["visits"]
+    assert visit["found"] == [{"attribute": "needs_bodywork", "value": True, "operator": "olga"}]
+    assert document["found"] == [
+        {
+            "station": "diagnosis",
+            "operation": "diagnosis",
+            "attribute": "needs_bodywork",
+            "value": True,
+            "operator": "olga",
+        }
+    ]

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from station.config.loader import ConfigError, load_station
 from station.scenario import FAULT_DRIVERS, FaultKind, check_scenario, load_scenario
+from station.simulation.line import LineLayout
 
 ROOT = Path(__file__).parent.parent.parent
 PHOTO = ROOT / "configs" / "stations" / "photo-studio.yaml"
@@ -204,3 +205,25 @@ def test_a_scenario_is_accepted_or_refused_with_located_errors(document: Any) ->
         assert problem.startswith(f"{path}:")
         line, _path, _message = problem.removeprefix(f"{path}:").split(": ", 2)
         assert int(line) >= 1
+
+
+def test_attributes_found_name_an_operation_whose_station_asks_them(tmp_path: Path) -> None:
+    found = {
+        "diagnosis": {"needs_bodywork": False, "hybrid": True},
+        "cleaning": {"needs_bodywork": True},
+        "rework": {"needs_bodywork": True},
+    }
+    path = _scenario(tmp_path / "s.yaml", {"vin": GOOD_VIN, "found": found})
+    layout = LineLayout.load(LINE)
+    problems = check_scenario(load_scenario(path), layout.line, layout.stations, path)
+    assert problems == [
+        f"{path}:7: vehicles[0].found.diagnosis.needs_bodywork: station diagnosis can only "
+        "find needs_bodywork: true",
+        f"{path}:8: vehicles[0].found.diagnosis.hybrid: the line declares no attribute "
+        "'hybrid' (attributes: ev, needs_bodywork)",
+        f"{path}:11: vehicles[0].found.cleaning.needs_bodywork: station cleaning finds no "
+        "'needs_bodywork': no find_attributes step asks it (asked: none)",
+        f"{path}:13: vehicles[0].found.rework: no route operation 'rework' (operations: "
+        "intake, diagnosis, electromechanics, bodywork, cleaning, technical-control, "
+        "battery-qualification, photo, quality-control, exit)",
+    ]

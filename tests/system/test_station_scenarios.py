@@ -17,7 +17,7 @@ from station import tag as tagfmt
 from station.assembly import assemble
 from station.config.loader import LoadedStation, load_station
 from station.journal import Event
-from station.route import next_operation
+from station.route import Found, complete, next_operation
 from station.runtime import Station
 from station.scenario import Scenario
 from station.simulation.devices import SimulatedDevices
@@ -331,3 +331,69 @@ async def test_tester_link_lost_mid_measurement_aborts_then_measures_again(
     assert run.sims.testers["tester"].starts == 2
     assert len([e for e in run.kinds("measured") if e.data["source"] == "device:tester"]) == 1
     assert run.world.results == {EV: "passed"}
+
+
+FOUND_VIN = "VF1RFB00X66100001"
+BODY_DAMAGE = {"diagnosis": {"needs_bodywork": True}}
+
+
+async def test_diagnosis_finds_body_damage_journals_it_and_writes_it_on_the_tag(
+    run_scenario: Callable[..., object],
+) -> None:
+    """Its operator answers yes for the damaged vehicle, no for the other: each answer
+    journaled once; the found one goes on the tag (layout 2, diagnosis its finder)."""
+    scenario = {"vehicles": [{"vin": FOUND_VIN, "found": BODY_DAMAGE}, {"vin": VIN}]}
+    run: Run = await run_scenario("diagnosis.yaml", scenario)
+    assert run.world.results == {FOUND_VIN: "passed", VIN: "passed"}
+    answers = [
+        (e.vin, e.result, e.operator, e.data["attribute"]) for e in run.kinds("attribute_found")
+    ]
+    assert answers == [
+        (FOUND_VIN, "found", "sim-operator", "needs_bodywork"),
+        (VIN, "not_found", "sim-operator", "needs_bodywork"),
+    ]
+    route = run.station.route
+    damaged = run.tag(FOUND_VIN)
+    assert damaged.found == (Found("needs_bodywork", True, "diagnosis"),)
+    assert damaged.attributes == frozenset() and damaged.done == ("intake", "diagnosis")
+    assert run.sims.tags.memory(tag_uid(FOUND_VIN))[2] == 2  # layout version 2
+    after = complete(route, damaged, "electromechanics", "passed")
+    assert next_operation(route, after) == route.find("bodywork")
+    plain = run.tag(VIN)
+    assert plain.found == () and run.sims.tags.memory(tag_uid(VIN))[2] == 1
+    assert next_operation(route, complete(route, plain, "electromechanics", "passed")) == (
+        route.find("cleaning")
+    )
+
+
+async def test_body_damage_found_upstream_is_admitted_at_body_paint(
+    run_scenario: Callable[..., object],
+) -> None:
+    """Not flagged at intake, found at diagnosis: body-paint admits it."""
+    vehicle = {"vin": FOUND_VIN, "found": BODY_DAMAGE}
+    body: Run = await run_scenario("body-paint.yaml", {"vehicles": [vehicle]})
+    assert body.world.results == {FOUND_VIN: "passed"}
+    (admitted,) = body.kinds("admitted")
+    assert admitted.data["operation"] == "bodywork"
+    assert body.tag(FOUND_VIN).done[-2:] == ("electromechanics", "bodywork")
+
+
+async def test_body_damage_found_upstream_then_cleaning_before_bodywork_is_refused(
+    run_scenario: Callable[..., object],
+) -> None:
+    """Presented at cleaning (due before the diagnosis found the damage) before bodywork:
+    refused as a skipped operation, and held."""
+    vehicle = {"vin": FOUND_VIN, "found": BODY_DAMAGE}
+    misrouted = {
+        "vehicles": [vehicle],
+        "misroutes": [{"vin": FOUND_VIN, "station": "cleaning", "after": "electromechanics"}],
+    }
+    cleaning: Run = await run_scenario("cleaning.yaml", misrouted)
+    assert cleaning.world.results == {FOUND_VIN: "held"}
+    (violation,) = cleaning.kinds("violation")
+    assert (violation.result, violation.data["expected"], violation.data["found"]) == (
+        "skipped_operation",
+        "bodywork",
+        "cleaning",
+    )
+    assert cleaning.tag(FOUND_VIN).done[-1] == "electromechanics", "nothing written"

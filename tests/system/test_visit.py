@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from station.events import (
+    AttributeFound,
     CycleEnded,
     CycleStarted,
     Disposition,
@@ -178,3 +179,40 @@ async def test_a_held_vehicle_removed_ends_its_cycle_as_held(journal: Journal) -
     )
     assert visit is not None and (visit.held, visit.ended) == ("noread", "held")
     assert restore(journal.events()) is None
+
+
+def answered(attribute: str, found: bool) -> AttributeFound:
+    return AttributeFound(
+        vin=VIN,
+        step="2:find_attributes",
+        result="found" if found else "not_found",
+        operator="olga",
+        data={
+            "attribute": attribute,
+            "value": True,
+            "operation": "diagnosis",
+            "source": "typed",
+            "question": f"{attribute}?",
+        },
+    )
+
+
+async def test_attributes_found_are_kept_and_never_asked_again_after_a_restart(
+    journal: Journal,
+) -> None:
+    """Each answer is in the visit after a restart (the step skips what is answered):
+    found with its value, not found as None; the outcome is not changed by them."""
+    started = StepStarted(vin=VIN, step="2:find_attributes")
+    visit = await replay(
+        journal,
+        [
+            CycleStarted(data={"cycle": 1}),
+            IDENTIFIED,
+            started,
+            answered("needs_bodywork", True),
+            answered("ev", False),
+        ],
+    )
+    assert visit is not None
+    assert visit.found == {"needs_bodywork": True, "ev": None}
+    assert (visit.step_index, visit.step_running, visit.outcome) == (2, True, "passed")

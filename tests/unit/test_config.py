@@ -32,6 +32,7 @@ BAD = sorted((Path(__file__).parent.parent / "configs_bad").glob("*.yaml"))
 CROSS_CHECKED = {
     "coil_value",
     "finding_rules",
+    "found_attributes",
     "duplicate_address",
     "input_not_in_map",
     "operation_not_in_line",

@@ -63,6 +63,32 @@ def test_attributes_given_as_k_v_change_what_is_skipped(
     assert "battery            GATE; skipped: when ev, and ev is false\n" in out
 
 
+def test_an_attribute_found_on_the_way_changes_only_the_operations_after_its_finder(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["route", "explain", "--config", LINE1, "--attr", "needs_bodywork=true@diagnosis"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(
+        "; vehicle attributes: none; found on the way: needs_bodywork=true at diagnosis"
+    )
+    assert "  20  diagnosis              diagnosis          finds needs_bodywork=true" in lines
+    assert (
+        "  40  bodywork               body-paint         when needs_bodywork (found at diagnosis)"
+        in lines
+    )
+    argv = ["route", "explain", "--config", LINE1, "--attr", "needs_bodywork=true"]
+    assert main([*argv, "--attr", "needs_bodywork=no@electromechanics"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(
+        "attributes: needs_bodywork; found on the way: needs_bodywork=false at electromechanics"
+    )
+    assert (
+        "  40  bodywork               body-paint         skipped: when needs_bodywork, and "
+        "needs_bodywork is false (found at electromechanics)" in lines
+    )
+
+
 def test_another_line_is_explained_from_its_own_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["route", "explain", "--config", LINE2]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -108,6 +134,10 @@ def test_a_missing_file_is_a_config_error(
         (["--attr", "hybrid=true"], "line line-1 declares no attribute 'hybrid' (attributes: ev, "),
         (["--attr", "ev"], "--attr 'ev': expected NAME=true or NAME=false"),
         (["--attr", "ev=maybe"], "--attr 'ev=maybe': value must be one of true, yes, 1, on, "),
+        (["--attr", "ev=true@"], "--attr 'ev=true@': expected NAME=true or NAME=false, then @"),
+        (["--attr", "hybrid=true@diagnosis"], "line line-1 declares no attribute 'hybrid'"),
+        (["--attr", "ev=true@paint"], "operation 'paint' is not on route line-1 v1 #"),
+        (["--attr", "ev=true@rework"], "operation 'rework' is not on route line-1 v1 #"),
     ],
 )
 def test_bad_attributes_are_named_and_exit_2(

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from route_strategies import Event, Presentation, drive, journeys, routes, takes, vins
+from route_strategies import Event, Presentation, drive, finds_of, journeys, routes, takes, vins
 
 from station.config.models import Operation, Rework
+from station.progress_check import check_progress
 from station.route import (
     Admitted,
     Progress,
@@ -20,11 +21,12 @@ from station.route import (
     RouteSnapshot,
     Violation,
     admit,
-    check_progress,
     complete,
     due_operations,
+    find,
     intake,
     next_operation,
+    progress_due,
     released,
 )
 
@@ -78,7 +80,7 @@ def test_admitted_operations_are_in_route_order_except_the_rework_loop(journey: 
 @given(journeys)
 def test_never_admitted_downstream_of_a_gate_not_passed(journey: Journey) -> None:
     route, attributes, events = _played(journey)
-    taken = takes(route, attributes)
+    taken = takes(route, attributes, finds_of(events))
     passed: set[str] = set()
     for event in _admitted(events):
         if event.operation == route.rework.operation:
@@ -95,7 +97,7 @@ def test_never_admitted_downstream_of_a_gate_not_passed(journey: Journey) -> Non
 @given(journeys)
 def test_no_admitted_sequence_skips_a_due_operation(journey: Journey) -> None:
     route, attributes, events = _played(journey)
-    taken = takes(route, attributes)
+    taken = takes(route, attributes, finds_of(events))
     passed = [e.operation for e in _admitted(events) if e.outcome == "passed"]
     passed_on_route = [name for name in passed if name != route.rework.operation]
     assert passed_on_route == taken[: len(passed_on_route)]
@@ -202,3 +204,39 @@ def test_never_admitted_at_two_stations_of_an_operation_for_one_due_visit(
         if after is not None and after.failed_gate != event.operation:  # not sent to rework
             again = admit(route, after, event.operation)  # at any of its stations
             assert isinstance(again, Violation), f"{event.operation} admitted once more"
+
+
+@PROPERTY
+@given(journeys, st.integers(0, 63), st.booleans())
+def test_a_found_attribute_changes_only_the_operations_after_its_finder(
+    journey: Journey, pick: int, value: bool
+) -> None:
+    route, attributes, events = _played(journey)
+    if not route.attributes:
+        return
+    attribute = route.attributes[pick % len(route.attributes)]
+    for number, event in enumerate(events):
+        progress = event.before
+        upcoming = None if progress is None else next_operation(route, progress)
+        if progress is None or not isinstance(upcoming, Operation) or progress.on_hold:
+            continue
+        finder = route.index(upcoming.operation)
+        after = find(route, progress, upcoming.operation, attribute, value)
+        assert check_progress(route, after) == []
+        assert next_operation(route, after) == upcoming
+        finds = finds_of(events[:number])
+        now = set(takes(route, attributes, finds))
+        then = set(takes(route, attributes, [*finds, (upcoming.operation, attribute, value)]))
+        due_before = {op.operation for op in progress_due(route, progress)}
+        due_after = {op.operation for op in progress_due(route, after)}
+        for index, op in enumerate(route.operations):
+            name = op.operation
+            if index <= finder:
+                assert (name in due_after) == (name in due_before) == (name in now)
+                assert admit(route, after, name) == admit(route, progress, name)
+            else:
+                assert (name in due_after) == (name in then)
+        passed = complete(route, after, upcoming.operation, "passed")
+        rest = [name for name in route.names()[finder + 1 :] if name in then]
+        following = next_operation(route, passed)
+        assert (following.operation if following else None) == (rest[0] if rest else None)

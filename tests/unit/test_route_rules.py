@@ -12,10 +12,12 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from route_strategies import CONFIG_LINES, LINES_DIR
 
+import station.progress_check
 import station.route
 from station.config.loader import load_line
 from station.config.models import LineFile
@@ -23,6 +25,7 @@ from station.route import (
     RELEASED,
     SUPERVISOR,
     Admitted,
+    Found,
     Hold,
     Outcome,
     Progress,
@@ -32,6 +35,7 @@ from station.route import (
     admit,
     complete,
     due_operations,
+    find,
     intake,
     next_operation,
     released,
@@ -301,8 +305,9 @@ def test_next_write_advances_only_the_counter() -> None:
     assert written == Progress(**{**progress.__dict__, "seq": progress.seq + 1})
 
 
-def test_rules_module_imports_nothing_from_hal_or_simulators_and_no_io() -> None:
-    source = Path(station.route.__file__).read_text(encoding="utf-8")
+@pytest.mark.parametrize("module", [station.route, station.progress_check])
+def test_rules_module_imports_nothing_from_hal_or_simulators_and_no_io(module: ModuleType) -> None:
+    source = Path(str(module.__file__)).read_text(encoding="utf-8")
     tree = ast.parse(source)
     imported = {
         node.module if isinstance(node, ast.ImportFrom) else alias.name
@@ -320,6 +325,7 @@ def test_rules_module_imports_nothing_from_hal_or_simulators_and_no_io() -> None
         "station.config.checks",
         "station.config.loader",
         "station.config.models",
+        "station.route",
         "station.vin",
     }
     called = {
@@ -329,3 +335,55 @@ def test_rules_module_imports_nothing_from_hal_or_simulators_and_no_io() -> None
     }
     assert not called & {"open", "print", "input"}
     assert "no turning back" in (station.route.__doc__ or "")
+    assert "pure" in (station.progress_check.__doc__ or "").lower()
+
+
+def test_body_damage_found_at_diagnosis_sends_the_vehicle_to_bodywork_before_cleaning() -> None:
+    at_diagnosis = vehicle(["intake"])
+    found = find(ROUTE, at_diagnosis, "diagnosis", "needs_bodywork", True)
+    assert found.found == (Found("needs_bodywork", True, "diagnosis"),)
+    assert found.attributes == frozenset()  # intake's attributes are kept as they were
+    after = complete(ROUTE, found, "diagnosis", "passed")
+    after = complete(ROUTE, after, "electromechanics", "passed")
+    refused = admit(ROUTE, after, "cleaning")
+    assert isinstance(refused, Violation)
+    assert (refused.kind, refused.expected, refused.found) == (
+        "skipped_operation",
+        "bodywork",
+        "cleaning",
+    )
+    assert isinstance(admit(ROUTE, after, "bodywork"), Admitted)
+    assert [op.operation for op in due_operations(ROUTE, [], found.found)] == [
+        name for name in ROUTE.names() if name != "battery-qualification"
+    ]
+
+
+def test_found_again_at_the_same_operation_the_newer_value_wins() -> None:
+    at_diagnosis = vehicle(["intake"], ["needs_bodywork"])
+    once = find(ROUTE, at_diagnosis, "diagnosis", "needs_bodywork", True)
+    twice = find(ROUTE, once, "diagnosis", "needs_bodywork", False)
+    assert twice.found == (Found("needs_bodywork", False, "diagnosis"),)
+    done = complete(
+        ROUTE, complete(ROUTE, twice, "diagnosis", "passed"), "electromechanics", "passed"
+    )
+    assert next_operation(ROUTE, done) == ROUTE.find("cleaning")
+
+
+@pytest.mark.parametrize(
+    ("history", "operation", "attribute", "message"),
+    [
+        (["intake"], "diagnosis", "hybrid", "declares no attribute 'hybrid'"),
+        (["intake"], "cleaning", "needs_bodywork", "cannot find needs_bodywork at cleaning: "),
+        (
+            [*TO_CLEANING, (TC, "failed")],
+            "rework",
+            "needs_bodywork",
+            "the rework bay finds no attribute",
+        ),
+    ],
+)
+def test_an_attribute_is_found_only_where_the_vehicle_is_admitted_and_declared(
+    history: list[str | tuple[str, Outcome]], operation: str, attribute: str, message: str
+) -> None:
+    with pytest.raises(RouteError, match=message):
+        find(ROUTE, vehicle(history), operation, attribute, True)

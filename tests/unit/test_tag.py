@@ -12,12 +12,13 @@ import struct
 import zlib
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from route_strategies import CONFIG_LINES, drive, journeys
 
-from station.route import Progress, RouteSnapshot, complete, intake
+from station.route import Found, Progress, RouteSnapshot, complete, find, intake
 from station.tag import (
+    MAX_FOUND,
     TAG_BYTES,
     BlankTag,
     CorruptTag,
@@ -39,6 +40,7 @@ def reachable(draw: st.DrawFn) -> tuple[RouteSnapshot, Progress]:
     progress = intake(route, vin, attributes)
     for event in drive(route, vin, attributes, presentations):
         progress = event.after or progress
+    assume(len(progress.found) <= MAX_FOUND)
     return route, Progress(**{**progress.__dict__, "seq": draw(st.integers(0, 2**32 - 1))})
 
 
@@ -53,6 +55,14 @@ def line1_vehicle() -> Progress:
             ROUTE, progress, operation, "passed" if outcome == "rework" else outcome
         )
     return progress.next_write()
+
+
+LINE1_VEHICLE_V1 = bytes.fromhex(
+    "565001015756575a5a5a314a5a585730303030303100000001aebf0d512f62822f0000000100000000000000"
+    "17000000000000000005050000000000000000000000000000000000000000000000000000000000200000"
+    "000000010000000000000000000000000000000000c9fe9e94"
+)
+"""`line1_vehicle()` as layout version 1 wrote it (the encoder before found attributes)."""
 
 
 def resealed(data: bytes, offset: int, value: bytes) -> bytes:
@@ -138,7 +148,8 @@ def test_a_tag_written_under_another_route_is_a_route_mismatch_with_both_version
 @pytest.mark.parametrize(
     ("offset", "value", "message"),
     [
-        (2, b"\x02", "foreign layout version 2: this station reads 1"),
+        (2, b"\x03", "foreign layout version 3: this station reads 1 and 2"),
+        (2, b"\x02", "layout 2 with found-attribute slots empty or out of place"),
         (4, b"WVWZZZ1JZXW00000O", "not a valid VIN: .*letter 'O' at position 17"),
         (4, b"1M8GDM9A0KP042788", "check digit at position 9 is '0', expected 'X'"),
         (33, b"\x00\x00\x00\x04", "attribute bits set beyond the route's size"),
@@ -152,6 +163,7 @@ def test_a_tag_written_under_another_route_is_a_route_mismatch_with_both_version
         (55 + 31, b"\x30", r"rework loops .* outside 1..2"),
         (55, b"\x01", "rework-loop bits set beyond the route's size"),
         (100, b"\x01", "reserved bytes are not zero"),
+        (107, b"\x01", "reserved bytes are not zero"),
     ],
 )
 def test_a_valid_frame_with_impossible_content_is_corrupt(
@@ -183,3 +195,63 @@ def test_encode_refuses_what_the_tag_cannot_hold() -> None:
     too_many_writes = Progress(**{**progress.__dict__, "seq": 2**32})
     with pytest.raises(TagError, match=r"write counter 4294967296 is outside 0\.\.4294967295"):
         encode(too_many_writes, ROUTE)
+
+
+def test_a_tag_written_in_layout_1_reads_as_before_and_is_written_the_same() -> None:
+    assert decode(LINE1_VEHICLE_V1, ROUTE) == line1_vehicle()
+    assert encode(line1_vehicle(), ROUTE) == LINE1_VEHICLE_V1
+
+
+@PROPERTY
+@given(reachable())
+def test_nothing_found_is_layout_1_anything_found_layout_2(
+    case: tuple[RouteSnapshot, Progress],
+) -> None:
+    route, progress = case
+    data = encode(progress, route)
+    assert data[2] == (2 if progress.found else 1)
+    if not progress.found:
+        assert data[91:108] == bytes(17)
+
+
+def diagnosed() -> Progress:
+    """A line-1 vehicle whose diagnosis found body damage, at electromechanics."""
+    progress = complete(ROUTE, intake(ROUTE, VIN, []), "intake", "passed")
+    progress = find(ROUTE, progress, "diagnosis", "needs_bodywork", True)
+    return complete(ROUTE, progress, "diagnosis", "passed").next_write()
+
+
+def test_a_found_attribute_is_written_in_layout_2_with_its_finder() -> None:
+    data = encode(diagnosed(), ROUTE)
+    assert data[2] == 2
+    assert data[91:95] == bytes([0x80 | 0x40 | 1, 1, 0, 0])  # needs_bodywork, diagnosis
+    assert decode(data, ROUTE).found == (Found("needs_bodywork", True, "diagnosis"),)
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "message"),
+    [
+        (91, b"\x00\x00", "slots empty or out of place"),
+        (95, b"\x80\x01", "slots empty or out of place"),  # a used slot after an empty one
+        (93, b"\x80\x00", "found attributes out of route order"),  # intake after diagnosis
+        (91, b"\x02\x01", "slot 02 01 is not valid"),  # not marked used
+        (91, b"\xa1\x01", "slot A1 01 is not valid"),  # bit 5: attribute 33
+        (91, b"\xc2\x01", "slot C2 01 is not valid"),  # attribute index 2 of 2
+        (91, b"\xc1\x0a", "slot C1 0A is not valid"),  # operation index 10 of 10
+        (91, b"\xc1\x03", "attributes found at bodywork: not operations reached"),
+        (93, b"\xc1\x01", "found twice at one operation"),
+    ],
+)
+def test_a_layout_2_frame_with_impossible_found_attributes_is_corrupt(
+    offset: int, value: bytes, message: str
+) -> None:
+    data = resealed(encode(diagnosed(), ROUTE), offset, value)
+    with pytest.raises(CorruptTag, match=message):
+        decode(data, ROUTE)
+
+
+def test_encode_refuses_more_found_attributes_than_the_tag_holds() -> None:
+    found = tuple(Found("ev", index % 2 == 0, "intake") for index in range(MAX_FOUND + 1))
+    too_many = Progress(**{**diagnosed().__dict__, "found": found})
+    with pytest.raises(TagError, match="9 attributes found on the way; the tag holds 8"):
+        encode(too_many, ROUTE)

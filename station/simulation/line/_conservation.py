@@ -9,6 +9,7 @@ from typing import Any
 
 from station import route as rules
 from station import tag as tagfmt
+from station.attributes_found import with_found
 from station.journal import Event, Journal, JournalReader
 from station.scenario import Scenario, ScenarioVehicle
 from station.simulation.line._layout import LineLayout
@@ -93,6 +94,8 @@ def _replay(
         if outcome is None:
             problems.append(f"{where}: result {stop.result!r} is not a cycle result")
             break
+        if stop.operation != route.rework.operation:
+            basis = with_found(route, basis, stop.operation, vehicle.found.get(stop.operation, {}))
         try:
             progress = rules.complete(route, basis, stop.operation, outcome)
         except rules.RouteError as exc:
@@ -130,6 +133,7 @@ def _tag_problems(
             progress.failed_gate,
             progress.rework_loops,
             progress.on_hold,
+            progress.found,
         )
 
     if facts(on_tag) != facts(replayed):

@@ -1,7 +1,7 @@
 """What a scenario expects of each vehicle, from the route rules over the scenario
 alone: verdicts, measured values out of their limits (the station files' limits),
-findings of a severity their gate fails on, misroutes, and the identity faults that
-make a supervisor remove a vehicle."""
+findings of a severity their gate fails on, attributes found on the way, misroutes,
+and the identity faults that make a supervisor remove a vehicle."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Literal
 
 from station import limits
 from station import route as rules
+from station.attributes_found import with_found
 from station.config.models import IdentifyStep, Operation
 from station.scenario import Misroute, ScenarioVehicle, findings_fail, measured_quantities
 from station.simulation.line._layout import LineLayout
@@ -53,6 +54,9 @@ def expected_final(
             failed |= findings_fail(
                 layout.stations[station].model, found[target.operation].popleft()
             )
+        progress = with_found(
+            route, progress, target.operation, vehicle.found.get(target.operation, {})
+        )
         progress = rules.complete(
             route, progress, target.operation, "failed" if failed else "passed"
         )

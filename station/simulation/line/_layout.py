@@ -12,7 +12,7 @@ from ruamel.yaml.error import YAMLError
 from station import route as rules
 from station.config.loader import ConfigError, LoadedLine, LoadedStation, load_line, load_station
 from station.config.models import Operation, Rework
-from station.scenario import Scenario, ScenarioVehicle, generated
+from station.scenario import Scenario, ScenarioVehicle, found_questions, generated
 
 
 class LineInputError(Exception):
@@ -78,10 +78,16 @@ class LineLayout:
 
     def generated(self, count: int, seed: int) -> Scenario:
         """A generated mix of `count` vehicles for this line (`station.scenario.generated`):
-        its gates fail now and then, labels go unread at its check-in; attributes the
+        its gates fail now and then, labels go unread at its check-in, its stations find
+        the attributes their find_attributes steps ask about now and then; attributes the
         line does not declare are dropped (an EV line need not declare `ev`)."""
         gates = [op.operation for op in self.route.operations if op.gate]
-        mix = generated(count, seed, gates=gates, noread_station=self.checkin)
+        finds = [
+            (op.operation, name, rule.value)
+            for op in self.route.operations
+            for name, rule in found_questions(self.stations[op.served_by[0]].model).items()
+        ]
+        mix = generated(count, seed, gates=gates, noread_station=self.checkin, finds=finds)
         declared = self.route.attributes
         vehicles = [
             vehicle.model_copy(
