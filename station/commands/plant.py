@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         from station.web.server import web_view
 
         try:
-            web = web_view(args, args.db or default_db())
+            web = web_view(args, args.db or default_db(), broker)
         except ValueError as exc:
             return _refuse(str(exc))
     return asyncio.run(_main(args, broker, args.db or default_db(), web))
