@@ -14,7 +14,8 @@ What a tile shows, from the station's newest events:
   `cycle_started`; gone with `released`), its model and operation;
 - the last step (`step_started`: running; `step_done`: its result; `hold`: held), and
   the step's progress from the station's Sparkplug state;
-- a label read the station refused as a VIN (`vin_rejected`, until the next cycle);
+- a label read the station refused as a VIN (`vin_rejected`), and the vehicle identified
+  after it, until another vehicle is identified there;
 - active alarms (`alarm_raised` until `alarm_cleared`), highest priority (lowest
   number) first;
 - blocked (the vehicle cannot leave) and starved (running, no vehicle), and each device
@@ -23,13 +24,14 @@ What a tile shows, from the station's newest events:
 - the queue before the station: the vehicles released elsewhere whose tag (the last
   `tag_write`) sends them here next, not yet identified here (travelling or waiting:
   the conveyor journals nothing);
-- STALE: the station's Sparkplug node is dead (NDEATH, until its next NBIRTH); or, for a
-  station whose node the view has not seen born, no event for `stale_after_s` (the
-  station may be down, its link lost, or the collector behind).
+- STALE: the station's Sparkplug node is dead (NDEATH, until its next NBIRTH), or no
+  data from the station (no event stored, no Sparkplug message) for `stale_after_s`
+  (the station may be down, its link lost, or the collector behind).
 
 Vehicles (their line: the line of their intake): entered with their intake `progress`
 event; held by a `hold` event (reason: its message, else its result) or a cycle ended
-`held`, until released, disposed of, or admitted again; released to sale when `released`
+`held`, until released, admitted again or let go on by a supervisor (a vehicle removed
+from the line stays in the held list, as `station plant report` counts it held); released to sale when `released`
 passed at the line's exit operation; WIP: entered, neither released nor held nor
 disposed of. Today's counters (the UTC day of the events' wall time): entered,
 released, held, against the daily target (the line file's, else the plant's shared
@@ -86,6 +88,8 @@ class Tile:
     last_result: str | None = None
     """The result of the station's last cycle (passed, failed, rework, held)."""
     refused_read: str | None = None
+    refused_vin: str | None = None
+    """The vehicle identified after `refused_read` (its label read)."""
     alarms: dict[str, tuple[int, str]] = field(default_factory=dict)
     last_wall: str | None = None
     last_seq: int = 0
@@ -97,11 +101,15 @@ class Tile:
             self.state, self.state_since = event.result, event.wall
         elif kind == "cycle_started":
             self.vin = self.model = self.operation = self.step = self.step_result = None
-            self.refused_read = None
         elif kind == "vin_rejected":
             code = data.get("code")
             self.refused_read = code[:SHOWN_READ] if isinstance(code, str) else None
+            self.refused_vin = None
         elif kind == "identified":
+            if self.refused_vin is None and self.refused_read is not None:
+                self.refused_vin = event.vin  # the vehicle whose label it was
+            elif self.refused_vin != event.vin:
+                self.refused_read = self.refused_vin = None
             self.vin = event.vin
             model = data.get("model")
             self.model = model if isinstance(model, str) else None
@@ -250,8 +258,11 @@ class Board:
                 self.joined += 1
                 vehicle.heading, vehicle.queued = vehicle.next_station, self.joined
         elif kind == "disposition":
-            self.held.pop(vin, None)
-            vehicle.disposed, vehicle.heading = True, None
+            vehicle.heading = None
+            if event.data.get("action") == "remove":
+                vehicle.disposed = True  # off the line, still held: a supervisor decides
+            else:
+                self.held.pop(vin, None)
 
     def _next_station(self, line: str, content: object) -> str | None:
         route = self.snapshots.get(line)
@@ -338,12 +349,12 @@ class Board:
         return round(self.target_per_day / max(1, len(self.lines())))
 
     def _tile_view(self, tile: Tile, now: float, queues: dict[str, list[str]]) -> dict[str, Any]:
-        silent = None if tile.last_wall is None else now - wall_seconds(tile.last_wall)
         node = self.nodes.get(tile.station)
-        if node is not None and node.born:
-            stale = not node.alive
-        else:
-            stale = silent is None or silent > self.stale_after_s
+        heard = [wall_seconds(tile.last_wall)] if tile.last_wall is not None else []
+        heard += [node.seen] if node is not None else []
+        silent = now - max(heard) if heard else None
+        dead = node is not None and node.born and not node.alive
+        stale = dead or silent is None or silent > self.stale_after_s
         alarms = sorted(tile.alarms.items(), key=lambda item: (item[1][0], item[0]))
         running = tile.state == "Execute"
         starved = node.flag("PackML/Starved") if node is not None else None
@@ -354,7 +365,7 @@ class Board:
             "state": tile.state,
             "state_class": STATE_CLASSES.get(tile.state, "-idle").removeprefix("-"),
             "stale": stale,
-            "dead": node is not None and node.born and not node.alive,
+            "dead": dead,
             "silent": None if silent is None else age_text(silent),
             "seq": tile.last_seq,
             "vin": tile.vin,
@@ -365,6 +376,7 @@ class Board:
             "progress": node.progress() if node is not None and tile.vin else None,
             "last_result": tile.last_result,
             "refused_read": tile.refused_read,
+            "refused_vin": tile.refused_vin,
             "blocked": bool(node is not None and node.flag("PackML/Blocked")),
             "starved": starved if starved is not None else running and tile.vin is None,
             "links": node.links() if node is not None else {},

@@ -157,9 +157,10 @@ def test_sparkplug_links_flags_and_death_mark_a_tile() -> None:
     }
     node = sparkplug.EdgeNode("line-1", "reception", bd_seq=7)
     assert board.nodes.take(topic.format("NBIRTH"), node.birth(status), NOW) is False
-    (tile,) = board.view("line-1", NOW + 3600)["tiles"]
+    (tile,) = board.view("line-1", NOW + 30)["tiles"]
     assert tile["links"] == {"barcode": False, "plc": True}
     assert (tile["blocked"], tile["starved"], tile["stale"]) == (True, False, False)
+    assert board.view("line-1", NOW + 61)["tiles"][0]["stale"], "no data for a minute"
     older = sparkplug.EdgeNode("line-1", "reception", bd_seq=6)
     board.nodes.take(topic.format("NDEATH"), older.death(), NOW)
     assert not board.view("line-1", NOW)["tiles"][0]["stale"], "another session's Will"
@@ -186,3 +187,21 @@ def test_ages_and_http_addresses() -> None:
     assert parse_http("[::1]:8080") == ("::1", 8080)
     with pytest.raises(ValueError, match="HOST:PORT"):
         parse_http("localhost:http")
+
+
+def test_a_refused_label_read_stays_with_its_vehicle_until_the_next_one() -> None:
+    board = Board({"line-1": ["reception"]})
+    label = "<script>window.pwned=1</script>"
+    first, second = "VF1RFB00X66100007", "VF1RFB00X66100008"
+    steps = [
+        ("cycle_started", {}),
+        ("vin_rejected", {"result": "not a VIN", "data": {"code": label}}),
+        ("identified", {"vin": first}),
+        ("cycle_started", {}),
+    ]
+    for seq, (kind, fields) in enumerate(steps, start=1):
+        board.take("line-1", event("reception", seq, kind, **fields))
+    (tile,) = board.view("line-1", NOW)["tiles"]
+    assert (tile["refused_read"], tile["refused_vin"]) == (label, first)
+    board.take("line-1", event("reception", 5, "identified", vin=second))
+    assert board.view("line-1", NOW)["tiles"][0]["refused_read"] is None
