@@ -11,7 +11,9 @@ Routes:
 - `/figures?since=DAY&until=DAY` the charts, drawn by `figures.js` from
   `/api/figures` (same query): `station plant report --json`'s document for those days
   (up to now), computed by the report's own functions (`station.plant.report.report`);
-- `/api/lines/LINE`: the board as JSON; `/theme.css`: the console's colours.
+- `/api/lines/LINE`: the board as JSON; `/theme.css`: the console's colours;
+- with a `Login` (`station plant --users`): `/login` (GET the form, POST it), `POST
+  /logout`, and every other page behind it (`station.web.login`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from station.plant.store import StoreError
 from station.web import reading
 from station.web.board import PLANT
 from station.web.live import Live
+from station.web.login import Login, LoginRequired
 from station.web.theme import theme_css
 
 HERE = Path(__file__).parent
@@ -107,9 +110,12 @@ def templates() -> jinja2.Environment:
 class WebApp:
     """The pages over one `Live` (its board and its database thread)."""
 
-    def __init__(self, live: Live, facts: dict[str, LineFacts] | None = None) -> None:
+    def __init__(
+        self, live: Live, facts: dict[str, LineFacts] | None = None, login: Login | None = None
+    ) -> None:
         self.live = live
         self.facts = facts or {}
+        self.login = login
         self.closing = asyncio.Event()
         self.jinja = templates()
         routes = [
@@ -124,11 +130,19 @@ class WebApp:
             Route("/theme.css", self.theme),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
+        if login is not None:
+            routes += [
+                Route("/login", self.login_page),
+                Route("/login", login.log_in, methods=["POST"]),
+                Route("/logout", login.log_out, methods=["POST"]),
+            ]
         self.starlette = Starlette(routes=routes)
-        self.app = SecurityHeaders(self.starlette)
+        guarded: ASGIApp = self.starlette if login is None else LoginRequired(self.starlette, login)
+        self.app = SecurityHeaders(guarded)
 
     def page(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         values.setdefault("lines", self.live.board.lines())
+        values.setdefault("login", self.login is not None)
         html = self.jinja.get_template(template).render(plant=PLANT, **values)
         return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
 
@@ -245,6 +259,13 @@ class WebApp:
         except StoreError as exc:
             return JSONResponse({"error": str(exc)}, status_code=503)
         return JSONResponse(document, headers={"cache-control": "no-store"})
+
+    async def login_page(self, request: Request) -> Response:
+        error = request.query_params.get("error", "")[:QUERY_MAX]
+        status = request.query_params.get("status", "200")
+        code = int(status) if status in ("401", "429") else 200
+        target = request.query_params.get("next", "/")[:QUERY_MAX]
+        return self.page("login.html", code, error=error, next=target, lines=[])
 
     async def theme(self, request: Request) -> Response:
         return Response(theme_css(), media_type="text/css")

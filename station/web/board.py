@@ -31,12 +31,12 @@ What a tile shows, from the station's newest events:
 Vehicles (their line: the line of their intake): entered with their intake `progress`
 event; held by a `hold` event (reason: its message, else its result) or a cycle ended
 `held`, until released, admitted again or let go on by a supervisor (a vehicle removed
-from the line stays in the held list, as `station plant report` counts it held); released to sale when `released`
-passed at the line's exit operation; WIP: entered, neither released nor held nor
-disposed of. Today's counters (the UTC day of the events' wall time): entered,
-released, held, against the daily target (the line file's, else the plant's shared
-evenly by its lines), the WIP now and the median lead time (intake to release) of
-today's released vehicles.
+from the line stays in the held list, as `station plant report` counts it held);
+released to sale when `released` passed at the line's exit operation; WIP: entered,
+neither released nor held nor disposed of. Today's counters (the UTC day of the events'
+wall time): entered, released, held, against the daily target (the line file's, else
+the plant's shared evenly by its lines), the WIP now and the median lead time (intake
+to release) of today's released vehicles.
 """
 
 from __future__ import annotations

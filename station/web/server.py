@@ -16,6 +16,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import structlog
 import uvicorn
@@ -27,6 +28,7 @@ from station.uplink.config import BrokerAddress
 from station.web.app import WebApp
 from station.web.board import Board
 from station.web.live import Live
+from station.web.login import Login
 from station.web.node_feed import NodeFeed
 
 SHUTDOWN_S = 2
@@ -86,9 +88,10 @@ class WebView:
         *,
         facts: dict[str, LineFacts] | None = None,
         broker: BrokerAddress | None = None,
+        login: Login | None = None,
     ) -> None:
         self.live = Live(db_url, board)
-        self.web = WebApp(self.live, facts)
+        self.web = WebApp(self.live, facts, login)
         self.feed = (
             None
             if broker is None
@@ -156,7 +159,7 @@ class WebView:
 
 def web_view(args: argparse.Namespace, db_url: str, broker: BrokerAddress) -> WebView:
     """The view `station plant --http` asked for, its socket bound; ValueError (one line)
-    for a bad --http, --line-config, --stale-after or --target, or a port taken."""
+    for a bad --http, --line-config, --stale-after, --target or --users, or a port taken."""
     from station.config.loader import ConfigError, load_line
 
     host, port = parse_http(args.http)
@@ -169,7 +172,13 @@ def web_view(args: argparse.Namespace, db_url: str, broker: BrokerAddress) -> We
         except (ConfigError, OSError) as exc:
             raise ValueError(f"--line-config {path}: {' '.join(str(exc).split())}") from None
     board, facts = board_of(lines, args.target, args.stale_after)
-    view = WebView(db_url, board, host, port, facts=facts, broker=broker)
-    if host not in LOCAL_HOSTS:
-        log.warning("web_view_not_local", url=view.url, login="none: read-only, no login yet")
+    login = None
+    if args.users is not None:
+        try:
+            login = Login(Path(args.users))
+        except (ConfigError, OSError) as exc:
+            raise ValueError(f"--users {args.users}: {' '.join(str(exc).split())}") from None
+    view = WebView(db_url, board, host, port, facts=facts, broker=broker, login=login)
+    if host not in LOCAL_HOSTS and login is None:
+        log.warning("web_view_not_local", url=view.url, login="none: pass --users FILE")
     return view
