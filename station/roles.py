@@ -15,9 +15,11 @@ class Role(StrEnum):
     INSPECTOR = "inspector"
     SUPERVISOR = "supervisor"
     MAINTENANCE = "maintenance"
+    VIEWER = "viewer"
+    """Looks only: the plant's web view (`station plant --users`), OPC UA reads; no action."""
 
 
-_EVERYONE = frozenset(Role)
+_EVERYONE = frozenset(Role) - {Role.VIEWER}
 
 ACTIONS: dict[str, frozenset[Role]] = {
     "start": _EVERYONE - {Role.INSPECTOR},

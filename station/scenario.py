@@ -74,6 +74,8 @@ FAULT_DRIVERS: dict[FaultKind, str] = {
 never see the fault."""
 
 Loc = tuple[str | int, ...]
+LABEL_MAX = 64
+"""Characters of a scenario's label at most (a reader's line is longer)."""
 
 MeasuredNumber = Annotated[float, Field(ge=-1e9, le=1e9)]
 
@@ -139,6 +141,14 @@ class ScenarioVehicle(Section):
     """Faults injected while this vehicle is at a station."""
     manual_vin: bool = True
     """After a final no-read the operator types the VIN."""
+    label: str | None = Field(
+        default=None, min_length=1, max_length=LABEL_MAX, pattern=r"^[\x20-\x2b\x2d-\x7e]+$"
+    )
+    """What the barcode on the windscreen label reads, when it is not the VIN (printable
+    ASCII without a comma): a damaged, foreign or hostile label. A read that is not a VIN
+    is refused by the station (`vin_rejected`, journaled with the code) at every attempt;
+    at the check-in the operator then types the VIN (`manual_vin`), further on the tag
+    tells it."""
 
     def true_attributes(self) -> frozenset[str]:
         names = {name for name, value in self.attributes.items() if value}
@@ -208,6 +218,12 @@ def _problems(
     for index, vehicle in enumerate(scenario.vehicles):
         at: Loc = ("vehicles", index)
         yield from _vin_problems(vehicle.vin, (*at, "vin"))
+        if vehicle.label is not None and _reads_as_vin(vehicle.label):
+            yield (
+                (*at, "label"),
+                f"{vehicle.label!r} reads as a VIN: a label is for a code the station refuses "
+                "(a swapped label is the fault label_mismatch)",
+            )
         if vehicle.vin in seen:
             yield (*at, "vin"), f"{vehicle.vin} is also vehicles[{seen[vehicle.vin]}]"
         seen.setdefault(vehicle.vin, index)
@@ -297,6 +313,14 @@ def measured_quantities(station: StationFile) -> dict[str, Quantity]:
 
 def _not_on_line(station: str, line: str, on_line: Sequence[str]) -> str:
     return f"no station {station!r} on line {line} (stations: {', '.join(on_line)})"
+
+
+def _reads_as_vin(code: str) -> bool:
+    try:
+        parse_vin(code)
+    except VinError:
+        return False
+    return True
 
 
 def _vin_problems(vin: str, at: Loc) -> Iterator[tuple[Loc, str]]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mqtt_broker import Broker, free_port
+from playwright.async_api import Browser, Page, async_playwright
 from uplink_rig import Recorder, status
 
 from station.journal import Event, Journal
@@ -27,6 +28,38 @@ CHROMIUM = Path("/usr/bin/chromium")
 LINE_FILE = Path(__file__).parent.parent / "configs" / "lines" / "line1.yaml"
 LINE = "line-1"
 START_S = 60.0
+SCREENSHOTS = Path(__file__).parent.parent / "docs" / "screenshots"
+WAIT_MS = 10_000
+"""Playwright's waits (expect, wait_for) give up after this."""
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """The system's Chromium, headless (never a downloaded browser)."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def new_page(browser: Browser) -> Page:
+    """A 1920x1080 page (a wall screen) that fails the test if a dialog opens."""
+    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    page.set_default_timeout(WAIT_MS)
+
+    def dialog(opened: Any) -> None:
+        raise AssertionError(f"a dialog opened: {opened.message}")
+
+    page.on("dialog", dialog)
+    return page
+
+
+async def screenshot(page: Page, name: str) -> None:
+    """A README screenshot (docs/screenshots/NAME.png), the viewport as shown."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """`station line --config LINE.yaml [--config LINE.yaml ...] --simulate [--scenario S.yaml |
 --vehicles N] [--seed N] [--fast] [--json] [--state-dir DIR] [--plant [--broker URL]
-[--db URL]]`: every station of a line on simulated hardware, and vehicles moved through
-it (`station.simulation.line`).
+[--db URL] [--http HOST:PORT]]`: every station of a line on simulated hardware, and
+vehicles moved through it (`station.simulation.line`).
 
 Several `--config`: the plant on one machine. Each line runs with its own stations
 (no station in two lines, no line twice) in a `station line` process of its own, as
@@ -18,7 +18,10 @@ With `--plant` the plant runs beside the line: a broker
 (`--broker`, else Debian's mosquitto started on a free loopback port; refused in one
 line when it is not installed), the collector storing into `--db` (default
 `plant.sqlite3` in the run's folder; a database holding no station yet), an uplink on
-every station, and the conservation check extended to the replica.
+every station, and the conservation check extended to the replica. With `--http` the
+plant's web view (andon board, passports, figures) serves the run: its URL is printed on
+stderr as soon as it serves (`station line: web view at URL`), and once the run is over
+the view stays until SIGINT or SIGTERM (Ctrl-C), then the command ends as without it.
 
 Output: on a terminal, a live summary (a bar of the vehicles out of the line,
 a row per station) redrawn in place; elsewhere one plain line per vehicle as
@@ -42,11 +45,13 @@ import contextlib
 import dataclasses
 import functools
 import json
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -102,6 +107,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --plant: the broker, mqtt://HOST:PORT (default: mosquitto started here)",
     )
     parser.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="with --plant: serve the web view (andon board, passports, figures) here "
+        "(HOST defaults to 127.0.0.1, port 0 a free one); it stays after the run until Ctrl-C",
+    )
+    parser.add_argument(
         "--db",
         metavar="URL",
         help="with --plant: the plant database, a SQLite path or postgresql://... "
@@ -128,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_lines(args, [layout for layout, _ in lines])
     ((layout, scenario),) = lines
     stream = sys.stderr if args.json else sys.stdout
-    plant = Plant(args.plant, args.broker, args.db)
+    plant = Plant(args.plant, args.broker, args.db, args.http)
     try:
         if args.state_dir is not None:
             result = asyncio.run(_run(layout, scenario, args.state_dir, args.fast, stream, plant))
@@ -168,6 +179,8 @@ def _inputs(args: argparse.Namespace) -> list[tuple[LineLayout, Scenario]]:
         problems.append("station line: give one of --scenario S.yaml or --vehicles N")
     if not args.plant and (args.broker is not None or args.db is not None):
         problems.append("station line: --broker and --db go with --plant")
+    if not args.plant and args.http is not None:
+        problems.append("station line: --http goes with --plant (the view reads the plant)")
     if args.broker is not None:
         from station.uplink.config import parse_broker_url
 
@@ -298,11 +311,12 @@ async def _line_process(argv: list[str], name: str, stream: TextIO) -> tuple[int
 
 @dataclasses.dataclass(frozen=True)
 class Plant:
-    """`--plant`, `--broker`, `--db`."""
+    """`--plant`, `--broker`, `--db`, `--http`."""
 
     wanted: bool
     broker: str | None
     db: str | None
+    http: str | None = None
 
 
 async def _run(
@@ -315,10 +329,35 @@ async def _run(
         line = LineRun(layout, scenario, run_dir, time_scale=scale)
         async with live_summary(line, stream):
             return await line.run()
-    async with plant_side(plant.broker, plant.db, run_dir) as side:
+    async with plant_side(
+        plant.broker, plant.db, run_dir, http=plant.http, line=layout.line.model
+    ) as side:
+        if side.web is not None:
+            _say(f"web view at {side.web.url}/lines/{quote(layout.name, safe='')}")
         line = LineRun(layout, scenario, run_dir, time_scale=scale, plant=side)
         async with live_summary(line, stream):
-            return await line.run()
+            result = await line.run()
+        if side.web is not None:
+            _say(f"the run is over (exit {result.exit_code}); the web view stays: Ctrl-C ends it")
+            await _signalled()
+        return result
+
+
+def _say(text: str) -> None:
+    print(f"station line: {text}", file=sys.stderr, flush=True)
+
+
+async def _signalled() -> None:
+    """Until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 @contextlib.asynccontextmanager

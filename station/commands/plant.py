@@ -2,7 +2,7 @@
 the plant collector (`station.plant.collector`), a service: runs until SIGTERM or SIGINT.
 With `--http`, it also serves the read-only web view (`station.web`) in the same event
 loop (`--line-config` gives the lines' route order, `--stale-after` when a silent station
-shows STALE, `--target` the plant's vehicles a day).
+shows STALE, `--target` the plant's vehicles a day, `--users` a login).
 
 Exit 0 on SIGTERM/SIGINT; 2 with one line on stderr for a bad --broker, --db or --http,
 a database that cannot be opened, an HTTP port taken, or a broker unreachable at start
@@ -66,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     web.add_argument(
         "--target", metavar="N", type=int, default=180, help="vehicles a day (default: 180)"
     )
+    web.add_argument(
+        "--users",
+        metavar="FILE",
+        help="log in to the web view with a user of this station users file (any role; "
+        "`viewer` may only look); without it, no login: keep --http on localhost",
+    )
 
 
 def _refuse(message: str) -> int:
@@ -94,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         from station.web.server import web_view
 
         try:
-            web = web_view(args, args.db or default_db())
+            web = web_view(args, args.db or default_db(), broker)
         except ValueError as exc:
             return _refuse(str(exc))
     return asyncio.run(_main(args, broker, args.db or default_db(), web))

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, get_args
 
+from station.config.models import LineFile
 from station.plant.store import ReportRow, Store
 from station.route import HoldCause
 
@@ -75,6 +76,22 @@ class LineFacts:
     gates: tuple[str, ...] = ()
     order: tuple[str, ...] = ()
     """Stations in route order (rework bay last)."""
+
+
+def line_facts(line: LineFile) -> LineFacts:
+    """What the report takes of a line file (`--line-config`; the web view and the line
+    run give theirs too)."""
+    route = line.route
+    exits = [op.operation for op in route.operations if op.kind == "check_out"]
+    return LineFacts(
+        target_per_day=line.target_per_day or DEFAULT_LINE_TARGET,
+        exit_operation=exits[-1] if exits else route.operations[-1].operation,
+        gates=tuple(op.operation for op in route.operations if op.gate),
+        order=(
+            *dict.fromkeys(s for op in route.operations for s in op.served_by),
+            route.rework.station,
+        ),
+    )
 
 
 def seconds(wall: str) -> float:
@@ -315,6 +332,7 @@ def _line_document(
         "throughput_per_day": round(len(released) * 86400 / span, 3),
         "target_per_day": facts.target_per_day,
         "lead_time_s": {"p50": percentile(leads, 0.5), "p90": percentile(leads, 0.9)},
+        **_series(released, leads),
         "gates": [
             {
                 "operation": gate.operation,
@@ -351,6 +369,19 @@ def _line_document(
             for v in sorted(stranded, key=lambda v: v.vin)
         ],
         "stations": [_station_document(p) for p in stations],
+    }
+
+
+def _series(released: list[_Vehicle], leads: list[float]) -> dict[str, Any]:
+    """The figures page's series: released per UTC hour, and every lead time (sorted)."""
+    hours: dict[str, int] = {}
+    for vehicle in released:
+        if vehicle.released is not None:
+            hour = wall_of(vehicle.released)[:13] + ":00Z"
+            hours[hour] = hours.get(hour, 0) + 1
+    return {
+        "released_per_hour": [{"hour": h, "released": n} for h, n in sorted(hours.items())],
+        "lead_times_s": sorted(round(lead, 3) for lead in leads),
     }
 
 

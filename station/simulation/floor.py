@@ -159,7 +159,9 @@ class StationFloor:
         for plc in self.sims.plcs.values():
             plc.on_departed.append(passage.departed.set)
         self.present = vin
-        self.sims.present(vin, tag_uid(vin), label=foreign_vin(vin) if swapped else None)
+        vehicle = self.vehicles.get(vin)
+        label = vehicle.label if vehicle is not None else None
+        self.sims.present(vin, tag_uid(vin), label=foreign_vin(vin) if swapped else label)
         self._measure(vin)
         if restored:
             self._restore_position()

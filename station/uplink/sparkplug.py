@@ -119,6 +119,8 @@ def metrics_of(status: Status, backlog: int) -> Metrics:
         "PackML/StateName": (DataType.STRING, status["state"]),
         "PackML/UnitMode": (DataType.INT32, PACKML_UNIT_MODES[UnitMode(status["mode"])]),
         "PackML/UnitModeName": (DataType.STRING, status["mode"]),
+        "PackML/Blocked": (DataType.BOOLEAN, bool(status["blocked"])),
+        "PackML/Starved": (DataType.BOOLEAN, bool(status["starved"])),
         "Vehicle/VIN": (DataType.STRING, status["vin"]),
         "Step/Name": (DataType.STRING, status["step"]),
         "Step/Progress": (DataType.DOUBLE, float(status["step_progress"])),

@@ -9,8 +9,11 @@ Routes:
   changes, at most once a second when nothing but ages change; `board.js` applies it);
 - `/vehicles?q=PART` search by VIN or partial VIN; `/vehicles/VIN` the passport;
 - `/figures?since=DAY&until=DAY` the charts, drawn by `figures.js` from
-  `/api/figures` (same query);
-- `/api/lines/LINE`: the board as JSON; `/theme.css`: the console's colours.
+  `/api/figures` (same query): `station plant report --json`'s document for those days
+  (up to now), computed by the report's own functions (`station.plant.report.report`);
+- `/api/lines/LINE`: the board as JSON; `/theme.css`: the console's colours;
+- with a `Login` (`station plant --users`): `/login` (GET the form, POST it), `POST
+  /logout`, and every other page behind it (`station.web.login`).
 """
 
 from __future__ import annotations
@@ -40,11 +43,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from station.plant.passport import passport
+from station.plant.report import LineFacts, report
 from station.plant.store import StoreError
 from station.web import reading
 from station.web.board import PLANT
-from station.web.figures import figures, iso
 from station.web.live import Live
+from station.web.login import Login, LoginRequired
 from station.web.theme import theme_css
 
 HERE = Path(__file__).parent
@@ -106,8 +110,12 @@ def templates() -> jinja2.Environment:
 class WebApp:
     """The pages over one `Live` (its board and its database thread)."""
 
-    def __init__(self, live: Live) -> None:
+    def __init__(
+        self, live: Live, facts: dict[str, LineFacts] | None = None, login: Login | None = None
+    ) -> None:
         self.live = live
+        self.facts = facts or {}
+        self.login = login
         self.closing = asyncio.Event()
         self.jinja = templates()
         routes = [
@@ -122,11 +130,19 @@ class WebApp:
             Route("/theme.css", self.theme),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
+        if login is not None:
+            routes += [
+                Route("/login", self.login_page),
+                Route("/login", login.log_in, methods=["POST"]),
+                Route("/logout", login.log_out, methods=["POST"]),
+            ]
         self.starlette = Starlette(routes=routes)
-        self.app = SecurityHeaders(self.starlette)
+        guarded: ASGIApp = self.starlette if login is None else LoginRequired(self.starlette, login)
+        self.app = SecurityHeaders(guarded)
 
     def page(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         values.setdefault("lines", self.live.board.lines())
+        values.setdefault("login", self.login is not None)
         html = self.jinja.get_template(template).render(plant=PLANT, **values)
         return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
 
@@ -220,14 +236,16 @@ class WebApp:
 
     # --- figures ---------------------------------------------------------------------
 
-    def _range(self, request: Request) -> tuple[str, str, str, str]:
-        """since, until as days (YYYY-MM-DD; until included) and as ISO bounds."""
-        now = datetime.fromtimestamp(self.live.clock(), UTC).date()
-        since = _day(request.query_params.get("since"), now)
-        until = max(since, _day(request.query_params.get("until"), now))
+    def _range(self, request: Request) -> tuple[date, date, float, float]:
+        """since, until as days (until included), and as the report's window: from the
+        first day's start to the end of the last one, or now when that is earlier."""
+        now = self.live.clock()
+        today = datetime.fromtimestamp(now, UTC).date()
+        since = _day(request.query_params.get("since"), today)
+        until = max(since, _day(request.query_params.get("until"), today))
         start = datetime(since.year, since.month, since.day, tzinfo=UTC).timestamp()
         end = datetime(until.year, until.month, until.day, tzinfo=UTC).timestamp() + 86400
-        return since.isoformat(), until.isoformat(), iso(start), iso(end)
+        return since, until, start, max(start + 1.0, min(end, now))
 
     async def figures_page(self, request: Request) -> Response:
         since, until, _, _ = self._range(request)
@@ -236,11 +254,18 @@ class WebApp:
 
     async def figures_json(self, request: Request) -> Response:
         _, _, start, end = self._range(request)
-        board = self.live.board
-        document = await self.live.read(
-            figures, start, end, self.live.clock(), board.target_per_day, board.lines()
-        )
+        try:
+            document = await self.live.read(report, start, end, lines=self.facts)
+        except StoreError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
         return JSONResponse(document, headers={"cache-control": "no-store"})
+
+    async def login_page(self, request: Request) -> Response:
+        error = request.query_params.get("error", "")[:QUERY_MAX]
+        status = request.query_params.get("status", "200")
+        code = int(status) if status in ("401", "429") else 200
+        target = request.query_params.get("next", "/")[:QUERY_MAX]
+        return self.page("login.html", code, error=error, next=target, lines=[])
 
     async def theme(self, request: Request) -> Response:
         return Response(theme_css(), media_type="text/css")

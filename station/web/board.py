@@ -1,44 +1,65 @@
 """The andon board's live model: the stored events folded into one tile per station,
-the held vehicles and today's counters per line (docs/architecture.md section 7a).
+the vehicles on the line (held, queued, in WIP) and today's counters per line
+(docs/architecture.md section 7a).
 
-Pure: `Board.take(line, event)` folds one stored event (in each station's seq order);
-`Board.view(...)` is what a page shows at a moment. The web view (`station.web.live`)
-feeds it from the plant database, never the other way round.
+Pure: `Board.take(line, event)` folds one stored event (in each station's seq order) into
+its station's tile and the vehicles; `Board.view(...)` is what a page shows at a moment.
+The web view (`station.web.live`) feeds it from the plant database, and the stations'
+Sparkplug state (`station.web.nodes.Nodes`) from the broker, never the other way round.
 
 What a tile shows, from the station's newest events:
 - `state`: the PackML state (the `state` event's result), in the console's colour class
   (`station.console.widgets.state_banner.STATE_CLASSES`) and as text;
 - the vehicle in the station (from `identified`, `admitted` or a step's VIN after a
   `cycle_started`; gone with `released`), its model and operation;
-- the last step (`step_started`: running; `step_done`: its result; `hold`: held);
+- the last step (`step_started`: running; `step_done`: its result; `hold`: held), and
+  the step's progress from the station's Sparkplug state;
+- a label read the station refused as a VIN (`vin_rejected`), and the vehicle identified
+  after it, until another vehicle is identified there;
 - active alarms (`alarm_raised` until `alarm_cleared`), highest priority (lowest
   number) first;
-- STALE when its newest event is older than `stale_after_s` (the station may be down,
-  its link lost, or the collector behind).
+- blocked (the vehicle cannot leave) and starved (running, no vehicle), and each device
+  link up or down: the station's Sparkplug metrics (`PackML/Blocked`, `PackML/Starved`,
+  `Links/<device>`); without them starved is Execute with no vehicle;
+- the queue before the station: the vehicles released elsewhere whose tag (the last
+  `tag_write`) sends them here next, not yet identified here (travelling or waiting:
+  the conveyor journals nothing);
+- STALE: the station's Sparkplug node is dead (NDEATH, until its next NBIRTH), or no
+  data from the station (no event stored, no Sparkplug message) for `stale_after_s`
+  (the station may be down, its link lost, or the collector behind).
 
-Held vehicles: a `hold` event (reason: its message, else its result), or a cycle ended
-`held`, until the vehicle is released, disposed of, or ends a cycle otherwise.
-Today's counters (the UTC day of the events' wall time): entered (VINs with their
-intake `progress` event), released (passed at the `exit` operation, as the passport
-says released), held (VINs put on hold), against the daily target (the plant's, shared
-evenly by its lines).
+Vehicles (their line: the line of their intake): entered with their intake `progress`
+event; held by a `hold` event (reason: its message, else its result) or a cycle ended
+`held`, until released, admitted again or let go on by a supervisor (a vehicle removed
+from the line stays in the held list, as `station plant report` counts it held);
+released to sale when `released` passed at the line's exit operation; WIP: entered,
+neither released nor held nor disposed of. Today's counters (the UTC day of the events'
+wall time): entered, released, held, against the daily target (the line file's, else
+the plant's shared evenly by its lines), the WIP now and the median lead time (intake
+to release) of today's released vehicles.
 """
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from station import route as rules
+from station import tag as tags
 from station.console.widgets.state_banner import STATE_CLASSES
 from station.journal import Event
 from station.plant.passport import EXIT_OPERATION
+from station.web.nodes import Nodes
 
 TARGET_PER_DAY = 180
 STALE_AFTER_S = 60.0
 PLANT = "plant"
 """The board of every line at once (`/lines/plant`)."""
 NO_STATE = "no state yet"
+SHOWN_READ = 64
+"""Characters of a refused label read shown on a tile."""
 
 
 def wall_seconds(wall: str) -> float:
@@ -66,6 +87,9 @@ class Tile:
     step_result: str | None = None
     last_result: str | None = None
     """The result of the station's last cycle (passed, failed, rework, held)."""
+    refused_read: str | None = None
+    refused_vin: str | None = None
+    """The vehicle identified after `refused_read` (its label read)."""
     alarms: dict[str, tuple[int, str]] = field(default_factory=dict)
     last_wall: str | None = None
     last_seq: int = 0
@@ -77,7 +101,15 @@ class Tile:
             self.state, self.state_since = event.result, event.wall
         elif kind == "cycle_started":
             self.vin = self.model = self.operation = self.step = self.step_result = None
+        elif kind == "vin_rejected":
+            code = data.get("code")
+            self.refused_read = code[:SHOWN_READ] if isinstance(code, str) else None
+            self.refused_vin = None
         elif kind == "identified":
+            if self.refused_vin is None and self.refused_read is not None:
+                self.refused_vin = event.vin  # the vehicle whose label it was
+            elif self.refused_vin != event.vin:
+                self.refused_read = self.refused_vin = None
             self.vin = event.vin
             model = data.get("model")
             self.model = model if isinstance(model, str) else None
@@ -117,55 +149,131 @@ class HeldVehicle:
 
 
 @dataclass
+class Vehicle:
+    line: str
+    entered: str | None = None
+    """Wall time of its intake."""
+    released: str | None = None
+    disposed: bool = False
+    next_station: str | None = None
+    """Where its last tag write sends it (once released from that station)."""
+    heading: str | None = None
+    """The station whose queue it is in (released, not identified there yet)."""
+    queued: int = 0
+    """Its place in that queue (the board's count of releases when it joined)."""
+
+
+@dataclass
 class Counters:
     entered: set[str] = field(default_factory=set)
     released: set[str] = field(default_factory=set)
     held: set[str] = field(default_factory=set)
 
 
+VEHICLE_KINDS = (
+    "progress",
+    "identified",
+    "admitted",
+    "tag_write",
+    "hold",
+    "cycle_ended",
+    "released",
+    "disposition",
+)
+"""The kinds `Board.take_vehicle` reads (the web view's history at start)."""
+
+
 @dataclass
 class Board:
     routes: dict[str, list[str]] = field(default_factory=dict)
-    """Line -> its stations in route order (from the line files, when given)."""
+    """Line -> its stations in route order, rework bay last (from the line files)."""
+    snapshots: dict[str, rules.RouteSnapshot] = field(default_factory=dict)
+    """Line -> its route (a vehicle's next station, from its tag)."""
+    targets: dict[str, int] = field(default_factory=dict)
+    """Line -> its line file's target a day."""
+    exits: dict[str, str] = field(default_factory=dict)
+    """Line -> its exit operation (default `exit`)."""
     target_per_day: int = TARGET_PER_DAY
     stale_after_s: float = STALE_AFTER_S
+    nodes: Nodes = field(default_factory=Nodes)
     tiles: dict[str, Tile] = field(default_factory=dict)
     held: dict[str, HeldVehicle] = field(default_factory=dict)
+    vehicles: dict[str, Vehicle] = field(default_factory=dict)
+    operations: dict[str, str] = field(default_factory=dict)
+    """Station -> the operation of its last admission."""
     days: dict[tuple[str, str], Counters] = field(default_factory=dict)
     """(line, UTC day) -> that day's counters."""
+    joined: int = 0
 
     def take(self, line: str, event: Event) -> None:
+        self.take_tile(line, event)
+        self.take_vehicle(line, event)
+
+    def take_tile(self, line: str, event: Event) -> None:
         tile = self.tiles.get(event.station)
         if tile is None:
             tile = self.tiles[event.station] = Tile(event.station, line)
         tile.line = line
-        operation = tile.operation
         tile.take(event)
-        self.take_vehicle(line, event, operation)
 
-    def take_vehicle(self, line: str, event: Event, operation: str | None) -> None:
-        """The held list and the counters; `operation`: the station's operation when the
-        event came (None: unknown, as in the held vehicles' history)."""
-        vin = event.vin
-        if vin is None:
+    def take_vehicle(self, line: str, event: Event) -> None:
+        """The vehicles, the held list and the counters (events of VEHICLE_KINDS)."""
+        vin, kind = event.vin, event.kind
+        if kind == "admitted":
+            operation = event.data.get("operation")
+            if isinstance(operation, str):
+                self.operations[event.station] = operation
+        if vin is None or kind not in VEHICLE_KINDS:
             return
-        counters = self.days.setdefault((line, day_of(event.wall)), Counters())
-        kind = event.kind
-        if kind == "progress":
+        vehicle = self.vehicles.get(vin)
+        if vehicle is None:
+            vehicle = self.vehicles[vin] = Vehicle(line)
+        counters = self.days.setdefault((vehicle.line, day_of(event.wall)), Counters())
+        if kind == "progress" and vehicle.entered is None:
+            vehicle.entered = event.wall
             counters.entered.add(vin)
+        elif kind in ("identified", "admitted"):
+            vehicle.heading = None
+            if kind == "admitted":
+                self.held.pop(vin, None)
+        elif kind == "tag_write":
+            vehicle.next_station = self._next_station(vehicle.line, event.data.get("tag"))
         elif kind == "hold":
             reason = event.data.get("message")
             why = reason if isinstance(reason, str) and reason else event.result or "held"
-            self.held[vin] = HeldVehicle(vin, line, event.station, why, event.wall)
+            self.held[vin] = HeldVehicle(vin, vehicle.line, event.station, why, event.wall)
             counters.held.add(vin)
         elif kind == "cycle_ended" and event.result == "held":
             if vin not in self.held:
-                self.held[vin] = HeldVehicle(vin, line, event.station, "held", event.wall)
+                self.held[vin] = HeldVehicle(vin, vehicle.line, event.station, "held", event.wall)
             counters.held.add(vin)
-        elif kind in ("cycle_ended", "released", "disposition"):
+        elif kind == "released":
             self.held.pop(vin, None)
-            if kind == "released" and event.result == "passed" and operation == EXIT_OPERATION:
+            exit_operation = self.exits.get(vehicle.line, EXIT_OPERATION)
+            if event.result == "passed" and self.operations.get(event.station) == exit_operation:
+                vehicle.released = event.wall
+                vehicle.heading = None
                 counters.released.add(vin)
+            else:
+                self.joined += 1
+                vehicle.heading, vehicle.queued = vehicle.next_station, self.joined
+        elif kind == "disposition":
+            vehicle.heading = None
+            if event.data.get("action") == "remove":
+                vehicle.disposed = True  # off the line, still held: a supervisor decides
+            else:
+                self.held.pop(vin, None)
+
+    def _next_station(self, line: str, content: object) -> str | None:
+        route = self.snapshots.get(line)
+        if route is None or not isinstance(content, str):
+            return None
+        try:
+            progress = tags.decode(bytes.fromhex(content), route)
+        except (ValueError, tags.TagError):
+            return None
+        target = rules.next_operation(route, progress)
+        return None if target is None or progress.on_hold is not None else target.station
 
     # --- what a page shows ---------------------------------------------------------
 
@@ -191,11 +299,26 @@ class Board:
         day = today(now)
         counters = [self.days.get((name, day), Counters()) for name in lines]
         held = sorted((h for h in self.held.values() if h.line in lines), key=lambda h: h.since)
+        on_line = [(vin, v) for vin, v in self.vehicles.items() if v.line in lines]
+        queues: dict[str, list[str]] = {}
+        for vin, vehicle in sorted(on_line, key=lambda item: item[1].queued):
+            if vehicle.heading is not None:
+                queues.setdefault(vehicle.heading, []).append(vin)
+        wip = [
+            v
+            for vin, v in on_line
+            if v.entered and not v.released and not v.disposed and vin not in self.held
+        ]
+        leads = [
+            wall_seconds(v.released) - wall_seconds(v.entered)
+            for _, v in on_line
+            if v.released and v.entered and day_of(v.released) == day
+        ]
         return {
             "line": line,
             "day": day,
             "now": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
-            "tiles": [self._tile_view(t, now) for t in self.stations_of(line)],
+            "tiles": [self._tile_view(t, now, queues) for t in self.stations_of(line)],
             "held": [
                 {
                     "vin": h.vin,
@@ -212,25 +335,37 @@ class Board:
                 "released": sum(len(c.released) for c in counters),
                 "held": sum(len(c.held) for c in counters),
                 "target": self.target_of(line),
+                "wip": len(wip),
+                "lead_time": age_text(statistics.median(leads)) if leads else None,
             },
         }
 
     def target_of(self, line: str) -> int:
-        """The plant's daily target, shared evenly by its lines."""
+        """A line's target a day: its line file's, else the plant's shared evenly."""
         if line == PLANT:
             return self.target_per_day
+        if line in self.targets:
+            return self.targets[line]
         return round(self.target_per_day / max(1, len(self.lines())))
 
-    def _tile_view(self, tile: Tile, now: float) -> dict[str, Any]:
-        silent = None if tile.last_wall is None else now - wall_seconds(tile.last_wall)
-        stale = silent is None or silent > self.stale_after_s
+    def _tile_view(self, tile: Tile, now: float, queues: dict[str, list[str]]) -> dict[str, Any]:
+        node = self.nodes.get(tile.station)
+        heard = [wall_seconds(tile.last_wall)] if tile.last_wall is not None else []
+        heard += [node.seen] if node is not None else []
+        silent = now - max(heard) if heard else None
+        dead = node is not None and node.born and not node.alive
+        stale = dead or silent is None or silent > self.stale_after_s
         alarms = sorted(tile.alarms.items(), key=lambda item: (item[1][0], item[0]))
+        running = tile.state == "Execute"
+        starved = node.flag("PackML/Starved") if node is not None else None
+        rework = self.routes.get(tile.line, [])[-1:] == [tile.station]
         return {
             "station": tile.station,
             "line": tile.line,
             "state": tile.state,
             "state_class": STATE_CLASSES.get(tile.state, "-idle").removeprefix("-"),
             "stale": stale,
+            "dead": dead,
             "silent": None if silent is None else age_text(silent),
             "seq": tile.last_seq,
             "vin": tile.vin,
@@ -238,7 +373,15 @@ class Board:
             "operation": tile.operation,
             "step": tile.step,
             "step_result": tile.step_result,
+            "progress": node.progress() if node is not None and tile.vin else None,
             "last_result": tile.last_result,
+            "refused_read": tile.refused_read,
+            "refused_vin": tile.refused_vin,
+            "blocked": bool(node is not None and node.flag("PackML/Blocked")),
+            "starved": starved if starved is not None else running and tile.vin is None,
+            "links": node.links() if node is not None else {},
+            "queue": queues.get(tile.station, []),
+            "rework": rework,
             "alarms": [{"key": k, "priority": p, "text": t} for k, (p, t) in alarms],
         }
 

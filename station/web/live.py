@@ -3,7 +3,8 @@ opened with `open_store`), used from one thread of its own (`ReaderThread`), nev
 the event loop; the live board (`station.web.board.Board`) fed from it.
 
 - `start()`: opens the store and folds, per station, its tile's window and today's
-  events (`reading.window`), and every vehicle's holds and releases (the held list);
+  events (`reading.window`) into the tiles, and the vehicles' events of the last
+  HISTORY_S (`reading.vehicle_history`) into the vehicles (held, queued, WIP);
 - then `follow()` reads each station's events past what it folded (up to the station's
   acknowledged head: what is stored contiguously) whenever the collector commits a
   batch (`notify`, the collector's `on_commit`) and at least every `POLL_S` (a database
@@ -21,15 +22,17 @@ from typing import Any, TypeVar
 import structlog
 
 from station.journal.untrusted import shown
+from station.plant.report import HORIZON_S, wall_of
 from station.plant.store import Ingested, Store, StoredEvent, StoreError, open_store
 from station.uplink.stream import ReaderThread
 from station.web import reading
-from station.web.board import Board, today
+from station.web.board import VEHICLE_KINDS, Board, today
 
 log = structlog.get_logger("station.web")
 
 POLL_S = 1.0
 PAGE = 1000
+HISTORY_S = HORIZON_S
 T = TypeVar("T")
 
 
@@ -49,19 +52,23 @@ class Live:
         """Open the database and fold what is stored. StoreError, ValueError."""
         try:
             self._store = await self._thread.run(open_store, self.db_url)
-            lines, history = await self._thread.run(self._initial, today(self.clock()))
+            now = self.clock()
+            lines, history = await self._thread.run(self._initial, today(now), now - HISTORY_S)
         except BaseException:
             await self.close()
             raise
         for station, rows in lines.items():
             for row in rows:
-                self.board.take(row.line, row.event)
+                self.board.take_tile(row.line, row.event)
             if rows:
                 self._cursors[station] = max(row.event.seq for row in rows)
         for row in history:
-            self.board.take_vehicle(row.line, row.event, None)
+            if row.event.seq <= self._cursors.get(row.event.station, 0):
+                self.board.take_vehicle(row.line, row.event)
 
-    def _initial(self, day: str) -> tuple[dict[str, list[StoredEvent]], list[StoredEvent]]:
+    def _initial(
+        self, day: str, since: float
+    ) -> tuple[dict[str, list[StoredEvent]], list[StoredEvent]]:
         store = self._opened()
         windows = {
             head.station: [
@@ -71,16 +78,16 @@ class Live:
             ]
             for head in store.heads()
         }
-        return windows, reading.vehicle_history(store)
+        return windows, reading.vehicle_history(store, VEHICLE_KINDS, wall_of(since))
 
     def _opened(self) -> Store:
         if self._store is None:
             self._store = open_store(self.db_url)
         return self._store
 
-    async def read(self, function: Callable[..., T], *args: Any) -> T:
-        """`function(store, *args)` in the database thread."""
-        return await self._thread.run(lambda: function(self._opened(), *args))
+    async def read(self, function: Callable[..., T], *args: Any, **options: Any) -> T:
+        """`function(store, *args, **options)` in the database thread."""
+        return await self._thread.run(lambda: function(self._opened(), *args, **options))
 
     def notify(self, done: Ingested | None = None) -> None:
         """Something was stored (the collector's `on_commit`)."""
@@ -102,9 +109,13 @@ class Live:
             for row in news:
                 self.board.take(row.line, row.event)
                 self._cursors[row.event.station] = row.event.seq
-            async with self.changes:
-                self.version += 1 if news else 0
-                self.changes.notify_all()
+            self.version += 1 if news else 0
+            await self.changed()
+
+    async def changed(self) -> None:
+        """Wake the pages: the board may have changed."""
+        async with self.changes:
+            self.changes.notify_all()
 
     def _news(self, cursors: dict[str, int]) -> list[StoredEvent]:
         store = self._opened()

@@ -5,24 +5,19 @@ called from the web view's database thread (`station.web.live`), never on the ev
 - `window(store, station, day)`: the events a station's tile and today's counters need:
   its newest `state` event, then everything from the older of its last `cycle_started`
   and its first event of the day;
-- `vehicle_history(store)`: every hold, cycle end, release and disposition naming a VIN
-  (the held list, whatever their age);
-- `search(store, part)`: the VINs containing `part`;
-- `between(store, kinds, since, until)`: events of some kinds in a time range, by
-  station and seq (the figures, `station.web.figures`);
-- `first_seen(store, vins)`: each VIN's first event's wall time.
+- `vehicle_history(store, kinds, since)`: the events of some kinds naming a VIN since a
+  time (the vehicles on the line: held, queued, in WIP);
+- `search(store, part)`: the VINs containing `part`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from station.plant.store import _SELECT, Store, StoredEvent, _stored
 
 SEARCH_LIMIT = 50
-HISTORY_KINDS = ("hold", "cycle_ended", "released", "disposition")
-CHUNK = 500
 
 
 def _rows(store: Store, doing: str, sql: str, params: Sequence[Any]) -> list[Any]:
@@ -65,13 +60,15 @@ def window(store: Store, station: str, day: str) -> list[StoredEvent]:
     return events
 
 
-def vehicle_history(store: Store) -> list[StoredEvent]:
+def vehicle_history(store: Store, kinds: Sequence[str], since: str) -> list[StoredEvent]:
+    """The events of `kinds` naming a VIN from `since` (a journal wall time) on, in wall
+    order (the vehicles on the line, the held list)."""
     rows = _rows(
         store,
-        "reading the held vehicles",
-        f"{_SELECT} WHERE vin IS NOT NULL AND kind IN ({_placeholders(len(HISTORY_KINDS))}) "
-        "ORDER BY wall, station, seq",
-        HISTORY_KINDS,
+        "reading the vehicles' history",
+        f"{_SELECT} WHERE vin IS NOT NULL AND kind IN ({_placeholders(len(kinds))}) "
+        "AND wall >= ? ORDER BY wall, station, seq",
+        (*kinds, since),
     )
     return [_stored(row) for row in rows]
 
@@ -87,30 +84,3 @@ def search(store: Store, part: str) -> list[str]:
         (f"%{pattern}%", SEARCH_LIMIT),
     )
     return [row[0] for row in rows]
-
-
-def between(store: Store, kinds: Sequence[str], since: str, until: str) -> list[StoredEvent]:
-    rows = _rows(
-        store,
-        "reading events for the figures",
-        f"{_SELECT} WHERE kind IN ({_placeholders(len(kinds))}) AND wall >= ? AND wall < ? "
-        "ORDER BY station, seq",
-        (*kinds, since, until),
-    )
-    return [_stored(row) for row in rows]
-
-
-def first_seen(store: Store, vins: Iterable[str]) -> dict[str, str]:
-    wanted = sorted(set(vins))
-    seen: dict[str, str] = {}
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        rows = _rows(
-            store,
-            "reading vehicles' first events",
-            f"SELECT vin, MIN(wall) FROM events WHERE vin IN ({_placeholders(len(chunk))}) "
-            "GROUP BY vin",
-            chunk,
-        )
-        seen.update({vin: wall for vin, wall in rows})
-    return seen

@@ -1,6 +1,8 @@
-"""`station plant --http HOST:PORT`: the web view served by uvicorn in the collector's
-own event loop (`WebView.run`, beside `Collector.run`), on a socket bound at start (a
-port taken is a start error; port 0 picks a free one, `WebView.port` tells which).
+"""`station plant --http HOST:PORT` (and `station line --plant --http`): the web view
+served by uvicorn in the collector's own event loop (`WebView.run`, beside
+`Collector.run`), on a socket bound at start (a port taken is a start error; port 0
+picks a free one, `WebView.port` tells which), with its own subscription to the
+stations' Sparkplug state (`station.web.node_feed`) when given the broker.
 
 uvicorn's own signal handling is off: the collector's command owns SIGTERM/SIGINT and
 cancels the view, which ends its open streams and shuts the server down.
@@ -14,13 +16,20 @@ import contextlib
 import logging
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import structlog
 import uvicorn
 
+from station.config.models import LineFile
+from station.plant.report import LineFacts, line_facts
+from station.route import RouteSnapshot
+from station.uplink.config import BrokerAddress
 from station.web.app import WebApp
 from station.web.board import Board
 from station.web.live import Live
+from station.web.login import Login
+from station.web.node_feed import NodeFeed
 
 SHUTDOWN_S = 2
 LOCAL_HOSTS = ("127.0.0.1", "::1", "localhost")
@@ -52,10 +61,42 @@ def parse_http(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def board_of(
+    lines: list[LineFile], target_per_day: int, stale_after_s: float
+) -> tuple[Board, dict[str, LineFacts]]:
+    """The board of these lines (route order, routes, targets, exits) and their facts
+    for the figures (the report's)."""
+    facts = {line.line: line_facts(line) for line in lines}
+    board = Board(
+        routes={name: list(f.order) for name, f in facts.items()},
+        snapshots={line.line: RouteSnapshot.from_line(line) for line in lines},
+        targets={name: f.target_per_day for name, f in facts.items()},
+        exits={name: f.exit_operation for name, f in facts.items()},
+        target_per_day=target_per_day,
+        stale_after_s=stale_after_s,
+    )
+    return board, facts
+
+
 class WebView:
-    def __init__(self, db_url: str, board: Board, host: str, port: int) -> None:
+    def __init__(
+        self,
+        db_url: str,
+        board: Board,
+        host: str,
+        port: int,
+        *,
+        facts: dict[str, LineFacts] | None = None,
+        broker: BrokerAddress | None = None,
+        login: Login | None = None,
+    ) -> None:
         self.live = Live(db_url, board)
-        self.web = WebApp(self.live)
+        self.web = WebApp(self.live, facts, login)
+        self.feed = (
+            None
+            if broker is None
+            else NodeFeed(broker, board.nodes, self._stations, self.live.changed)
+        )
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -67,6 +108,10 @@ class WebView:
         self.host = host
         self.port: int = self._socket.getsockname()[1]
         self.started = asyncio.Event()
+
+    def _stations(self) -> list[tuple[str, str]]:
+        board = self.live.board
+        return [(t.line, t.station) for name in board.lines() for t in board.stations_of(name)]
 
     @property
     def url(self) -> str:
@@ -93,39 +138,47 @@ class WebView:
         server = _Server(config, self.started, self.url)
         following = asyncio.create_task(self.live.follow(), name="plant-web-follow")
         serving = asyncio.create_task(server.serve([self._socket]), name="plant-web-serve")
+        tasks = [following, serving]
+        if self.feed is not None:
+            tasks.append(asyncio.create_task(self.feed.run(), name="plant-web-sparkplug"))
         try:
-            await asyncio.wait([following, serving], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             await self.web.stop()
             server.should_exit = True
-            following.cancel()
-            await asyncio.gather(serving, following, return_exceptions=True)
+            for task in tasks:
+                if task is not serving:
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             self._socket.close()
             await self.live.close()
-        for task in (following, serving):
+        for task in tasks:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
 
 
-def web_view(args: argparse.Namespace, db_url: str) -> WebView:
+def web_view(args: argparse.Namespace, db_url: str, broker: BrokerAddress) -> WebView:
     """The view `station plant --http` asked for, its socket bound; ValueError (one line)
-    for a bad --http, --line-config, --stale-after or --target, or a port taken."""
+    for a bad --http, --line-config, --stale-after, --target or --users, or a port taken."""
     from station.config.loader import ConfigError, load_line
 
     host, port = parse_http(args.http)
     if args.stale_after <= 0 or args.target <= 0:
         raise ValueError("--stale-after and --target must be above 0")
-    routes: dict[str, list[str]] = {}
+    lines = []
     for path in args.line_config:
         try:
-            line = load_line(path).model
+            lines.append(load_line(path).model)
         except (ConfigError, OSError) as exc:
             raise ValueError(f"--line-config {path}: {' '.join(str(exc).split())}") from None
-        stations = [name for op in line.route.operations for name in op.served_by]
-        stations.append(line.route.rework.station)
-        routes[line.line] = list(dict.fromkeys(stations))
-    board = Board(routes, target_per_day=args.target, stale_after_s=args.stale_after)
-    view = WebView(db_url, board, host, port)
-    if host not in LOCAL_HOSTS:
-        log.warning("web_view_not_local", url=view.url, login="none: read-only, no login yet")
+    board, facts = board_of(lines, args.target, args.stale_after)
+    login = None
+    if args.users is not None:
+        try:
+            login = Login(Path(args.users))
+        except (ConfigError, OSError) as exc:
+            raise ValueError(f"--users {args.users}: {' '.join(str(exc).split())}") from None
+    view = WebView(db_url, board, host, port, facts=facts, broker=broker, login=login)
+    if host not in LOCAL_HOSTS and login is None:
+        log.warning("web_view_not_local", url=view.url, login="none: pass --users FILE")
     return view

@@ -39,6 +39,9 @@ NOT_RUN = {
     "--fast --json": "12 minutes: the plant-day bench (README, Figures)",
     "station line --config configs/lines/line1.yaml --simulate --plant --vehicles 30 --fast "
     "--json": "2.5 minutes of both cores: tests/system/test_line_plant.py runs it",
+    "station line --config configs/lines/line1.yaml --simulate --plant --vehicles 30 --fast "
+    "--http 127.0.0.1:8080": "a fixed port, and it serves until Ctrl-C: "
+    "tests/system/test_line_plant.py runs it with --http 127.0.0.1:0 and a browser",
     "mbpoll -m tcp -a 1 -0 -t 1 -r 0 -c 7 -p 5020 127.0.0.1": (
         "reads the PLC simulator of the line above while it runs: tests/system/test_mbpoll.py"
     ),

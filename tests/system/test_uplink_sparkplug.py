@@ -48,6 +48,8 @@ METRIC_TYPES = {
     "PackML/StateName": "String",
     "PackML/UnitMode": "Int32",
     "PackML/UnitModeName": "String",
+    "PackML/Blocked": "Boolean",
+    "PackML/Starved": "Boolean",
     "Vehicle/VIN": "String",
     "Step/Name": "String",
     "Step/Progress": "Double",

@@ -4,8 +4,10 @@ the real `station plant --http` (collector and web view in one process), on both
 databases. The andon board shows every station of the line in route order and follows
 the line without a reload; held vehicles appear in the held list; the passport of a
 released VIN lists every station it went through; the figures page draws its charts;
-VINs, user names and reasons from the field are shown escaped and never run. The sqlite
-run writes the README's screenshots (docs/screenshots/, 1920x1080)."""
+VINs, user names and reasons from the field are shown escaped and never run; a station
+whose Sparkplug node dies (its NDEATH, with its birth's bdSeq) shows STALE, and is live
+again at its next NBIRTH. The README's screenshots come from the line run
+(tests/system/test_line_plant.py), the same pages on real stations."""
 
 from __future__ import annotations
 
@@ -13,12 +15,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiomqtt
 import pytest
 from mqtt_broker import Broker, requires_mosquitto
-from playwright.async_api import Browser, Locator, Page, async_playwright, expect
-from web_rig import CHROMIUM, LINE, LINE_FILE, Plant, Station, plant, stations
+from playwright.async_api import Browser, Locator, Page, expect
+from web_rig import CHROMIUM, LINE, LINE_FILE, WAIT_MS, Plant, Station, chromium, new_page, plant
+from web_rig import stations as line_of
 
 from station.config.loader import load_line
+from station.uplink import sparkplug
 
 pytest_plugins = ["mqtt_fixtures"]
 pytestmark = [
@@ -26,9 +31,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (.ci/run installs it)"),
 ]
 
-SCREENSHOTS = Path(__file__).parent.parent.parent / "docs" / "screenshots"
-WAIT_MS = 10_000
-"""Playwright's waits (expect, wait_for) give up after this."""
 LIVE_S = 3.0
 """From a station's journal append to the tile in the browser, at most (the uplink's
 publish, the collector's commit, the view's read, the push; the view's own part is
@@ -49,19 +51,8 @@ expect.set_options(timeout=WAIT_MS)
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM))
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def new_page(browser: Browser) -> Page:
-    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
-    page.set_default_timeout(WAIT_MS)
-    page.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
-    return page
+    async with chromium() as launched:
+        yield launched
 
 
 async def journey(line: dict[str, Station], vin: str) -> None:
@@ -105,7 +96,7 @@ async def test_the_board_passport_and_figures_in_a_browser(
 ) -> None:
     async with plant(plant_broker, plant_db) as served:
         live = [name for name in STATIONS if name != SILENT]
-        async with stations(plant_broker, tmp_path / "stations", live) as line:
+        async with line_of(plant_broker, tmp_path / "stations", live) as line:
             for station in line.values():
                 await station.append("state", result="Idle", data={"from": "Stopped"})
             page = await new_page(browser)
@@ -117,6 +108,7 @@ async def test_the_board_passport_and_figures_in_a_browser(
             assert headers["x-content-type-options"] == "nosniff"
             assert headers["referrer-policy"] == "no-referrer"
             await check_board(browser, page, line, served)
+            await check_node_death(page, plant_broker)
             await journey(line, RELEASED)
             await stored(page, line)
             await check_passport(page, served)
@@ -179,7 +171,6 @@ async def check_board(
     await expect(tile(page, "cleaning").locator(".vin")).to_have_text(NASTY_VIN)
     assert await page.locator("#board script, #board img").count() == 0
     assert await page.evaluate("window.sameDocument") is True, "the page was reloaded"
-    await screenshot(page, "board", served)
     passport = await new_page(browser)
     await passport.goto(f"{served.url}/lines/{LINE}")
     await passport.locator('li.tile[data-station="cleaning"] .vin a').click()
@@ -188,6 +179,28 @@ async def check_board(
     assert await passport.evaluate("window.pwned") is None
     await passport.close()
     assert await page.evaluate("window.pwned") is None
+
+
+async def check_node_death(page: Page, broker: Broker) -> None:
+    """The broker delivers a station's NDEATH (as it does its Will when the station's
+    connection dies), with the bdSeq of the birth the station's real uplink sent: STALE;
+    the station's next NBIRTH (a rebirth asked of its uplink): live again."""
+    station = "photo-studio"
+    flag = tile(page, station).locator(".stale-flag")
+    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+        await client.subscribe(f"spBv1.0/{LINE}/NBIRTH/{station}")
+        rebirth = sparkplug.encode({sparkplug.REBIRTH: (sparkplug.DataType.BOOLEAN, True)}, 0)
+        await client.publish(f"spBv1.0/{LINE}/NCMD/{station}", rebirth)
+        async with asyncio.timeout(WAIT_MS / 1000):
+            birth = await anext(aiter(client.messages))
+        payload = sparkplug.Payload.FromString(birth.payload)
+        bd_seq = next(m.long_value for m in payload.metrics if m.name == sparkplug.BD_SEQ)
+        await expect(flag).to_have_count(0)
+        node = sparkplug.EdgeNode(LINE, station, bd_seq=bd_seq)
+        await client.publish(f"spBv1.0/{LINE}/NDEATH/{station}", node.death(), qos=1)
+        await expect(flag).to_contain_text("offline (NDEATH)")
+        await client.publish(f"spBv1.0/{LINE}/NCMD/{station}", rebirth)
+        await expect(flag).to_have_count(0)
 
 
 async def check_passport(page: Page, served: Plant) -> None:
@@ -200,7 +213,6 @@ async def check_passport(page: Page, served: Plant) -> None:
     await expect(visits).to_have_count(len(visited))
     assert await visits.evaluate_all("vs => vs.map(v => v.dataset.station)") == visited
     await expect(page.locator(".final")).to_have_text("released")
-    await screenshot(page, "passport", served)
 
 
 async def check_figures(page: Page, served: Plant) -> None:
@@ -216,12 +228,3 @@ async def check_figures(page: Page, served: Plant) -> None:
     await expect(page.locator(f"#lead-{LINE} svg rect")).to_have_count(1)
     states = page.locator(f"#states-{LINE}")
     assert int(await states.get_attribute("data-bars") or 0) >= len(STATIONS) - 1
-    await screenshot(page, "figures", served)
-
-
-async def screenshot(page: Page, name: str, served: Plant) -> None:
-    """The README's screenshots: written by the sqlite run (the same pages either way)."""
-    if served.db.startswith("postgres"):
-        return
-    SCREENSHOTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)

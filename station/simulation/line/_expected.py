@@ -77,6 +77,7 @@ def _identity_held(layout: LineLayout, vehicle: ScenarioVehicle, station: str) -
     if identify is None or identify.barcode is None:
         return False
     unread = any(f.kind == "barcode_noread" and f.count >= identify.attempts for f in faults)
+    unread |= vehicle.label is not None  # never a VIN (check_scenario)
     untagged = identify.rfid is None or station == layout.checkin
     typed = vehicle.manual_vin and identify.manual_entry
     return unread and untagged and not typed

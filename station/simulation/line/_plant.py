@@ -10,6 +10,10 @@
   the run's folder; the database must hold no station yet).
 - Every station gets an uplink to that broker (its station file's `uplink:` replaced by
   the broker alone, defaults for the rest), which the assembly starts.
+- With `http` (`--http HOST:PORT`): the web view (`station.web`) on the collector's loop,
+  its board in the line file's route order, woken at each commit, following the stations'
+  Sparkplug state on the same broker; `PlantSide.web.url` tells where (port 0: a free
+  one). It stops after the collector, before the broker.
 - `drain`: once the stations stopped, and before their uplinks stop, waits until the
   plant holds each station's whole journal (its head seq acknowledged), polling.
 - `check`: the conservation check over the replica: every event of every journal is in
@@ -32,19 +36,24 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
+from station.config.models import LineFile
 from station.journal import JournalReader
 from station.plant.collector import Collector, StartError
 from station.plant.passport import passport
-from station.plant.report import LineFacts, report
+from station.plant.report import line_facts, report
 from station.plant.store import Head, Store, StoreError, open_store
 from station.plant.verify import check_station
 from station.simulation.line._layout import LineLayout
 from station.simulation.line._records import Journey
 from station.state_dir import journal_path
 from station.uplink.config import Uplink, parse_broker_url
+
+if TYPE_CHECKING:
+    from station.web.server import WebView
 
 log = structlog.get_logger("line.plant")
 
@@ -145,6 +154,7 @@ class PlantSide:
     broker_url: str
     db: str
     collector: Collector
+    web: WebView | None = None
 
     def with_uplinks(self, layout: LineLayout) -> LineLayout:
         """The layout with every station streaming to this broker."""
@@ -250,13 +260,7 @@ def _passports(store: Store, records: Sequence[Journey]) -> list[str]:
 def _counts(
     store: Store, layout: LineLayout, records: Sequence[Journey], since: float, until: float
 ) -> list[str]:
-    route = layout.route
-    exits = [op.operation for op in route.operations if op.kind == "check_out"]
-    facts = LineFacts(
-        exit_operation=exits[-1] if exits else route.operations[-1].operation,
-        gates=tuple(op.operation for op in route.operations if op.gate),
-    )
-    document = report(store, since, until, lines={layout.name: facts})
+    document = report(store, since, until, lines={layout.name: line_facts(layout.line.model)})
     lines = {line["line"]: line for line in document["lines"]}
     line = lines.get(layout.name)
     if line is None:
@@ -273,12 +277,50 @@ def _counts(
     return []
 
 
+def _web_view(http: str, line: LineFile, database: str, broker: str) -> WebView:
+    from station.web.board import STALE_AFTER_S, TARGET_PER_DAY
+    from station.web.server import WebView, board_of, parse_http
+
+    try:
+        host, port = parse_http(http)
+        board, facts = board_of([line], TARGET_PER_DAY, STALE_AFTER_S)
+        return WebView(database, board, host, port, facts=facts, broker=parse_broker_url(broker))
+    except ValueError as exc:
+        raise PlantInputError(str(exc)) from None
+
+
+@contextlib.asynccontextmanager
+async def _serving(web: WebView) -> AsyncIterator[None]:
+    """The web view's task, serving once entered; cancelled on exit."""
+    task = asyncio.create_task(web.run(), name="line-plant-web")
+    started = asyncio.create_task(web.started.wait())
+    try:
+        await asyncio.wait([task, started], timeout=COLLECTOR_START_S,
+                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        if not started.done():
+            error = task.exception() if task.done() else None
+            raise PlantInputError(f"the web view did not start: {error or 'no answer'}")
+        yield
+    finally:
+        started.cancel()
+        task.cancel()
+        results = await asyncio.gather(task, started, return_exceptions=True)
+        if isinstance(results[0], Exception):
+            log.error("line_plant_web", error=str(results[0]))
+
+
 @contextlib.asynccontextmanager
 async def plant_side(
-    broker_url: str | None, db: str | None, run_dir: Path
+    broker_url: str | None,
+    db: str | None,
+    run_dir: Path,
+    *,
+    http: str | None = None,
+    line: LineFile | None = None,
 ) -> AsyncIterator[PlantSide]:
-    """The broker (given or started), the collector subscribed; stopped on exit.
-    PlantInputError when it cannot be set up."""
+    """The broker (given or started), the collector subscribed, the web view serving
+    with `http` (the board of `line`); stopped on exit. PlantInputError when it cannot be
+    set up."""
     database = db or str(run_dir / "plant.sqlite3")
     await asyncio.to_thread(functools.partial(run_dir.mkdir, parents=True, exist_ok=True))
     try:
@@ -301,7 +343,12 @@ async def plant_side(
                 raise PlantInputError(str(error) if error else "the collector ended")
             if not started.done():
                 raise PlantInputError(f"the collector did not connect to {broker_url}")
-            yield PlantSide(broker_url, database, collector)
+            web = None
+            if http is not None and line is not None:
+                web = _web_view(http, line, database, broker_url)
+                collector.on_commit = web.live.notify
+                await stack.enter_async_context(_serving(web))
+            yield PlantSide(broker_url, database, collector, web)
         finally:
             started.cancel()
             while not task.done():

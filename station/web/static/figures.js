@@ -1,5 +1,5 @@
-// The figures page (station/web/app.py): fetches /api/figures and draws each chart as
-// SVG, built with DOM calls only (no innerHTML, no inline style: the page's CSP).
+// The figures page (station/web/app.py): fetches /api/figures (station plant report's
+// document) and draws each chart as SVG, built with DOM calls only (no innerHTML, no inline style: the page's CSP).
 "use strict";
 (function () {
   const root = document.getElementById("figures");
@@ -118,20 +118,22 @@
 
   function line(doc) {
     const section = html("section", { class: "line-figures", "data-line": doc.line });
-    section.append(html("h2", {}, `Line ${doc.line}: ${doc.released} released, lead time p50 ${duration(doc.lead_time_s.p50)}, p90 ${duration(doc.lead_time_s.p90)}`));
+    const lead = doc.lead_time_s;
+    section.append(html("h2", {}, `Line ${doc.line}: ${doc.released} released of ${doc.entered} entered, ${doc.held} held, WIP ${doc.wip}; lead time p50 ${duration(lead.p50)}, p90 ${duration(lead.p90)}`));
     const charts = html("div", { class: "charts" });
     const count = (v) => String(Math.round(v * 100) / 100);
     charts.append(
-      bars(`throughput-${doc.line}`, "Released per hour (UTC) against target",
-        doc.throughput_per_hour.map((h) => ({ label: h.hour.slice(11, 16), value: h.released })),
-        { format: count, target: doc.target_per_hour }),
+      bars(`throughput-${doc.line}`, `Released per hour (UTC) against target (${doc.target_per_day} a day)`,
+        doc.released_per_hour.map((h) => ({ label: h.hour.slice(11, 16), value: h.released })),
+        { format: count, target: doc.target_per_day / 24 }),
     );
     charts.append(
-      bars(`lead-${doc.line}`, "Lead time distribution (vehicles)", histogram(doc.lead_time_s.values), { format: count }),
+      bars(`lead-${doc.line}`, "Lead time distribution (vehicles)", histogram(doc.lead_times_s), { format: count }),
     );
+    const gates = doc.gates.filter((g) => g.first_pass_yield !== null);
     charts.append(
       bars(`fpy-${doc.line}`, "First-pass yield per gate",
-        doc.gates.map((g) => ({ label: g.operation, value: g.first_pass_yield })),
+        gates.map((g) => ({ label: g.operation, value: g.first_pass_yield })),
         { format: (v) => `${Math.round(v * 100)} %`, max: 1 }),
     );
     const states = bars(`states-${doc.line}`, "PackML state time per station",
@@ -156,7 +158,7 @@
     })
     .then((doc) => {
       const sections = doc.lines.map(line);
-      const source = html("p", { class: "note" }, `${doc.since} to ${doc.until}; ${doc.source}`);
+      const source = html("p", { class: "note" }, `${doc.since} to ${doc.until} (UTC): the numbers of station plant report --json`);
       root.replaceChildren(...sections, source);
       if (!sections.length) {
         root.prepend(html("p", { class: "empty" }, "No line has stored events yet."));
