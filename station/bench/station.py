@@ -50,7 +50,7 @@ def _rss_mib() -> float:
 async def cycle_overhead(vehicles: int, state: Path) -> dict[str, float]:
     from station.assembly import assemble
     from station.config.loader import load_station
-    from station.scenario import generated
+    from station.scenario_mix import generated
 
     scale = 1e-4
     loaded = load_station(OVERHEAD)

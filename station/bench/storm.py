@@ -66,7 +66,7 @@ async def storm(
     from station.interface.users import add_user
     from station.journal import Event
     from station.runtime import Station
-    from station.scenario import generated
+    from station.scenario_mix import generated
 
     loaded = load_station(CONFIG)
     users = state / "users.yaml"

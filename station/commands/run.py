@@ -212,7 +212,8 @@ def _users_file(args: argparse.Namespace, loaded: LoadedStation) -> Path | None:
 def _scenario(args: argparse.Namespace, loaded: LoadedStation) -> Scenario | None:
     """The scenario of the run, checked against the station and its line (ConfigError,
     _Refused); None without --scenario or --vehicles."""
-    from station.scenario import check_scenario, generated, load_scenario
+    from station.scenario import check_scenario, load_scenario
+    from station.scenario_mix import generated
 
     source: Path | str
     if args.scenario is not None:

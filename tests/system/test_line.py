@@ -25,7 +25,8 @@ from station import tag as tagfmt
 from station.cli import main
 from station.journal import JournalReader
 from station.route import Found
-from station.scenario import Misroute, Scenario, ScenarioVehicle, generated, load_scenario
+from station.scenario import Misroute, Scenario, ScenarioVehicle, load_scenario
+from station.scenario_mix import generated
 from station.simulation.devices import PersistentTagStore
 from station.simulation.floor import tag_uid
 from station.simulation.line import (

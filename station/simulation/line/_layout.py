@@ -12,7 +12,8 @@ from ruamel.yaml.error import YAMLError
 from station import route as rules
 from station.config.loader import ConfigError, LoadedLine, LoadedStation, load_line, load_station
 from station.config.models import Operation, Rework
-from station.scenario import Scenario, ScenarioVehicle, found_questions, generated
+from station.scenario import Scenario, ScenarioVehicle, found_questions
+from station.scenario_mix import generated
 
 
 class LineInputError(Exception):
@@ -77,7 +78,7 @@ class LineLayout:
         return self.route.operations[0].served_by[0]
 
     def generated(self, count: int, seed: int) -> Scenario:
-        """A generated mix of `count` vehicles for this line (`station.scenario.generated`):
+        """A generated mix of `count` vehicles for this line (`station.scenario_mix.generated`):
         its gates fail now and then, labels go unread at its check-in, its stations find
         the attributes their find_attributes steps ask about now and then; attributes the
         line does not declare are dropped (an EV line need not declare `ev`)."""
