@@ -48,6 +48,7 @@ STATION_METHODS = (
     "EnterVerdict",
     "EnterMeasurement",
     "EnterFinding",
+    "EnterAttribute",
     "ManualVin",
     "ConfirmStep",
     "Override",

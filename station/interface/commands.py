@@ -69,6 +69,7 @@ def handlers(st: Station) -> dict[str, Handler]:
         "EnterVerdict": answer("verdict"),
         "EnterMeasurement": answer("measurement"),
         "EnterFinding": answer("finding"),
+        "EnterAttribute": answer("attribute"),
         "ManualVin": answer("manual_vin"),
         "ConfirmStep": answer("confirm_step", "go"),
         "Override": override,

@@ -82,6 +82,11 @@ METHODS: tuple[Method, ...] = (
         [Arg("Finding", _TEXT, "a code of the station's catalogue and a note, or none")],
         RESULT,
     ),
+    Method(
+        "EnterAttribute",
+        [Arg("Answer", _TEXT, "yes or no: is the attribute asked (Prompt/Name) found here")],
+        RESULT,
+    ),
     Method("ManualVin", [Arg("Vin", _TEXT, "the VIN, typed")], RESULT),
     Method("ConfirmStep", [], RESULT),
     Method("Override", [Arg("What", _TEXT, "what is overridden: photo_session"), _REASON], RESULT),

@@ -94,6 +94,7 @@ Address space (namespace `urn:station-controller:station`, string node ids)::
                                    outside its physical range (asked again)
           EnterFinding(Finding)  'CODE note' of the catalogue, or 'none'; a code not
                                  in it BadInvalidArgument (asked again)
+          EnterAttribute(Answer)  yes or no: the attribute Prompt/Name found here
           ManualVin(Vin)  ConfirmStep()  Override(What, Reason)
           Dispose(Action: retry|remove, Reason)  ForceOutput(Name, Value: Int32)
           WhoAmI() -> (User, Role)

@@ -117,6 +117,8 @@ class People:
         """What happens before the supervisor removes a held vehicle (on a floor: it is
         pushed out of the station first, as on a real one)."""
         self.vehicles = vehicles
+        self.found_answer: Callable[[str, str | None], str | None] = self._found_in_scenario
+        """The operator's answer to an attribute prompt (None: left to the interface)."""
         self.verdicts = verdicts
         self.links_up = links_up or (lambda: not station.devices.down())
         self.actions: list[str] = []
@@ -134,6 +136,15 @@ class People:
                 async with asyncio.timeout(0.2):
                     await self._changed.wait()
 
+    def _found_in_scenario(self, vin: str, name: str | None) -> str | None:
+        """What the operator answers when asked whether `name` is found on `vin`: yes when
+        the scenario's `found` has it at this station's operation, else no."""
+        vehicle = self.vehicles.get(vin)
+        finds = (
+            {} if vehicle is None else vehicle.found.get(self.station.config.model.operation, {})
+        )
+        return "yes" if name in finds else "no"
+
     async def _act(self) -> None:
         st = self.station
         prompt = st.prompts.current
@@ -142,10 +153,9 @@ class People:
             if prompt.kind == "checklist":
                 await self._answer("checklist", "done", _who(prompt))
             elif prompt.kind == "attribute" and vin is not None:
-                vehicle = self.vehicles.get(vin)
-                finds = {} if vehicle is None else vehicle.found.get(st.config.model.operation, {})
-                answer = "yes" if prompt.name in finds else "no"
-                await self._answer("attribute", answer, _who(prompt))
+                answer = self.found_answer(vin, prompt.name)
+                if answer is not None:
+                    await self._answer("attribute", answer, _who(prompt))
             elif prompt.kind == "confirm_step":
                 await self._answer("confirm_step", "go", OPERATOR)
             elif prompt.kind == "verdict" and vin is not None:

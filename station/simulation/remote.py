@@ -33,7 +33,7 @@ from station.config.loader import LoadedStation
 from station.fsm import State
 from station.interface.client import CallRefused, Link, NotConnected, Snapshot, StationClient
 from station.route import RouteSnapshot
-from station.runtime import IllegalInState, Refused
+from station.runtime import Refused
 from station.simulation.people import INSPECTOR, OPERATOR, SUPERVISOR
 from station.status import Status
 
@@ -47,6 +47,7 @@ _ANSWERS = {
     "verdict": "EnterVerdict",
     "measurement": "EnterMeasurement",
     "finding": "EnterFinding",
+    "attribute": "EnterAttribute",
     "checklist": "ConfirmChecklistItem",
     "confirm_step": "ConfirmStep",
 }
@@ -204,10 +205,8 @@ class RemoteStation:
     # --- what the people do --------------------------------------------------------------
 
     async def answer(self, kind: Any, value: str, user: str, role: str) -> None:
-        method = _ANSWERS.get(kind)
-        if method is None:  # an attribute found on the way: no interface method yet
-            raise IllegalInState(f"the station's interface has no method answering {kind}")
-        args = (value,) if kind in ("manual_vin", "verdict", "measurement", "finding") else ()
+        method = _ANSWERS[kind]
+        args = () if kind in ("checklist", "confirm_step") else (value,)
         try:
             await self._call(user, method, *args)
         except Refused as exc:

@@ -73,8 +73,18 @@ class StationScreen(ConsoleScreen):
             self.app.push_screen(MeasurementScreen())
         elif prompt is not None and prompt["kind"] == "finding":
             self.app.push_screen(FindingScreen(prompt["catalogue"]))
+        elif prompt is not None and prompt["kind"] == "attribute":
+
+            def answered(answer: str | None) -> None:
+                if answer is not None:
+                    self.action_station("EnterAttribute", answer.strip().lower())
+
+            question = f"{prompt['text']} (yes or no)"
+            self.app.push_screen(TextEntryScreen(question, "yes or no"), answered)
         else:
-            self.post_message(ActionDeclined("nothing to enter: no measurement or finding asked"))
+            self.post_message(
+                ActionDeclined("nothing to enter: no measurement, finding or attribute asked")
+            )
 
     def action_manual_vin(self) -> None:
         def entered(vin: str | None) -> None:

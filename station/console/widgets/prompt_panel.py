@@ -18,10 +18,11 @@ ANSWER_KEYS = {
     "disposition": "y Dispose",
     "measurement": "e type the value",
     "finding": "e pick a finding",
+    "attribute": "e answer yes or no",
 }
 """Prompt kind -> the keys the station screen binds to answer it."""
 
-ENTRY_KINDS = ("measurement", "finding")
+ENTRY_KINDS = ("measurement", "finding", "attribute")
 """Prompt kinds answered in an entry dialog (opened by a click too)."""
 
 
