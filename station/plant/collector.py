@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from station.journal import bound_text
 from station.journal.untrusted import shown
 from station.plant import incoming as messages
 from station.plant.store import Ingested, PlantAlarm, Store, StoreError, open_store
+from station.uplink.backoff import reconnect_pause
 from station.uplink.config import BrokerAddress
 from station.uplink.stream import ReaderThread
 
@@ -115,8 +115,7 @@ class Collector:
             finally:
                 self.connected.clear()
             failures = min(failures + 1, 16)
-            delay = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2**failures)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            await reconnect_pause(failures, BACKOFF_MIN_S, BACKOFF_MAX_S)
 
     def _client(self) -> aiomqtt.Client:
         client = aiomqtt.Client(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +30,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from station.status import Status
 from station.uplink import config as settings
 from station.uplink import sparkplug
+from station.uplink.backoff import reconnect_pause
 from station.uplink.state import UplinkState
 from station.uplink.stream import (
     AlarmCallback,
@@ -235,9 +235,8 @@ class Uplink:
                 self._on_alarm(ALARM_LINK, refusal_text(self.config.broker, group.exceptions[0]))
             finally:
                 self.connected.clear()
-            delay = min(self.config.backoff_max_s, self.config.backoff_min_s * 2**failures)
+            await reconnect_pause(failures, self.config.backoff_min_s, self.config.backoff_max_s)
             failures = min(failures + 1, 32)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
 
     def _credentials(self) -> tuple[str | None, ssl.SSLContext | None]:
         """Reader thread: the password (its file read at each attempt) and the TLS context."""

@@ -24,6 +24,7 @@ import structlog
 
 from station.journal.untrusted import shown
 from station.uplink import sparkplug
+from station.uplink.backoff import reconnect_pause
 from station.uplink.config import BrokerAddress
 from station.web.nodes import MAX_NODES, Nodes, node_topic
 
@@ -69,8 +70,7 @@ class NodeFeed:
             finally:
                 self.connected.clear()
             failures = min(failures + 1, 16)
-            delay = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2**failures)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            await reconnect_pause(failures, BACKOFF_MIN_S, BACKOFF_MAX_S)
 
     def _client(self) -> aiomqtt.Client:
         return aiomqtt.Client(
