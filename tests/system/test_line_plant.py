@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from mqtt_broker import Broker, requires_mosquitto
 
+from station.simulation import mosquitto as broker
 from station.simulation.line import PlantInputError, _plant
 
 pytest_plugins = ["mqtt_fixtures"]
@@ -111,9 +112,9 @@ def test_plant_options_refused_in_one_line(args: list[str], says: str) -> None:
 async def test_without_mosquitto_and_without_broker_it_says_to_pass_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_plant, "mosquitto", lambda: None)
-    with pytest.raises(PlantInputError, match="pass --broker URL"):
-        async with _plant.local_broker(tmp_path):
+    monkeypatch.setattr(broker, "mosquitto", lambda: None)
+    with pytest.raises(PlantInputError, match="mosquitto is not installed; pass --broker URL"):
+        async with _plant.plant_side(None, None, tmp_path):
             pass
 
 
