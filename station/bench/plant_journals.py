@@ -46,6 +46,7 @@ from station.config.models import (
     OperatorChecklistStep,
     Quantity,
     ReleaseStep,
+    Rework,
     SetOutputsStep,
     StationFile,
     TurntableSweepStep,
@@ -54,7 +55,7 @@ from station.config.models import (
 )
 from station.journal import GENESIS_HASH, Event, chain_hash
 from station.limits import nominal
-from station.route import Progress, Rework, RouteSnapshot, complete, intake, next_operation
+from station.route import Outcome, Progress, RouteSnapshot, complete, intake, next_operation
 from station.scenario import generated
 from station.tag import TAG_BYTES, encode
 
@@ -229,7 +230,7 @@ def _travel(journeys: list[_Journey], rng: random.Random) -> dict[str, list[Visi
             result, after = "held", None
         else:
             verdicts = journey.verdicts.get(target.operation) or ["pass"]
-            outcome = "failed" if verdicts.pop(0) == "fail" else "passed"
+            outcome: Outcome = "failed" if verdicts.pop(0) == "fail" else "passed"
             after = complete(route, before, target.operation, outcome).next_write()
             result = "rework" if rework else outcome
         visits.setdefault(station, []).append(
@@ -387,15 +388,16 @@ class _Writer:
     def _step(self, step: Any, name: str, visit: Visit, operator: str) -> list[Entry]:
         vin, failed = visit.vin, visit.result == "failed"
         if isinstance(step, IdentifyStep):
-            tag = BLANK_TAG if visit.before is None else encode(visit.before, visit.route).hex()
+            read = BLANK_TAG if visit.before is None else encode(visit.before, visit.route).hex()
             sources = "+".join(s for s in ("barcode", "rfid") if getattr(step, s))
-            return [("identified", vin, name, sources, None, {"model": "", "tag": tag})]
+            return [("identified", vin, name, sources, None, {"model": "", "tag": read})]
         if isinstance(step, VerifyRouteStep):
             out: list[Entry] = []
             if visit.before is None and visit.after is not None:
                 first = dataclasses.replace(visit.after, done=(), gates_passed=(), seq=0)
-                tag = {"tag": encode(first, visit.route).hex()}
-                out.append(("progress", vin, name, None, None, tag))
+                out.append(
+                    ("progress", vin, name, None, None, {"tag": encode(first, visit.route).hex()})
+                )
             admitted = {"operation": visit.operation, "rework": visit.rework}
             return [*out, ("admitted", vin, name, None, None, admitted)]
         if isinstance(step, SetOutputsStep):
@@ -421,9 +423,9 @@ class _Writer:
             shots = {"angles": angles, "expected": step.steps, "fault": None, "shots": step.steps}
             return [("photo_session", vin, name, "complete", None, shots)]
         if isinstance(step, WriteTagStep) and visit.after is not None:
-            tag = {"seq": visit.after.seq, "tag": encode(visit.after, visit.route).hex()}
+            written = {"seq": visit.after.seq, "tag": encode(visit.after, visit.route).hex()}
             return [
-                ("tag_write", vin, None, None, None, tag),
+                ("tag_write", vin, None, None, None, written),
                 ("tag_written", vin, name, "verified", None, {}),
             ]
         if isinstance(step, ReleaseStep):

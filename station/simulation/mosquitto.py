@@ -1,10 +1,10 @@
 """Debian's `mosquitto` as a child process on a free loopback port, for a run that needs
 a broker of its own (`station line --plant`, the plant benchmark): anonymous, in memory,
-no queue limit, `INFLIGHT` messages in flight towards each client (so the collector gets
-its batches), errors and warnings logged to `<folder>/mosquitto.log`; stopped (SIGTERM,
-then SIGKILL) on exit. No embedded Python broker: amqtt, the embeddable one, speaks MQTT
-3.1.1 only. `BrokerUnavailable` (one line) when mosquitto is not installed or does not
-start."""
+no queue limit, TCP_NODELAY, `INFLIGHT` messages in flight towards each client (so the
+collector gets its batches), errors and warnings logged to `<folder>/mosquitto.log`;
+stopped (SIGTERM, then SIGKILL) on exit. No embedded Python broker: amqtt, the
+embeddable one, speaks MQTT 3.1.1 only. `BrokerUnavailable` (one line) when mosquitto is
+not installed or does not start."""
 
 from __future__ import annotations
 
@@ -58,6 +58,8 @@ def _write_conf(folder: Path, port: int) -> Path:
         "persistence false",
         f"max_inflight_messages {INFLIGHT}",
         "max_queued_messages 0",
+        # without it a PUBACK waits on Nagle and the peer's delayed ACK: 40 ms a publish
+        "set_tcp_nodelay true",
         "log_dest stderr",
         "log_type error",
         "log_type warning",
