@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from station.plant.store import add_db_argument
 
 if TYPE_CHECKING:
-    from station.plant.report import LineFacts
+    from station.plant.lines import LineFacts
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +71,7 @@ def _refuse(message: str) -> int:
 def _facts(paths: list[Path]) -> dict[str, LineFacts]:
     """Each line file's facts; ValueError with one line for a file that is not one."""
     from station.config.loader import ConfigError, load_line
-    from station.plant.report import DEFAULT_LINE_TARGET, LineFacts
+    from station.plant.lines import line_facts
 
     facts = {}
     for path in paths:
@@ -80,14 +80,7 @@ def _facts(paths: list[Path]) -> dict[str, LineFacts]:
         except ConfigError as exc:
             first = str(exc.issues[0]) if exc.issues else f"{path}: invalid"
             raise ValueError(f"--line-config: {first}") from None
-        route = model.route
-        exits = [op.operation for op in route.operations if op.kind == "check_out"]
-        facts[model.line] = LineFacts(
-            target_per_day=model.target_per_day or DEFAULT_LINE_TARGET,
-            exit_operation=exits[-1] if exits else route.operations[-1].operation,
-            gates=tuple(op.operation for op in route.operations if op.gate),
-            order=(*dict.fromkeys(op.station for op in route.operations), route.rework.station),
-        )
+        facts[model.line] = line_facts(model)
     return facts
 
 

@@ -32,8 +32,9 @@ import structlog
 
 from station.journal import JournalReader
 from station.plant.collector import Collector, StartError
+from station.plant.lines import LineFacts
 from station.plant.passport import passport
-from station.plant.report import LineFacts, report
+from station.plant.report import report
 from station.plant.store import Head, Store, StoreError, open_store
 from station.plant.verify import check_station
 from station.simulation.line._layout import LineLayout
