@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import random
 import socket
 import ssl
@@ -52,6 +53,8 @@ BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 10.0
 KEEPALIVE_S = 30
 ACK_GRACE_S = 2.0
+PENDING_ACKS = 10_000
+"""Acks in flight before aiomqtt warns (its default, 10, is a line's stations)."""
 REMEMBERED = 1000
 """Distinct unknown topics and refusals alarmed once each; past that, only logged."""
 TOPIC_SHOWN = 200
@@ -85,6 +88,7 @@ class Collector:
         self._store: Store | None = None
         self._published: dict[str, tuple[int, str]] = {}
         self._acking: asyncio.Task[None] | None = None
+        self._stored_heads: dict[str, tuple[str, int, str]] = {}
         self._ever_connected = False
         self._alarmed: set[tuple[str, str]] = set()
         self.connected = asyncio.Event()
@@ -145,6 +149,7 @@ class Collector:
         # aiomqtt has no manual acknowledgement of its own: paho's, so the broker's copy
         # of a message goes only once the message is committed
         client._client.manual_ack_set(True)
+        client.pending_calls_threshold = PENDING_ACKS  # a batch's acks, one a station
         return client
 
     async def _receive(self, client: aiomqtt.Client) -> None:
@@ -238,25 +243,38 @@ class Collector:
     async def _acknowledge(
         self, client: aiomqtt.Client, done: Ingested, previous: asyncio.Task[None] | None
     ) -> None:
+        """Each station of the batch gets its newest head (a backlog of batches waiting
+        here collapses into one ack a station)."""
+        for head in done.heads.values():
+            if head.head_seq:
+                self._stored_heads[head.station] = (head.line, head.head_seq, head.head_hash)
         if previous is not None:
-            await previous
+            await asyncio.wait([previous])  # its failures are its own (logged there)
         moved = {
-            head.station: (head.line, head.head_seq, head.head_hash)
-            for head in done.heads.values()
-            if head.head_seq
-            and self._published.get(head.station) != (head.head_seq, head.head_hash)
+            station: (line, seq, hash_)
+            for station in done.heads
+            if station in self._stored_heads
+            for line, seq, hash_ in [self._stored_heads[station]]
+            if self._published.get(station) != (seq, hash_)
         }
-        # all at once: one round trip to the broker a batch, not one a station
-        await asyncio.gather(
+        # all at once: one round trip to the broker a batch, not one a station; no timeout
+        # (a busy broker confirms late): a lost connection ends the receiving, and this
+        # task with it
+        results = await asyncio.gather(
             *(
                 client.publish(
                     f"{self.prefix}/{line}/{station}/journal/ack",
                     json.dumps({"seq": seq, "hash": hash_}),
                     qos=1,
                     retain=True,
+                    timeout=math.inf,
                 )
                 for station, (line, seq, hash_) in moved.items()
-            )
+            ),
+            return_exceptions=True,
         )
-        for station, (_, seq, hash_) in moved.items():
-            self._published[station] = (seq, hash_)
+        for (station, (_, seq, hash_)), result in zip(moved.items(), results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("plant_ack_failed", station=shown(station), error=shown(str(result)))
+            else:
+                self._published[station] = (seq, hash_)
