@@ -1,14 +1,9 @@
-"""A real PostgreSQL for the plant tests, from the Debian package `postgresql` (.ci/run
-installs it), registered in conftest.py.
+"""A real PostgreSQL for the plant tests (`station.bench.scratch_postgres`, from the
+Debian package `postgresql`: .ci/run installs it), registered in conftest.py.
 
-- `postgres_server` (session): `initdb` into a fresh directory under /tmp, then
-  `postgres` on a free loopback port with its unix socket in that directory; trust
-  authentication for the user `plant`; fsync off (these tests are about our code, not
-  PostgreSQL's durability). As root, initdb and postgres run as `nobody` (`setpriv`;
-  PostgreSQL refuses to run as root), so the directory is made under /tmp, which nobody can reach,
-  not under pytest's root-only temporary directory. Stopped (fast shutdown) and removed
-  at the end of the session. Skips, saying so, only when the binaries are absent
-  (/usr/lib/postgresql/*/bin).
+- `postgres_server` (session): a throwaway server on a free loopback port, fsync off
+  (these tests are about our code, not PostgreSQL's durability), stopped and removed at
+  the end of the session. Skips, saying so, only when the binaries are absent.
 - `postgres_url` (per test): a database of the test's own (CREATE DATABASE), dropped
   after it.
 - `plant_db` (per test, parametrized `sqlite` / `postgresql`): the URL of an empty plant
@@ -17,161 +12,23 @@ installs it), registered in conftest.py.
 
 from __future__ import annotations
 
-import itertools
-import os
-import pwd
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-START_S = 30.0
-STOP_S = 30.0
-USER = "plant"
-UNPRIVILEGED = "nobody"
+from station.bench.scratch_postgres import NoPostgres, PostgresServer, scratch_postgres
 
-
-def postgres_bin() -> Path | None:
-    """The bin directory of the newest PostgreSQL installed, or None."""
-    found = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/postgres"),
-        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
-    )
-    return found[-1].parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class PostgresServer:
-    directory: Path
-    port: int
-    process: subprocess.Popen[bytes]
-    argv: list[str]
-    _names = itertools.count(1)
-
-    def stop(self) -> None:
-        """Fast shutdown (a test restarting the database mid-ingest; then `start`)."""
-        _stop(self.process)
-
-    def start(self) -> None:
-        """Start it again on the same port and data, once it accepts connections."""
-        with (self.directory / "postgres.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory
-            )
-        _until_accepting(self)
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{USER}@127.0.0.1:{self.port}/{database}"
-
-    def admin(self, statement: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.url(), autocommit=True) as connection:
-            connection.execute(statement)
-
-    def new_database(self) -> str:
-        name = f"plant_test_{os.getpid()}_{next(self._names)}"
-        self.admin(f"CREATE DATABASE {name}")
-        return name
-
-    def log(self) -> str:
-        path = self.directory / "postgres.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-
-def _as_unprivileged(argv: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return argv
-    # setpriv execs the command itself (runuser forks and keeps itself in between): the
-    # signals that stop postgres reach it
-    user = pwd.getpwnam(UNPRIVILEGED)
-    ids = ["--reuid", str(user.pw_uid), "--regid", str(user.pw_gid), "--clear-groups"]
-    return ["setpriv", *ids, *argv]
-
-
-def _accepting(server: PostgresServer) -> bool:
-    import psycopg
-
-    try:
-        with psycopg.connect(server.url(), connect_timeout=2):
-            return True
-    except psycopg.OperationalError:
-        return False
-
-
-def _until_accepting(server: PostgresServer) -> None:
-    deadline = time.monotonic() + START_S
-    while not _accepting(server):
-        if server.process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"postgres did not start on port {server.port}:\n{server.log()}")
-        time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)  # fast shutdown
-        try:
-            process.wait(timeout=STOP_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+__all__ = ["PostgresServer", "plant_db", "postgres_server", "postgres_url"]
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    binaries = postgres_bin()
-    if binaries is None:
-        pytest.skip("PostgreSQL not installed (Debian package postgresql: /usr/lib/postgresql)")
-    directory = Path(tempfile.mkdtemp(prefix="plant-postgres-"))
     try:
-        if os.geteuid() == 0:
-            nobody = pwd.getpwnam(UNPRIVILEGED)
-            os.chown(directory, nobody.pw_uid, nobody.pw_gid)
-        data = directory / "data"
-        subprocess.run(
-            _as_unprivileged(
-                [
-                    *(str(binaries / "initdb"), "-D", str(data), "-U", USER, "-A", "trust"),
-                    *("-E", "UTF8", "--no-sync", "--no-instructions"),
-                ]
-            ),
-            check=True,
-            capture_output=True,
-            cwd=directory,
-            timeout=120,
-        )
-        port = _free_port()
-        argv = _as_unprivileged(
-            [
-                *(str(binaries / "postgres"), "-D", str(data), "-p", str(port)),
-                *("-k", str(directory), "-c", "listen_addresses=127.0.0.1"),
-                *("-c", "fsync=off", "-c", "full_page_writes=off"),
-            ]
-        )
-        with (directory / "postgres.log").open("ab") as log:
-            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=directory)
-        server = PostgresServer(directory, port, process, argv)
-        try:
-            _until_accepting(server)
+        with scratch_postgres() as server:
             yield server
-        finally:
-            server.stop()
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    except NoPostgres as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from station.plant.store import add_db_argument
 
 if TYPE_CHECKING:
-    from station.plant.report import LineFacts
+    from station.plant.lines import LineFacts
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +71,7 @@ def _refuse(message: str) -> int:
 def _facts(paths: list[Path]) -> dict[str, LineFacts]:
     """Each line file's facts; ValueError with one line for a file that is not one."""
     from station.config.loader import ConfigError, load_line
-    from station.plant.report import line_facts
+    from station.plant.lines import line_facts
 
     facts = {}
     for path in paths:

@@ -10,6 +10,7 @@ error points at the exact line that is wrong.
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, model_validator
 
@@ -73,6 +74,15 @@ class Route(Section):
     """Where failed gates send vehicles."""
 
 
+class Shift(Section):
+    """A shift of the line's working day: it runs from its start to the next shift's."""
+
+    name: Slug
+    """Shift name, e.g. morning."""
+    start: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    """Start in the plant's local time, HH:MM (24 h)."""
+
+
 class LineFile(Section):
     """A production line: its route and the vehicle attributes its conditions use."""
 
@@ -89,6 +99,28 @@ class LineFile(Section):
     target_per_day: int | None = Field(default=None, ge=1, le=10_000)
     """Vehicles a day this line should release (`station plant report`; default: the
     plant's 180 over its 4 lines, 45)."""
+    shifts: list[Shift] = Field(default_factory=list, max_length=8)
+    """The working day's shifts for `station plant report`'s throughput per shift, each
+    until the next one's start, the last until the first (default: morning 06:00,
+    afternoon 14:00, night 22:00: 3 x 8 h)."""
+    timezone: str | None = Field(default=None, max_length=64)
+    """The plant's time zone (IANA name, e.g. Europe/Paris) for the shifts' local times
+    (default: the time zone of the machine running the report)."""
+
+    @model_validator(mode="after")
+    def _shifts_and_zone(self) -> LineFile:
+        starts = [shift.start for shift in self.shifts]
+        if len(set(starts)) != len(starts):
+            raise ValueError("shifts: two shifts start at the same time")
+        if self.timezone is not None:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"timezone: unknown time zone {self.timezone!r} (an IANA name like "
+                    "Europe/Paris)"
+                ) from None
+        return self
 
 
 # --- station file ----------------------------------------------------------------

@@ -105,15 +105,15 @@ class Event:
 
     def expected_hash(self) -> str:
         """The hash the other fields give; differs from `hash` when the row was edited."""
-        fields = self.to_dict()
-        del fields["hash"]
-        return chain_hash(fields)
+        # the fields as they are (to_dict's deep copy is not needed to hash them)
+        return chain_hash({name: getattr(self, name) for name in _HASHED})
 
 
 COLUMNS = tuple(f.name for f in dataclasses.fields(Event))
 SELECT_EVENTS = f"SELECT {', '.join(COLUMNS)} FROM events"
 INSERT_EVENT = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _DATA_INDEX = COLUMNS.index("data")
+_HASHED = tuple(name for name in COLUMNS if name != "hash")
 
 
 def event_from_row(row: tuple[Any, ...]) -> Event:

@@ -13,7 +13,10 @@
   event loop. A message refused (`station.plant.incoming`) is a plant alarm stored with
   the batch. After the commit: the PUBACKs, then for each station whose head moved (and
   the first time each station is seen after a start) the retained ack
-  `{"seq": N, "hash": "..."}` on `.../journal/ack`, N the highest contiguous seq stored.
+  `{"seq": N, "hash": "..."}` on `.../journal/ack`, N the highest contiguous seq stored;
+  the acks of a batch are published together (one round trip to the broker, not one a
+  station), in a task of their own while the next batch is taken, each batch's once the
+  previous batch's are confirmed.
 - The database failing: the batch is retried (the store reopened) with capped backoff;
   nothing is acknowledged meanwhile. The broker failing: reconnects forever. The first
   connection failing, or the database not opening at start, ends `run` with an error.
@@ -24,7 +27,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +52,9 @@ BATCH_MAX = 500
 BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 10.0
 KEEPALIVE_S = 30
+ACK_GRACE_S = 2.0
+PENDING_ACKS = 10_000
+"""Acks in flight before aiomqtt warns (its default, 10, is a line's stations)."""
 REMEMBERED = 1000
 """Distinct unknown topics and refusals alarmed once each; past that, only logged."""
 TOPIC_SHOWN = 200
@@ -78,6 +87,9 @@ class Collector:
         self._thread = ReaderThread("plant-db")
         self._store: Store | None = None
         self._published: dict[str, tuple[int, str]] = {}
+        self._acking: asyncio.Task[None] | None = None
+        self._stored_heads: dict[str, tuple[str, int, str]] = {}
+        self._ever_connected = False
         self._alarmed: set[tuple[str, str]] = set()
         self.connected = asyncio.Event()
 
@@ -106,10 +118,14 @@ class Collector:
                     failures = 0
                     await client.subscribe(f"{self.prefix}/#", qos=1)
                     self.connected.set()
+                    self._ever_connected = True
                     log.info("plant_subscribed", broker=url, client_id=self.client_id)
-                    await self._receive(client)
+                    try:
+                        await self._receive(client)
+                    finally:
+                        await self._stop_acking()
             except aiomqtt.MqttError as exc:
-                if not self._published and not self.connected.is_set():
+                if not self._ever_connected:
                     raise StartError(f"plant broker {url} unreachable: {exc}") from None
                 log.warning("plant_broker_lost", broker=url, error=shown(str(exc)))
             finally:
@@ -125,18 +141,23 @@ class Collector:
             clean_session=False,
             keepalive=KEEPALIVE_S,
             tls_context=ssl.create_default_context() if self.broker.tls else None,
+            # the PUBACKs and acks of a batch are small writes: without it each waits on
+            # Nagle and the broker's delayed ACK (40 ms)
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
         # aiomqtt has no manual acknowledgement of its own: paho's, so the broker's copy
         # of a message goes only once the message is committed
         client._client.manual_ack_set(True)
+        client.pending_calls_threshold = PENDING_ACKS  # a batch's acks, one a station
         return client
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         stream = client.messages
+        waiting = client._queue  # aiomqtt's own: its iterator costs a task a message
         async for first in stream:
             batch = [first]
-            while len(stream) > 0 and len(batch) < self.batch_max:
-                batch.append(await anext(stream))
+            while not waiting.empty() and len(batch) < self.batch_max:
+                batch.append(waiting.get_nowait())
             await self._take(client, batch)
 
     async def _take(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
@@ -161,7 +182,11 @@ class Collector:
         for message in batch:
             if message.qos > 0:
                 client._client.ack(message.mid, message.qos)
-        await self._acknowledge(client, done)
+        # the stations' acks go out while the next batch is taken: in batch order, each
+        # batch's after the previous one's are confirmed
+        self._acking = asyncio.create_task(
+            self._acknowledge(client, done, self._acking), name="plant-acks"
+        )
 
     def _refuse(
         self, refusals: list[PlantAlarm], kind: str, station: str | None, what: str, why: str
@@ -207,14 +232,48 @@ class Collector:
             self.on_commit(done)
         return done
 
-    async def _acknowledge(self, client: aiomqtt.Client, done: Ingested) -> None:
+    async def _stop_acking(self) -> None:
+        """The acks still going out get `ACK_GRACE_S` (a stop), then are cancelled."""
+        acking, self._acking = self._acking, None
+        if acking is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, aiomqtt.MqttError):
+                await asyncio.wait_for(acking, ACK_GRACE_S)
+
+    async def _acknowledge(
+        self, client: aiomqtt.Client, done: Ingested, previous: asyncio.Task[None] | None
+    ) -> None:
+        """Each station of the batch gets its newest head (a backlog of batches waiting
+        here collapses into one ack a station)."""
         for head in done.heads.values():
-            if head.head_seq == 0:
-                continue
-            acked = (head.head_seq, head.head_hash)
-            if self._published.get(head.station) == acked:
-                continue
-            topic = f"{self.prefix}/{head.line}/{head.station}/journal/ack"
-            payload = json.dumps({"seq": head.head_seq, "hash": head.head_hash})
-            await client.publish(topic, payload, qos=1, retain=True)
-            self._published[head.station] = acked
+            if head.head_seq:
+                self._stored_heads[head.station] = (head.line, head.head_seq, head.head_hash)
+        if previous is not None:
+            await asyncio.wait([previous])  # its failures are its own (logged there)
+        moved = {
+            station: (line, seq, hash_)
+            for station in done.heads
+            if station in self._stored_heads
+            for line, seq, hash_ in [self._stored_heads[station]]
+            if self._published.get(station) != (seq, hash_)
+        }
+        # all at once: one round trip to the broker a batch, not one a station; no timeout
+        # (a busy broker confirms late): a lost connection ends the receiving, and this
+        # task with it
+        results = await asyncio.gather(
+            *(
+                client.publish(
+                    f"{self.prefix}/{line}/{station}/journal/ack",
+                    json.dumps({"seq": seq, "hash": hash_}),
+                    qos=1,
+                    retain=True,
+                    timeout=math.inf,
+                )
+                for station, (line, seq, hash_) in moved.items()
+            ),
+            return_exceptions=True,
+        )
+        for (station, (_, seq, hash_)), result in zip(moved.items(), results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("plant_ack_failed", station=shown(station), error=shown(str(result)))
+            else:
+                self._published[station] = (seq, hash_)

@@ -40,9 +40,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, get_args
 
-from station.config.models import LineFile
+from station.config.models import Rework
+from station.plant.lines import LineFacts, per_shift
 from station.plant.store import ReportRow, Store
-from station.route import HoldCause
+from station.route import HoldCause, RouteSnapshot, next_operation
+from station.tag import TagError, decode
 
 KINDS = (
     "admitted",
@@ -57,41 +59,12 @@ KINDS = (
 DATA_KINDS = ("admitted", "tag_write", "hold")
 """Kinds whose data the report reads (the rest: their columns only)."""
 PLANT_TARGET = 180
-DEFAULT_LINE_TARGET = 45
 HORIZON_S = 30 * 86400.0
 STRANDED_AFTER_S = 3600.0
 STATES = ("Execute", "Held", "Aborted", "Suspended", "Stopped")
-EXIT_OPERATION = "exit"
 _TAG_MAGIC = b"VP"
 _TAG_HOLD_BYTE = 3
 _HOLD_CAUSES: tuple[str, ...] = get_args(HoldCause)
-
-
-@dataclass(frozen=True)
-class LineFacts:
-    """What a line file tells the report (from `--line-config`)."""
-
-    target_per_day: int = DEFAULT_LINE_TARGET
-    exit_operation: str = EXIT_OPERATION
-    gates: tuple[str, ...] = ()
-    order: tuple[str, ...] = ()
-    """Stations in route order (rework bay last)."""
-
-
-def line_facts(line: LineFile) -> LineFacts:
-    """What the report takes of a line file (`--line-config`; the web view and the line
-    run give theirs too)."""
-    route = line.route
-    exits = [op.operation for op in route.operations if op.kind == "check_out"]
-    return LineFacts(
-        target_per_day=line.target_per_day or DEFAULT_LINE_TARGET,
-        exit_operation=exits[-1] if exits else route.operations[-1].operation,
-        gates=tuple(op.operation for op in route.operations if op.gate),
-        order=(
-            *dict.fromkeys(s for op in route.operations for s in op.served_by),
-            route.rework.station,
-        ),
-    )
 
 
 def seconds(wall: str) -> float:
@@ -142,6 +115,9 @@ class _Vehicle:
     """(since, station, reason) while held."""
     last_wall: float = 0.0
     last_station: str = ""
+    last_kind: str = ""
+    tag: tuple[float, str] | None = None
+    """(when, hex) of its newest tag write."""
 
 
 @dataclass
@@ -211,6 +187,7 @@ class _Fold:
                 vehicle.first_wall = min(vehicle.first_wall, at)
                 if at >= vehicle.last_wall:
                     vehicle.last_wall, vehicle.last_station = at, station
+                    vehicle.last_kind = row.kind
             if row.kind == "admitted":
                 operation = row.data.get("operation")
                 post.operation = operation if isinstance(operation, str) else post.operation
@@ -226,6 +203,10 @@ class _Fold:
                 last_hold[row.vin] = reason or "hold"
             elif row.kind == "tag_write":
                 cycle_hold = tag_hold(row.data.get("tag"))
+                written = row.data.get("tag")
+                newer = vehicle is not None and (vehicle.tag is None or at >= vehicle.tag[0])
+                if vehicle is not None and newer and isinstance(written, str):
+                    vehicle.tag = (at, written)
             elif row.kind == "released" and vehicle is not None and row.result == "passed":
                 if post.operation == self.exit_of(row.line):
                     vehicle.released = at
@@ -284,7 +265,27 @@ class _Fold:
                 self._state(post, post.state, self.until)
 
 
-def _station_document(post: _Station) -> dict[str, Any]:
+def queues(vehicles: Iterable[_Vehicle], route: RouteSnapshot) -> dict[str, list[_Vehicle]]:
+    """Station -> the vehicles waiting for it: they left their last station (its cycle
+    ended) and their newest tag sends them there (the route rules, as the conveyor)."""
+    waiting: dict[str, list[_Vehicle]] = {}
+    for vehicle in vehicles:
+        if vehicle.last_kind != "cycle_ended" or vehicle.tag is None:
+            continue
+        try:
+            progress = decode(bytes.fromhex(vehicle.tag[1]), route)
+        except (TagError, ValueError):
+            continue  # a tag of another route, or not a tag: nowhere known
+        target = next_operation(route, progress)
+        if target is None:
+            continue
+        # before parallel stations the queue is theirs together: each shows it
+        for station in (target.station,) if isinstance(target, Rework) else target.served_by:
+            waiting.setdefault(station, []).append(vehicle)
+    return waiting
+
+
+def _station_document(post: _Station, queued: list[_Vehicle] | None) -> dict[str, Any]:
     return {
         "station": post.station,
         "operation": post.operation,
@@ -294,6 +295,11 @@ def _station_document(post: _Station) -> dict[str, Any]:
         "state": post.state,
         "state_time_s": {k: round(v, 3) for k, v in post.state_time.items()},
         "last_event": None if post.last_wall is None else wall_of(post.last_wall),
+        "queue": None if queued is None else len(queued),
+        "queued": [
+            {"vin": v.vin, "since": wall_of(v.last_wall)}
+            for v in sorted(queued or [], key=lambda v: (v.last_wall, v.vin))
+        ],
     }
 
 
@@ -310,6 +316,7 @@ def _line_document(
     held = [v for v in vehicles if v.held is not None and v.released is None]
     wip = [v for v in vehicles if v.entered is not None and v.released is None and v.held is None]
     stranded = [v for v in wip if until - v.last_wall > stranded_after_s]
+    queued = None if facts.route is None else queues(wip, facts.route)
     span = max(until - since, 1.0)
     leads = [v.released - v.first_wall for v in released if v.released is not None]
     gates = [
@@ -331,6 +338,14 @@ def _line_document(
         "throughput_per_hour": round(len(released) * 3600 / span, 3),
         "throughput_per_day": round(len(released) * 86400 / span, 3),
         "target_per_day": facts.target_per_day,
+        "throughput_per_shift": per_shift(
+            [v.released for v in released if v.released is not None],
+            since,
+            until,
+            shifts=facts.shifts,
+            timezone=facts.timezone,
+            target_per_day=facts.target_per_day,
+        ),
         "lead_time_s": {"p50": percentile(leads, 0.5), "p90": percentile(leads, 0.9)},
         **_series(released, leads),
         "gates": [
@@ -368,7 +383,10 @@ def _line_document(
             }
             for v in sorted(stranded, key=lambda v: v.vin)
         ],
-        "stations": [_station_document(p) for p in stations],
+        "stations": [
+            _station_document(p, None if queued is None else queued.get(p.station, []))
+            for p in stations
+        ],
     }
 
 

@@ -35,7 +35,6 @@ from typing import Any, Protocol
 
 from station.journal import GENESIS_HASH, Event, bound_text
 from station.journal.event import COLUMNS, event_from_row
-from station.plant import chain
 from station.plant.incoming import Incoming
 from station.plant.migrations import CREATE_MIGRATIONS, MIGRATIONS
 
@@ -57,6 +56,8 @@ class Cursor(Protocol):
     def rowcount(self) -> int: ...
 
     def execute(self, sql: Any, params: Sequence[Any] = ..., /) -> Any: ...
+
+    def executemany(self, sql: Any, params: Sequence[Sequence[Any]], /) -> Any: ...
 
     def fetchone(self) -> Any: ...
 
@@ -238,145 +239,12 @@ class Store(ABC):
     # --- storing -----------------------------------------------------------------------
 
     def ingest(self, batch: Sequence[Incoming], refusals: Sequence[PlantAlarm] = ()) -> Ingested:
-        """Store a batch of events and the refusals seen beside them: one transaction."""
+        """Store a batch of events and the refusals seen beside them: one transaction
+        (`station.plant.batch`)."""
+        from station.plant.batch import Batch
+
         with self._errors("storing events"), self._transaction() as cursor:
-            done = Ingested(alarms=list(refusals))
-            for station in sorted({incoming.event.station for incoming in batch}):
-                self._lock_station(cursor, station)  # in one order: no deadlock
-            for incoming in batch:
-                station = incoming.event.station
-                head = done.heads.get(station)
-                if head is None:
-                    head = done.heads[station] = self._head(cursor, station, incoming.line)
-                head.line = incoming.line
-                self._take(cursor, head, incoming, done)
-            for head in done.heads.values():
-                cursor.execute(
-                    self._sql(_SAVE_HEAD),
-                    (
-                        head.station,
-                        head.line,
-                        head.head_seq,
-                        head.head_hash,
-                        head.max_seq,
-                        head.broken_seq,
-                    ),
-                )
-            wall = now_wall()
-            done.alarms = [
-                PlantAlarm(
-                    a.kind,
-                    bound_text(a.text, ALARM_TEXT),
-                    None if a.station is None else bound_text(a.station, ALARM_TEXT),
-                    a.seq,
-                    a.wall or wall,
-                )
-                for a in done.alarms
-            ]
-            for alarm in done.alarms:
-                cursor.execute(
-                    self._sql(
-                        "INSERT INTO plant_alarms (wall, station, seq, kind, text) "
-                        "VALUES (?, ?, ?, ?, ?)"
-                    ),
-                    (alarm.wall, alarm.station, alarm.seq, alarm.kind, alarm.text),
-                )
-            return done
-
-    def _head(self, cursor: Cursor, station: str, line: str) -> Head:
-        cursor.execute(
-            self._sql(f"SELECT {_HEAD_COLUMNS} FROM stations WHERE station = ?{self.lock_rows}"),
-            (station,),
-        )
-        row = cursor.fetchone()
-        return Head(station, line) if row is None else Head(*row)
-
-    def _take(self, cursor: Cursor, head: Head, incoming: Incoming, done: Ingested) -> None:
-        event = incoming.event
-        if event.seq > head.head_seq:
-            if event.seq == head.head_seq + 1:
-                problem = chain.link_problem(event, chain.previous_hash(event.seq, head.head_hash))
-                status = chain.status_after(problem, head.broken_seq is not None)
-            else:
-                problem, status = None, chain.GAP
-            cursor.execute(self._sql(_INSERT), (*event.to_row(), incoming.line, status, problem))
-            if cursor.rowcount == 1:
-                done.stored += 1
-                self._stored_one(cursor, head, event, problem, done)
-                return
-        cursor.execute(
-            self._sql("SELECT hash FROM events WHERE station = ? AND seq = ?"),
-            (event.station, event.seq),
-        )
-        (held,) = cursor.fetchone()
-        if held == event.hash:
-            done.duplicates += 1
-            return
-        done.alarms.append(
-            PlantAlarm(
-                "conflict",
-                f"station {event.station} seq {event.seq} came again with another hash "
-                f"({event.hash[:16]}, stored {held[:16]}): the stored one is kept",
-                event.station,
-                event.seq,
-            )
-        )
-
-    def _stored_one(
-        self, cursor: Cursor, head: Head, event: Event, problem: str | None, done: Ingested
-    ) -> None:
-        if event.seq > head.head_seq + 1:  # ahead of a hole
-            if event.seq > head.max_seq + 1:
-                first = max(head.head_seq, head.max_seq) + 1
-                done.alarms.append(
-                    PlantAlarm(
-                        "gap",
-                        f"station {event.station}: seq {first}..{event.seq - 1} missing "
-                        f"before seq {event.seq} (kept, not acknowledged until they come)",
-                        event.station,
-                        first,
-                    )
-                )
-            head.max_seq = max(head.max_seq, event.seq)
-            return
-        self._advance(head, event, problem, done)
-        if head.max_seq > head.head_seq:
-            self._close_gap(cursor, head, done)
-        head.max_seq = max(head.max_seq, head.head_seq)
-
-    def _advance(self, head: Head, event: Event, problem: str | None, done: Ingested) -> None:
-        if problem is not None:
-            if head.broken_seq is None:
-                head.broken_seq = event.seq
-            done.alarms.append(
-                PlantAlarm(
-                    "chain",
-                    f"station {event.station}: hash chain broken: {problem}",
-                    event.station,
-                    event.seq,
-                )
-            )
-        head.head_seq, head.head_hash = event.seq, event.hash
-
-    def _close_gap(self, cursor: Cursor, head: Head, done: Ingested) -> None:
-        """Link the events stored ahead of the hole that just closed, while contiguous."""
-        cursor.execute(
-            self._sql(f"{_SELECT} WHERE station = ? AND seq > ? ORDER BY seq"),
-            (head.station, head.head_seq),
-        )
-        for row in cursor.fetchall():
-            waiting = _stored(row).event
-            if waiting.seq != head.head_seq + 1:
-                break
-            problem = chain.link_problem(waiting, head.head_hash)
-            status = chain.status_after(problem, head.broken_seq is not None)
-            cursor.execute(
-                self._sql(
-                    "UPDATE events SET status = ?, problem = ? WHERE station = ? AND seq = ?"
-                ),
-                (status, problem, head.station, waiting.seq),
-            )
-            self._advance(head, waiting, problem, done)
+            return Batch(self, cursor).store(batch, refusals)
 
     # --- reading -----------------------------------------------------------------------
 

@@ -42,8 +42,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from station.plant.lines import LineFacts
 from station.plant.passport import passport
-from station.plant.report import LineFacts, report
+from station.plant.report import report
 from station.plant.store import StoreError
 from station.web import reading
 from station.web.board import PLANT

@@ -22,7 +22,7 @@ import structlog
 import uvicorn
 
 from station.config.models import LineFile
-from station.plant.report import LineFacts, line_facts
+from station.plant.lines import LineFacts, line_facts
 from station.route import RouteSnapshot
 from station.uplink.config import BrokerAddress
 from station.web.app import WebApp

@@ -19,6 +19,7 @@ from playwright.async_api import Page, expect
 from web_rig import CHROMIUM, chromium, new_page, screenshot
 
 from station.config.loader import load_line
+from station.simulation import mosquitto as broker
 from station.simulation.line import PlantInputError, _plant
 
 pytest_plugins = ["mqtt_fixtures"]
@@ -278,9 +279,9 @@ def test_plant_options_refused_in_one_line(args: list[str], says: str) -> None:
 async def test_without_mosquitto_and_without_broker_it_says_to_pass_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_plant, "mosquitto", lambda: None)
-    with pytest.raises(PlantInputError, match="pass --broker URL"):
-        async with _plant.local_broker(tmp_path):
+    monkeypatch.setattr(broker, "mosquitto", lambda: None)
+    with pytest.raises(PlantInputError, match="mosquitto is not installed; pass --broker URL"):
+        async with _plant.plant_side(None, None, tmp_path):
             pass
 
 

@@ -1,8 +1,8 @@
 """`station plant report` (station.plant.report) against both databases (`plant_db`):
 a small plant written as stations journal it, then each figure checked by hand: entered,
-released, held with reason and age, WIP, stranded, throughput against the target, lead
-time, first-pass yield and rework loops per gate, PackML state time; the text output and
-bad input (one line, exit 2)."""
+released, held with reason and age, WIP, stranded, throughput against the target (per
+hour, day and shift), lead time, first-pass yield and rework loops per gate, PackML state
+time, the queue per station; the text output and bad input (one line, exit 2)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,14 @@ from typing import Any
 import pytest
 from plant_rig import event, incoming
 
+from station.config.loader import load_line
 from station.journal import GENESIS_HASH, Event
-from station.plant.report import LineFacts, report
+from station.plant.lines import LineFacts, line_facts
+from station.plant.report import report
 from station.plant.store import open_store
+from station.route import complete, intake
+from station.tag import encode
+from station.vin import check_digit
 
 T0 = datetime(2026, 12, 4, 6, 0, tzinfo=UTC).timestamp()
 DAY = 86400.0
@@ -221,3 +226,63 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], says: str, tmp_path: 
     assert says in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
+
+
+LINE1 = Path(__file__).resolve().parents[2] / "configs" / "lines" / "line1.yaml"
+
+
+def a_vin(serial: int) -> str:
+    vin = f"VF1RFB00X66{serial:06d}"
+    return f"{vin[:8]}{check_digit(vin)}{vin[9:]}"
+
+
+def test_the_queue_of_a_station_is_read_from_the_tags(plant_db: str) -> None:
+    """V6 left the reception (its tag says diagnosis next) and waits for the diagnosis;
+    V7 is in the diagnosis; V8 left the reception, then entered the diagnosis and left
+    it: it waits for electromechanics. Without the route (no line file): no queue."""
+    facts = line_facts(load_line(LINE1).model)
+    assert facts.route is not None
+    route = facts.route
+    reception, diagnosis = Journal("reception"), Journal("diagnosis")
+    progress = {}
+    for at, serial in ((100, 6), (200, 7), (300, 8)):
+        vin = a_vin(serial)
+        after = complete(route, intake(route, vin, {}), "intake", "passed").next_write()
+        progress[vin] = after
+        reception.visit(at, vin, "intake", "passed", tag=encode(after, route).hex())
+    v7, v8 = a_vin(7), a_vin(8)
+    diagnosis.add(900, "admitted", v7, data={"operation": "diagnosis", "rework": False})
+    done = complete(route, progress[v8], "diagnosis", "passed").next_write()
+    diagnosis.visit(600, v8, "diagnosis", "passed", tag=encode(done, route).hex())
+    store = open_store(plant_db)
+    try:
+        for journal in (reception, diagnosis):
+            store.ingest(incoming(journal.events))
+        with_route = report(store, T0, T0 + 3600, lines={"line-1": facts})
+        without = report(store, T0, T0 + 3600)
+    finally:
+        store.close()
+    stations = {s["station"]: s for s in with_route["lines"][0]["stations"]}
+    assert stations["diagnosis"]["queue"] == 1
+    assert stations["diagnosis"]["queued"] == [{"vin": a_vin(6), "since": wall(160)}]
+    assert stations["diagnosis"]["in_station"] == v7
+    assert stations["reception"]["queue"] == 0
+    assert [s["queue"] for s in without["lines"][0]["stations"]] == [None, None]
+
+
+def test_throughput_per_shift(db: str) -> None:
+    """V1 and V2 were released at 06:17 and 06:22 UTC, within the first hour."""
+    two = LineFacts(shifts=(("early", "06:00"), ("late", "18:00")), timezone="UTC")
+    (line,) = figures(db, lines={"line-1": two})["lines"]
+    assert line["throughput_per_shift"] == [
+        {"shift": "early", "start": "06:00", "hours": 12.0, "covered_h": 1.0, "released": 2,
+         "per_shift": 24.0, "target_per_shift": 22.5},
+        {"shift": "late", "start": "18:00", "hours": 12.0, "covered_h": 0.0, "released": 0,
+         "per_shift": None, "target_per_shift": 22.5},
+    ]  # fmt: skip
+    paris = LineFacts(timezone="Europe/Paris")  # 06:00 UTC is 07:00 there: the morning
+    (line,) = figures(db, lines={"line-1": paris})["lines"]
+    shifts = {s["shift"]: s for s in line["throughput_per_shift"]}
+    assert [s["shift"] for s in line["throughput_per_shift"]] == ["morning", "afternoon", "night"]
+    assert (shifts["morning"]["released"], shifts["morning"]["covered_h"]) == (2, 1.0)
+    assert shifts["morning"]["target_per_shift"] == 15.0

@@ -1,10 +1,8 @@
 """The plant beside a line run (`station line --simulate --plant`).
 
-- The broker: the one of `--broker`, else Debian's `mosquitto` started here as a child
-  process on a free loopback port (anonymous, in memory, no queue limit, 500 messages in
-  flight towards the collector), stopped at the end. No embedded Python broker: amqtt,
-  the embeddable one, speaks MQTT 3.1.1 only. Without `mosquitto` installed and no
-  `--broker`, the run is refused (`PlantInputError`).
+- The broker: the one of `--broker`, else Debian's `mosquitto` started for the run
+  (`station.simulation.mosquitto`), stopped at the end. Without `mosquitto` installed
+  and no `--broker`, the run is refused (`PlantInputError`).
 - The collector (`station.plant.collector.Collector`) in the line's process, started and
   subscribed before the stations start, storing into `--db` (default: `plant.sqlite3` in
   the run's folder; the database must hold no station yet).
@@ -30,9 +28,6 @@ import contextlib
 import dataclasses
 import functools
 import os
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -43,12 +38,14 @@ import structlog
 from station.config.models import LineFile
 from station.journal import JournalReader
 from station.plant.collector import Collector, StartError
+from station.plant.lines import line_facts
 from station.plant.passport import passport
-from station.plant.report import line_facts, report
+from station.plant.report import report
 from station.plant.store import Head, Store, StoreError, open_store
 from station.plant.verify import check_station
 from station.simulation.line._layout import LineLayout
 from station.simulation.line._records import Journey
+from station.simulation.mosquitto import BrokerUnavailable, local_broker
 from station.state_dir import journal_path
 from station.uplink.config import Uplink, parse_broker_url
 
@@ -57,85 +54,14 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("line.plant")
 
-BROKER_START_S = 10.0
 COLLECTOR_START_S = 30.0
 DRAIN_S = 120.0
 POLL_S = 0.1
 STOP_RETRY_S = 1.0
-INFLIGHT = 500
 
 
 class PlantInputError(Exception):
     """The plant side cannot be set up as asked; one line."""
-
-
-def mosquitto() -> str | None:
-    return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _accepting(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-def _write_conf(folder: Path, port: int) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    conf = folder / "mosquitto.conf"
-    settings = [
-        f"listener {port} 127.0.0.1",
-        "allow_anonymous true",
-        "persistence false",
-        f"max_inflight_messages {INFLIGHT}",
-        "max_queued_messages 0",
-        "log_dest stderr",
-        "log_type error",
-        "log_type warning",
-    ]
-    conf.write_text("\n".join(settings) + "\n")
-    return conf
-
-
-@contextlib.asynccontextmanager
-async def local_broker(folder: Path) -> AsyncIterator[str]:
-    """Mosquitto as a child process on a free loopback port; its URL."""
-    binary = mosquitto()
-    if binary is None:
-        raise PlantInputError(
-            "--plant needs a broker: Debian's mosquitto is not installed; pass --broker URL"
-        )
-    port = _free_port()
-    conf = await asyncio.to_thread(_write_conf, folder, port)
-    with (folder / "mosquitto.log").open("ab") as log_file:
-        process = await asyncio.create_subprocess_exec(
-            binary, "-c", str(conf), stdout=log_file, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + BROKER_START_S
-        while not await asyncio.to_thread(_accepting, port):
-            if process.returncode is not None or time.monotonic() > deadline:
-                raise PlantInputError(f"mosquitto did not start on port {port}")
-            await asyncio.sleep(POLL_S)
-        log.info("line_broker_started", port=port, pid=process.pid)
-        yield f"mqtt://127.0.0.1:{port}"
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                async with asyncio.timeout(BROKER_START_S):
-                    await process.wait()
-            except TimeoutError:
-                process.kill()
-                await process.wait()
 
 
 def _empty(db: str) -> None:
@@ -329,7 +255,10 @@ async def plant_side(
         raise PlantInputError(f"--db: {exc}") from None
     async with contextlib.AsyncExitStack() as stack:
         if broker_url is None:
-            broker_url = await stack.enter_async_context(local_broker(run_dir / "broker"))
+            try:
+                broker_url = await stack.enter_async_context(local_broker(run_dir / "broker"))
+            except BrokerUnavailable as exc:
+                raise PlantInputError(f"--plant needs a broker: {exc}; pass --broker URL") from None
         collector = Collector(
             parse_broker_url(broker_url), database, client_id=f"station-line-{os.getpid()}"
         )

@@ -1,0 +1,46 @@
+"""The plant benchmark (`python -m station.bench.plant`) at a tiny size: a line of 11
+stations, 2 vehicles ingested through a real mosquitto and the real collector into SQLite
+and PostgreSQL, 3 vehicles written in bulk into SQLite; its JSON has every figure, the
+collector's chain check passed (the shape and the check, not the speed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from mqtt_broker import requires_mosquitto
+
+from station.bench.scratch_postgres import postgres_bin
+
+pytestmark = [
+    requires_mosquitto,
+    pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL not installed"),
+]
+
+
+def test_the_plant_bench_prints_every_figure() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "station.bench.plant", "--lines", "1", "--ingest-vehicles", "2",
+         "--vehicles", "3", "--samples", "2"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    for database in ("sqlite", "postgresql"):
+        ingest = figures["ingest"][database]
+        assert ingest["stations"] == 11
+        assert 200 < ingest["events"] == ingest["acked"] == ingest["stored"]["events"]
+        assert ingest["chain_check_passed"] is True
+        assert ingest["events_per_s"] > 0 and ingest["collector_cpu_s"] > 0
+    year = figures["year"]
+    assert (year["vehicles"], year["stations"]) == (3, 11)
+    sqlite = year["sqlite"]
+    assert sqlite["events"] == year["events"] > 600
+    assert sqlite["size_mib"] > 0
+    assert sqlite["passport_ms"]["vins"] == 2
+    assert 0 < sqlite["passport_ms"]["median"] <= sqlite["passport_ms"]["p95"]
+    assert sqlite["passport_ms"]["visits_per_vin"] >= 8, "line 1 without bodywork and battery"
+    assert sqlite["day_report_s"] > 0 and sqlite["period_report_s"] > 0
+    assert sqlite["period_report_released"] == 3
