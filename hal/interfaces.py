@@ -150,15 +150,19 @@ class ShotReport:
 
 
 class CameraSystem(Device, Protocol):
-    """The photo studio's camera system: triggered by command, it reports each image."""
+    """The photo studio's camera system: it counts the table's encoder itself and fires
+    each armed shot as the table crosses its angle (position compare), then reports
+    each image."""
 
     async def begin(self, session: str) -> None:
-        """Start a session named `session` (the images are named after it); reports of
-        an earlier session are dropped."""
+        """Start a session named `session` (the images are named after it) and latch the
+        encoder; shots armed and reports of an earlier session are dropped."""
         ...
 
-    async def trigger(self, shot: int, cameras: Sequence[str]) -> None:
-        """Fire `cameras` now for shot number `shot`; their reports come later."""
+    async def arm(self, shots: Sequence[tuple[int, Sequence[str], float]]) -> set[int]:
+        """Arm each (shot number, cameras, angle in degrees) to fire at the table's next
+        forward crossing of the angle; returns the shots refused because the table had
+        already passed their angle."""
         ...
 
     async def reports(self, expected: int, timeout: float) -> list[ShotReport]:

@@ -1,18 +1,21 @@
 """The photo session: one continuous rotation, the cameras fired at angle crossings.
 
 Generic over the interfaces (`Turntable`, `CameraSystem`), as the studio's Twinner-like
-systems work: home (if asked), open a session on the camera system, then turn the
-table once round at a steady speed (`Turntable.revolve`, the drive's speed mode) and,
-on every status poll, trigger the cameras of the shot whose angle the table has just
-crossed (shot n at the start angle + (n + 1) x step_deg). The camera system takes
-each image at once, reading the table angle from its own encoder input, and reports
-it (name, SHA-256, angle, time); the reports are gathered after the rotation.
+systems work (position compare): home (if asked), open a session on the camera
+system, arm every shot of the rotation at its angle (shot n at the start angle +
+(n + 1) x step_deg), then turn the table once round at a steady speed
+(`Turntable.revolve`, the drive's speed mode). The camera system fires each shot
+itself as its own encoder input crosses the angle, and reports each image (name,
+SHA-256, angle, time); the controller only watches the rotation over Modbus (stall,
+drive fault, zone), so its loop delays never move a shot. The reports are gathered
+after the rotation.
 
 The manifest has one entry per planned image (shot, camera), in order, each `ok` or
 with its problem:
-- `not_triggered`: the angle jumped past this shot and a later one between two polls
-  (only the last shot crossed is fired: the earlier one would be far off its angle);
-- `no_report`: triggered, but the camera system never reported the image;
+- `not_triggered`: the camera system refused to arm the shot (the table had passed
+  its angle), or the rotation stopped before the table reached it;
+- `no_report`: the table passed the angle, but the camera system never reported the
+  image (a silent camera);
 - `off_angle`: the image was taken farther than `tolerance_deg` from its angle.
 The session is complete when every entry is ok: a complete 360-degree set when the
 shots cover the revolution.
@@ -106,40 +109,36 @@ async def photo_session(
     if not shots:
         raise ValueError("a session needs at least one shot")
     pending = list(shots)
-    fired: list[PlannedShot] = []
-    jumped: set[int] = set()
+    refused: set[int] = set()
+    reached: set[int] = set()
     start: float | None = None
     fault: TurntableFault | None = None
 
     async def on_travel(travelled: float) -> None:
-        crossed = []
         while pending and pending[0].travel_deg <= travelled:
-            crossed.append(pending.pop(0))
-        if not crossed:
-            return
-        *late, shot = crossed
-        jumped.update(s.number for s in late)
-        await cameras.trigger(shot.number, shot.cameras)
-        fired.append(shot)
-        if on_shot is not None:
-            await on_shot(shot.number)
+            shot = pending.pop(0)
+            reached.add(shot.number)
+            if on_shot is not None:
+                await on_shot(shot.number)
 
     try:
         if home_first:
             await turntable.home()
         start = (await turntable.status()).angle_deg
         await cameras.begin(session)
+        refused = await cameras.arm([(s.number, s.cameras, start + s.travel_deg) for s in shots])
         await turntable.revolve(shots[-1].travel_deg, speed_deg_s, on_travel)
     except DeviceError as exc:
         fault = _as_fault(exc, cameras)
+    fired = reached - refused
     reports: list[ShotReport] = []
     if fired:
-        expected = sum(len(shot.cameras) for shot in fired)
+        expected = sum(len(shot.cameras) for shot in shots if shot.number in fired)
         try:
             reports = await cameras.reports(expected, report_timeout_s)
         except DeviceError as exc:
             fault = fault or _as_fault(exc, cameras)
-    manifest = _manifest(shots, start, {s.number for s in fired}, jumped, reports, tolerance_deg)
+    manifest = _manifest(shots, start, fired, reports, tolerance_deg)
     return SessionResult(manifest, fault, start)
 
 
@@ -147,26 +146,21 @@ def _manifest(
     shots: tuple[PlannedShot, ...],
     start: float | None,
     fired: set[int],
-    jumped: set[int],
     reports: list[ShotReport],
     tolerance_deg: float,
 ) -> tuple[ManifestEntry, ...]:
     by_image = {(r.shot, r.camera): r for r in reports}
     entries = []
     for shot in shots:
-        angle = round(((start or 0.0) + shot.travel_deg) % 360.0, 1)
+        angle = round(((start or 0.0) + shot.travel_deg) % 360.0, 1) % 360.0
         for camera in shot.cameras:
-            report = by_image.get((shot.number, camera)) if shot.number in fired else None
+            report = by_image.get((shot.number, camera))
             problem: str | None = None
             if report is None:
-                problem = (
-                    "not_triggered"
-                    if shot.number in jumped or shot.number not in fired
-                    else "no_report"
-                )
+                problem = "no_report" if shot.number in fired else "not_triggered"
             elif abs(wrap180(report.angle_deg - angle)) > tolerance_deg:
                 problem = "off_angle"
-            entries.append(ManifestEntry(shot.number, camera, angle % 360.0, report, problem))
+            entries.append(ManifestEntry(shot.number, camera, angle, report, problem))
     return tuple(entries)
 
 

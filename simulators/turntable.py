@@ -128,9 +128,14 @@ class DriveModel:
         self._zero = start_deg if counted else 0.0
 
     @property
+    def counts(self) -> float:
+        """The encoder's angle, continuous (not folded): the angle register before the fold."""
+        return self.position - self._zero
+
+    @property
     def angle(self) -> float:
         """The angle the drive reports, degrees in [0, 360)."""
-        return (self.position - self._zero) % 360.0
+        return self.counts % 360.0
 
     def write_control(self, word: int) -> None:
         if word & drive.CONTROL_FAULT_RESET:
@@ -290,6 +295,13 @@ class SimTurntable(ModbusSimulator):
     def angle_deg(self) -> float:
         self._advance()
         return self.model.angle
+
+    @property
+    def encoder_deg(self) -> float:
+        """The table's encoder now, continuous degrees (what a camera system's encoder
+        input counts: `angle_deg` is it folded into [0, 360))."""
+        self._advance()
+        return self.model.counts
 
     @property
     def frequency_hz(self) -> float:

@@ -228,7 +228,7 @@ async def _sweep(ctx: StepContext, index: int, step: TurntableSweepStep) -> None
             shots=shots,
             speed_deg_s=step.speed_deg_s,
             tolerance_deg=step.angle_tolerance_deg,
-            report_timeout_s=section.report_timeout_s * ctx.time_scale,  # as fast as the sim
+            report_timeout_s=section.report_timeout_s,  # unscaled: it runs out only on a miss
             home_first=step.home_first,
             on_shot=on_shot,
         )

@@ -5,18 +5,23 @@ Protocol (the camera system's command interface, as the simulator
 
 - `VER` -> `OK,VER,<identity>`: the handshake when the port opens.
 - `SES,<session>` -> `OK,SES`: a new session; its images are named after it (the VIN).
-- `TRG,<shot>,<camera>[+<camera>...]` fires the cameras now (a software trigger: the
-  camera system takes the table angle from its own encoder input at that instant);
-  each camera's image is then reported by one line
-  `SHOT,<shot>,<camera>,<angle in 0.1 degree>,<name>,<sha256 hex>,<unix time in ms>`.
-  No reply line else; `ER,TRG,<nn>` refuses a trigger (unknown camera, no session).
+  `SES` also latches the table's encoder (the camera system's own encoder input).
+- `TRG,<shot>,<camera>[+<camera>...],<angle in 0.1 degree>` -> `OK,TRG`: arms the
+  shot (position compare): the camera system fires the cameras itself when its
+  encoder crosses the angle, the first crossing ahead of the latch going forward (a
+  full turn ahead for the latch's own angle). `ER,TRG,03`: refused, the table has
+  already passed the angle; `ER,TRG,01`/`02`: malformed, unknown camera.
+- Each camera's image is then reported by one line
+  `SHOT,<shot>,<camera>,<angle in 0.1 degree>,<name>,<sha256 hex>,<unix time in ms>`
+  (the angle and time of the encoder crossing).
 
-A trigger is sent and not waited for: a rotation fires the next one while the last
-one's images are being stored. The reports are taken as they come (a report of
-another session, a malformed one or one naming a camera not installed is dropped and
-counted, never taken); `reports()` waits for the missing ones. Everything a report
-carries is bounded and checked before it reaches the station: a name of at most 64
-characters `[A-Za-z0-9._-]`, a 64-digit hex checksum, an angle below 360 degrees.
+A whole rotation's shots are armed, pipelined, before the table starts: the
+controller's loop delay never moves a shot, it only watches the rotation. The reports
+are taken as they come (a malformed one or one naming a camera not installed is
+dropped and counted, never taken); `reports()` waits for the missing ones.
+Everything a report carries is bounded and checked before it reaches the station: a
+name of at most 64 characters `[A-Za-z0-9._-]`, a 64-digit hex checksum, an angle
+below 360 degrees.
 """
 
 from __future__ import annotations
@@ -99,10 +104,27 @@ class CameraSystemDriver(ReaderDevice[KeyenceReply]):
                 self._refused(frame, "SES")
             raise RequestTimeout(self.name, "no answer to SES")
 
-    async def trigger(self, shot: int, cameras: Sequence[str]) -> None:
+    async def arm(self, shots: Sequence[tuple[int, Sequence[str], float]]) -> set[int]:
         async with self._lock:
-            await self._send(f"TRG,{shot},{'+'.join(cameras)}")
-            self._take(self.port.take_frames())
+            self.port.check_up()
+            for shot, cameras, angle_deg in shots:
+                tenths = round(angle_deg % 360.0 * 10) % 3600
+                await self._send(f"TRG,{shot},{'+'.join(cameras)},{tenths}")
+            passed: set[int] = set()
+            answered = 0
+            loop = asyncio.get_running_loop()
+            while answered < len(shots):
+                frame = await self.port.next_frame(loop.time() + self.config.link.request_timeout_s)
+                if frame is None:
+                    raise RequestTimeout(self.name, f"{len(shots) - answered} TRG unanswered")
+                if isinstance(frame, Echo) and frame.command == "TRG":
+                    answered += 1
+                elif isinstance(frame, ErrorReply) and frame.command == "TRG" and frame.code == 3:
+                    passed.add(shots[answered][0])  # the replies come in the order sent
+                    answered += 1
+                else:
+                    self._take([frame])
+            return passed
 
     async def reports(self, expected: int, timeout: float) -> list[ShotReport]:
         async with self._lock:

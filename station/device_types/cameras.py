@@ -64,8 +64,8 @@ class CamerasType(DeviceType[CameraSystemConfig, "SimCameraSystem"]):
     ) -> SimCameraSystem:
         from simulators.cameras import SimCameraSystem
 
-        def encoder() -> float:  # the first turntable's angle, read when a camera fires
-            return next((t.angle_deg for t in sims.turntables.values()), 0.0)
+        def encoder() -> float:  # the first turntable's encoder, counted by the camera system
+            return next((t.encoder_deg for t in sims.turntables.values()), 0.0)
 
         sim = SimCameraSystem(config, listen=sims.listen(name), name=name, encoder=encoder)
         sims.cameras[name] = sim
