@@ -77,10 +77,6 @@ class TurntableType(DeviceType[ModbusTurntableConfig, "SimTurntable"]):
         host, port = sims.listen(name)
         sim = SimTurntable(config, host, port, time_scale=sims.time_scale)
         sims.turntables[name] = sim
-        # The table turns that much faster: the moving poll keeps pace (down to 1 ms), so
-        # that a poll still sees each shot angle crossed. The idle poll is not scaled.
-        moving = max(1, round(config.poll_interval_ms * sims.time_scale))
-        sims.override(name, {"poll_interval_ms": moving})
         return sim
 
     async def inject(

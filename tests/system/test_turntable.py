@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from modbus_rig import (
+    FAST_LINK,
     camera_config,
     plc_config,
     plc_rig,
@@ -142,14 +143,19 @@ class Studio:
         return await photo_session(self.table, self.cameras, **settings)  # type: ignore[arg-type]
 
 
+STUDIO_LINK = FAST_LINK.model_copy(update={"request_timeout_s": 0.5, "stale_after_s": 2.0})
+"""The studio's links: patient, so that a loaded machine is not taken for a dead link
+(these tests are about the rotation and the cameras; the link faults have their own)."""
+
+
 @pytest.fixture
 async def studio() -> AsyncIterator[Studio]:
-    async with plc_rig(plc_config()) as (sim_plc, plc):
+    async with plc_rig(plc_config(link=STUDIO_LINK)) as (sim_plc, plc):
 
         def zone_clear() -> bool:
             return plc.value("zone_clear") == 1
 
-        config = turntable_config()
+        config = turntable_config(link=STUDIO_LINK)
         async with turntable_rig(config, zone_clear, time_scale=SCALE, start_deg=340.0) as (
             sim,
             table,
