@@ -207,6 +207,20 @@ async def test_turntable_stall_aborts_and_the_session_is_retaken(
     assert released_once(run) == {VIN: 1}
 
 
+async def test_a_silent_camera_is_named_and_the_rotation_taken_again(
+    run_scenario: Callable[..., object],
+) -> None:
+    fault = {"station": "photo-studio", "kind": "camera_silent", "camera": "interior"}
+    run: Run = await run_scenario("photo-studio.yaml", one_vehicle(fault=fault))
+    sessions = run.kinds("photo_session")
+    assert [s.result for s in sessions] == ["incomplete", "complete"]
+    missed = [(i["shot"], i["camera"], i["problem"]) for i in sessions[0].data["manifest"]]
+    assert [m for m in missed if m[2]] == [(0, "interior", "no_report")]
+    assert sessions[0].data["fault"] is None and sessions[1].data["rotation"] == 2
+    assert run.world.results == {VIN: "passed"}
+    assert "Aborted" not in [e.result for e in run.kinds("state")]
+
+
 async def test_failed_gate_sends_the_vehicle_to_rework(run_scenario: Callable[..., object]) -> None:
     run: Run = await run_scenario(
         "technical-control.yaml",
