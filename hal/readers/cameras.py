@@ -1,7 +1,7 @@
 """The photo studio's camera system, over TCP (or a serial line): text commands, CR LF.
 
 Protocol (the camera system's command interface, as the simulator
-`simulators.cameras` serves it; docs/architecture.md section 9):
+`simulators.cameras` serves it; docs/architecture.md section 9a):
 
 - `VER` -> `OK,VER,<identity>`: the handshake when the port opens.
 - `SES,<session>` -> `OK,SES`: a new session; its images are named after it (the VIN).
