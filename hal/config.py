@@ -336,9 +336,9 @@ Camera = Literal["exterior", "interior", "underbody", "tyres"]
 
 
 class CameraSystemConfig(Section):
-    """The photo studio's camera system: triggered by command, it takes each camera's
-    image, stores it and reports it (name, SHA-256, the table angle from its own encoder
-    input, the time)."""
+    """The photo studio's camera system: shots armed by command at their angles, it
+    fires them itself as its own encoder input crosses each angle (position compare),
+    stores each camera's image and reports it (name, SHA-256, angle, time)."""
 
     driver: Literal["studio_cameras"]
     """Selects the camera system driver (text commands, CR LF)."""
@@ -353,7 +353,8 @@ class CameraSystemConfig(Section):
     )
     """The cameras installed; a report naming another is refused."""
     report_timeout_s: float = Field(default=2.0, ge=0.01, le=60.0)
-    """After the last trigger of a rotation, how long its missing reports are waited for."""
+    """After the rotation, how long its missing reports are waited for (not scaled by
+    --fast: it runs out only when an image is missing)."""
     max_line_bytes: int = Field(default=512, ge=128, le=4096)
     """Longest report line kept; longer lines are dropped and counted."""
 

@@ -12,9 +12,10 @@ Design
   the angle reached.
 - Continuous rotation (`revolve`, the photo session): the drive's speed mode (control
   bit 4) turns the table at a table speed (`speed_command`, 0.1 degree/s: the drive
-  closes the loop on its encoder); every fresh poll's travel is handed to the caller,
-  who fires the camera triggers at the angles it crosses; a stop is commanded once the
-  travel is done, and the table coasts to a stop (no positioning).
+  closes the loop on its encoder); every fresh poll's travel is handed to the caller
+  (who only follows the rotation: the camera system fires at its own encoder
+  crossings); a stop is commanded once the travel is done, and the table coasts to a
+  stop (no positioning).
 - The poller (`PolledModbusDevice`) reads the status registers, always (it is also what
   detects a dead link): every `poll_interval_ms` while a command of this driver runs,
   every `idle_poll_interval_ms` while the table stands still (a command wakes it). A

@@ -273,16 +273,16 @@ def _exterior_at_every_angle() -> dict[Camera, int]:
 
 
 class TurntableSweepStep(StepBase):
-    """The photo session: home, then one continuous rotation; the camera system is
-    triggered as the table's angle crosses each shot's angle, and reports each image
-    (the session's manifest, journaled with `photo_session`)."""
+    """The photo session: home, arm every shot's angle on the camera system, then one
+    continuous rotation; the camera system fires each shot at its own encoder crossing
+    and reports each image (the session's manifest, journaled with `photo_session`)."""
 
     step: Literal["turntable_sweep"]
     """Step kind: turntable_sweep."""
     turntable: Name
     """Turntable device."""
     cameras: Name
-    """Camera system device (triggered by command, it reports each image)."""
+    """Camera system device (shots armed by command, it reports each image)."""
     zone_clear_input: Name
     """PLC input that must be 1 before and during any rotation."""
     steps: int = Field(default=36, ge=1, le=360)
