@@ -3,10 +3,10 @@
 
 Position compare, as a Twinner-like studio does it: the camera system counts the
 table's encoder itself (`encoder`: wired to the turntable simulator's continuous
-angle). `SES` latches the encoder; each `TRG` arms a shot at the first crossing of its
-angle ahead of the latch in the forward direction (a full turn ahead when it is the
-latch's own angle), or is refused (`ER,TRG,03`) when the table has already passed it.
-While shots are armed the system scans its encoder every `SCAN_S`; a shot crossed
+angle). `SES` latches the encoder (and drops the shots still armed); each `TRG` arms a
+shot at the first crossing of its angle ahead of the latch in the forward direction
+(a full turn ahead when it is the latch's own angle), or is refused (`ER,TRG,03`) when
+the table has already passed it. While shots are armed the system scans its encoder every `SCAN_S`; a shot crossed
 between two scans fires at the crossing: its images carry the armed angle (the
 encoder count at the crossing) and the time interpolated between the two scans, so a
 late scan delays a report, never moves a shot.
@@ -178,7 +178,9 @@ class SimCameraSystem(SimReader):
             position, now = self.encoder(), time.time()
             before, then = session.scanned
             session.scanned = (position, now)
-            while session.armed and session.armed[0].at <= position:
+            while (
+                connection.session is session and session.armed and session.armed[0].at <= position
+            ):
                 armed = session.armed.pop(0)
                 share = (armed.at - before) / (position - before) if position > before else 1.0
                 for line in self._fire(session.name, armed, then + share * (now - then)):
