@@ -1,15 +1,15 @@
 """A simulated camera system of the photo studio, on TCP or a pty (the commands of
 `hal.readers.cameras`: `VER`, `SES,<session>`, `TRG,<shot>,<cameras>,<angle>`).
 
-Position compare, as a Twinner-like studio does it: the camera system counts the
-table's encoder itself (`encoder`: wired to the turntable simulator's continuous
-angle). `SES` latches the encoder (and drops the shots still armed); each `TRG` arms a
-shot at the first crossing of its angle ahead of the latch in the forward direction
-(a full turn ahead when it is the latch's own angle), or is refused (`ER,TRG,03`) when
-the table has already passed it. While shots are armed the system scans its encoder every `SCAN_S`; a shot crossed
-between two scans fires at the crossing: its images carry the armed angle (the
-encoder count at the crossing) and the time interpolated between the two scans, so a
-late scan delays a report, never moves a shot.
+Position compare, as a Twinner-like studio does it: the camera system counts the table's
+encoder itself (`encoder`: wired to the turntable simulator's continuous angle). `SES`
+latches the encoder (and drops the shots still armed); each `TRG` arms a shot at the
+first crossing of its angle ahead of the latch in the forward direction (a full turn
+ahead when it is the latch's own angle), or is refused (`ER,TRG,03`) when the table has
+already passed it. While shots are armed the system scans its encoder every `SCAN_S`; a
+shot crossed between two scans fires at the crossing: its images carry the armed angle
+(the encoder count at the crossing) and the time interpolated between the two scans, so
+a late scan delays a report, never moves a shot.
 
 Each camera of a shot takes a small grey-level PGM (16 x 12 pixels, about 200 bytes)
 made in memory from the session, shot, camera and angle, kept in `images` by name, and
