@@ -152,17 +152,24 @@ class DriveRegisters(Section):
     """Holding-register map of the turntable's drive (VFD)."""
 
     control_word: ModbusAddress = 0x2000
-    """Written: bit 0 run, bit 1 reverse, bit 2 fault reset, bit 3 home."""
+    """Written: bit 0 run, bit 1 reverse, bit 2 fault reset, bit 3 home, bit 4 speed mode
+    (with run: turn at `speed_command` instead of `frequency_command`)."""
     frequency_command: ModbusAddress = 0x2001
     """Written: output frequency in 0.01 Hz."""
+    speed_command: ModbusAddress = 0x2002
+    """Written: table speed in 0.1 degree/s, for the speed mode (continuous rotation)."""
     status: ModbusAddress = 0x2100
-    """Read: 0 stopped, 1 stopping, 2 standby, 3 running, 4 homing; bit 8 homed."""
+    """Read: 0 stopped, 1 stopping, 2 standby, 3 running, 4 homing; bit 8 homed, bit 9
+    turning in reverse."""
     fault_code: ModbusAddress = 0x2101
     """Read: 0 when healthy, else the drive's fault code."""
     output_frequency: ModbusAddress = 0x2102
     """Read: actual output frequency in 0.01 Hz."""
     angle: ModbusAddress = 0x2103
     """Read: table angle in 0.1 degree (encoder) or counted from the home switch."""
+    speed: ModbusAddress = 0x2104
+    """Read: table speed in 0.1 degree/s, as the encoder measures it (its magnitude; the
+    direction is status bit 9)."""
 
 
 class ModbusTurntableConfig(ModbusDeviceConfig):
@@ -171,7 +178,10 @@ class ModbusTurntableConfig(ModbusDeviceConfig):
     driver: Literal["modbus_turntable"]
     """Selects the turntable drive driver."""
     poll_interval_ms: PollInterval = 20
-    """Period of the status poll while moving."""
+    """Period of the status poll while the table moves (or is commanded to)."""
+    idle_poll_interval_ms: PollInterval = 100
+    """Period of the status poll while the table stands still (it also watches the link:
+    keep it below `link.stale_after_s`)."""
     registers: DriveRegisters = DriveRegisters()
     """Register map of the drive."""
     angle_source: Literal["encoder", "home_switch"] = "encoder"
@@ -321,6 +331,34 @@ class KeyenceBarcodeConfig(Section):
     """Longest frame kept; longer lines are dropped and counted."""
 
 
+Camera = Literal["exterior", "interior", "underbody", "tyres"]
+"""The photo studio's cameras."""
+
+
+class CameraSystemConfig(Section):
+    """The photo studio's camera system: shots armed by command at their angles, it
+    fires them itself as its own encoder input crosses each angle (position compare),
+    stores each camera's image and reports it (name, SHA-256, angle, time)."""
+
+    driver: Literal["studio_cameras"]
+    """Selects the camera system driver (text commands, CR LF)."""
+    endpoint: ReaderEndpoint
+    """tcp://HOST:PORT of the camera system (or a serial device)."""
+    serial: SerialSettings = SerialSettings()
+    """Serial line settings (only for a serial endpoint)."""
+    link: LinkSettings = LinkSettings(request_timeout_s=1.0, stale_after_s=60.0)
+    """Timeouts and reconnect backoff."""
+    cameras: list[Camera] = Field(
+        default=["exterior", "interior", "underbody", "tyres"], min_length=1, max_length=4
+    )
+    """The cameras installed; a report naming another is refused."""
+    report_timeout_s: float = Field(default=2.0, ge=0.01, le=60.0)
+    """After the rotation, how long its missing reports are waited for (not scaled by
+    --fast: it runs out only when an image is missing)."""
+    max_line_bytes: int = Field(default=512, ge=128, le=4096)
+    """Longest report line kept; longer lines are dropped and counted."""
+
+
 class BalluffRfidConfig(Section):
     """An HF (ISO 15693) RFID read/write head with a Balluff BIS style command set."""
 
@@ -416,6 +454,7 @@ DeviceConfig = Annotated[
     | ModbusTurntableConfig
     | KeyenceBarcodeConfig
     | BalluffRfidConfig
+    | CameraSystemConfig
     | OpcUaDeviceConfig
     | ModbusBatteryTesterConfig,
     Field(discriminator="driver"),

@@ -12,7 +12,7 @@ raise `hal.errors.LinkDown` at once instead of hanging.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -78,6 +78,11 @@ class PlcIo(Device, Protocol):
 # --- turntable -------------------------------------------------------------------------
 
 
+def wrap180(degrees: float) -> float:
+    """An angle difference folded into [-180, 180)."""
+    return (degrees + 180.0) % 360.0 - 180.0
+
+
 @dataclass(frozen=True)
 class TurntableStatus:
     """What the drive reports."""
@@ -87,6 +92,14 @@ class TurntableStatus:
     running: bool
     homed: bool
     fault_code: int
+    speed_deg_s: float = 0.0
+    """Table speed as the encoder measures it (its magnitude)."""
+    reverse: bool = False
+    """Turning in reverse."""
+
+
+OnTravel = Callable[[float], Awaitable[None]]
+"""Called with the degrees travelled so far, on every fresh status poll of a revolve."""
 
 
 class Turntable(Device, Protocol):
@@ -101,12 +114,59 @@ class Turntable(Device, Protocol):
         """Turn by a relative angle; returns the angle reached. TurntableFault on stall."""
         ...
 
+    async def revolve(self, travel_deg: float, speed_deg_s: float, on_travel: OnTravel) -> float:
+        """Turn continuously by `travel_deg` (its sign: the direction) at `speed_deg_s`,
+        awaiting `on_travel` on every fresh status poll; stop once travelled; returns the
+        angle the table stopped at. TurntableFault on stall, drive fault, zone lost."""
+        ...
+
     async def status(self) -> TurntableStatus:
         """Read the drive's status registers."""
         ...
 
     async def reset_fault(self) -> None:
         """Acknowledge a drive fault."""
+        ...
+
+
+# --- camera system -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShotReport:
+    """One image as the camera system reports it."""
+
+    shot: int
+    """The shot's number in the session (from 0), as triggered."""
+    camera: str
+    angle_deg: float
+    """The table angle when the image was taken, from the camera system's encoder input."""
+    name: str
+    """The image's name in the camera system's store."""
+    sha256: str
+    """SHA-256 of the image, hex."""
+    time: str
+    """When it was taken, ISO 8601 UTC (the camera system's clock)."""
+
+
+class CameraSystem(Device, Protocol):
+    """The photo studio's camera system: it counts the table's encoder itself and fires
+    each armed shot as the table crosses its angle (position compare), then reports
+    each image."""
+
+    async def begin(self, session: str) -> None:
+        """Start a session named `session` (the images are named after it) and latch the
+        encoder; shots armed and reports of an earlier session are dropped."""
+        ...
+
+    async def arm(self, shots: Sequence[tuple[int, Sequence[str], float]]) -> set[int]:
+        """Arm each (shot number, cameras, angle in degrees) to fire at the table's next
+        forward crossing of the angle; returns the shots refused because the table had
+        already passed their angle."""
+        ...
+
+    async def reports(self, expected: int, timeout: float) -> list[ShotReport]:
+        """The session's reports, waiting up to `timeout` s until `expected` have come."""
         ...
 
 

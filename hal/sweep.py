@@ -1,110 +1,176 @@
-"""The photo session: a turntable sweep with a camera shot at every step.
+"""The photo session: one continuous rotation, the cameras fired at angle crossings.
 
-Generic over the interfaces (`Turntable`, `PlcIo`): home (if asked), then
-`steps` times: turn by `step_deg`, settle, pulse the camera output on the PLC,
-report the shot. Each step aims at `start + (index + 1) * step_deg`, so the
-small over- or undershoot of one stop is corrected by the next move instead of
-adding up over the revolution.
+Generic over the interfaces (`Turntable`, `CameraSystem`), as the studio's Twinner-like
+systems work (position compare): home (if asked), open a session on the camera
+system, arm every shot of the rotation at its angle (shot n at the start angle +
+(n + 1) x step_deg), then turn the table once round at a steady speed
+(`Turntable.revolve`, the drive's speed mode). The camera system fires each shot
+itself as its own encoder input crosses the angle, and reports each image (name,
+SHA-256, angle, time); the controller only watches the rotation over Modbus (stall,
+drive fault, zone), so its loop delays never move a shot. The reports are gathered
+after the rotation.
 
-A fault never escapes as an exception: rotation is stopped by the turntable
-driver, the camera output is set back to 0, and the session is returned
-incomplete with the shots taken so far and the fault. Faults of other devices
-on the way (the PLC's camera output, a lost link) are reported as a
-`TurntableFault` too, with kind `camera_trigger` or `link_down` and the
-original error as its cause, so that the caller has one kind of fault to
+The manifest has one entry per planned image (shot, camera), in order, each `ok` or
+with its problem:
+- `not_triggered`: the camera system refused to arm the shot (the table had passed
+  its angle), or the rotation stopped before the table reached it;
+- `no_report`: the table passed the angle, but the camera system never reported the
+  image (a silent camera);
+- `off_angle`: the image was taken farther than `tolerance_deg` from its angle.
+The session is complete when every entry is ok: a complete 360-degree set when the
+shots cover the revolution.
+
+A device fault never escapes as an exception: the turntable driver stops the
+rotation, the reports of the shots fired are still gathered, and the session is
+returned incomplete with the fault. Faults of the camera system (a refused trigger, a
+lost link) are reported as a `TurntableFault` too, with kind `camera` or `link_down`
+and the original error as its cause, so that the caller has one kind of fault to
 journal. Cancellation is not a fault: it propagates (after the same stop).
 
-Boundary: journaling the shots and deciding Aborted/Held is the caller's
-(`on_shot` is awaited after each shot, before the next move).
+Boundary: journaling the manifest, retrying and deciding Aborted/Held are the caller's.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any
 
 from hal.errors import DeviceError, LinkDown, RequestTimeout, TurntableFault
-from hal.interfaces import PlcIo, Turntable
-
-
-class Shot(NamedTuple):
-    """One camera trigger: its number in the sweep (from 0) and the table angle it was
-    taken at. A tuple: `for number, angle in result.shots`."""
-
-    number: int
-    angle_deg: float
+from hal.interfaces import CameraSystem, ShotReport, Turntable, wrap180
 
 
 @dataclass(frozen=True)
-class SweepResult:
-    """What a sweep did: the shots taken, whether all were, and why not."""
+class PlannedShot:
+    """A shot angle of the session: its number, its travel from the start angle, and
+    the cameras fired there."""
 
-    shots: tuple[Shot, ...]
-    complete: bool
-    fault: TurntableFault | None
-    steps: int
-    """Shots the sweep was asked for."""
-    start_deg: float | None = None
-    """The angle the steps count from (after homing); None if the sweep failed before."""
+    number: int
+    travel_deg: float
+    cameras: tuple[str, ...]
 
 
-OnShot = Callable[[int, float], Awaitable[None]]
-"""Called with (index, angle_deg) after each shot."""
-
-
-async def sweep(
-    turntable: Turntable,
-    plc: PlcIo,
-    *,
-    steps: int,
-    step_deg: float,
-    settle_s: float,
-    trigger_s: float,
-    camera_output: str,
-    home_first: bool,
-    on_shot: OnShot | None = None,
-) -> SweepResult:
-    """Run one photo session; never raises a device error (see the module docstring)."""
+def plan(steps: int, step_deg: float, shots: Mapping[Any, int]) -> tuple[PlannedShot, ...]:
+    """The shots of a session: at angle n, the cameras whose `every` divides n."""
     if steps < 1 or step_deg <= 0:
-        raise ValueError(f"sweep needs steps >= 1 and step_deg > 0 (got {steps}, {step_deg})")
-    shots: list[Shot] = []
+        raise ValueError(f"a session needs steps >= 1 and step_deg > 0 (got {steps}, {step_deg})")
+    planned = (
+        PlannedShot(n, (n + 1) * step_deg, tuple(c for c, every in shots.items() if n % every == 0))
+        for n in range(steps)
+    )
+    return tuple(shot for shot in planned if shot.cameras)
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One planned image and what became of it."""
+
+    shot: int
+    camera: str
+    angle_deg: float
+    """The shot's angle (the table's, 0..360)."""
+    report: ShotReport | None
+    problem: str | None
+    """None (ok), not_triggered, no_report or off_angle."""
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    """What a session did: the manifest, and the fault that stopped it."""
+
+    manifest: tuple[ManifestEntry, ...]
+    fault: TurntableFault | None
+    start_deg: float | None = None
+    """The angle the shots count from (after homing); None if the session failed before."""
+
+    @property
+    def taken(self) -> int:
+        """Images in the set (ok)."""
+        return sum(entry.problem is None for entry in self.manifest)
+
+    @property
+    def complete(self) -> bool:
+        return self.fault is None and self.taken == len(self.manifest)
+
+
+async def photo_session(
+    turntable: Turntable,
+    cameras: CameraSystem,
+    *,
+    session: str,
+    shots: tuple[PlannedShot, ...],
+    speed_deg_s: float,
+    tolerance_deg: float,
+    report_timeout_s: float,
+    home_first: bool,
+    on_shot: Callable[[int], Awaitable[None]] | None = None,
+) -> SessionResult:
+    """Run one photo session; never raises a device error (see the module docstring)."""
+    if not shots:
+        raise ValueError("a session needs at least one shot")
+    pending = list(shots)
+    refused: set[int] = set()
+    reached: set[int] = set()
     start: float | None = None
+    fault: TurntableFault | None = None
+
+    async def on_travel(travelled: float) -> None:
+        while pending and pending[0].travel_deg <= travelled:
+            shot = pending.pop(0)
+            reached.add(shot.number)
+            if on_shot is not None:
+                await on_shot(shot.number)
+
     try:
         if home_first:
             await turntable.home()
         start = (await turntable.status()).angle_deg
-        error = 0.0
-        for index in range(steps):
-            reached = await turntable.rotate_by(step_deg - error)
-            aim = start + (index + 1) * step_deg
-            error = (reached - aim + 180.0) % 360.0 - 180.0  # folded into [-180, 180)
-            await asyncio.sleep(settle_s)
-            await _pulse(plc, camera_output, trigger_s)
-            shots.append(Shot(index, reached))
-            if on_shot is not None:
-                await on_shot(index, reached)
-    except TurntableFault as exc:
-        return SweepResult(tuple(shots), False, exc, steps, start)
+        await cameras.begin(session)
+        refused = await cameras.arm([(s.number, s.cameras, start + s.travel_deg) for s in shots])
+        await turntable.revolve(shots[-1].travel_deg, speed_deg_s, on_travel)
     except DeviceError as exc:
-        return SweepResult(tuple(shots), False, _as_fault(exc, plc), steps, start)
-    return SweepResult(tuple(shots), True, None, steps, start)
+        fault = _as_fault(exc, cameras)
+    fired = reached - refused
+    reports: list[ShotReport] = []
+    if fired:
+        expected = sum(len(shot.cameras) for shot in shots if shot.number in fired)
+        try:
+            reports = await cameras.reports(expected, report_timeout_s)
+        except DeviceError as exc:
+            fault = fault or _as_fault(exc, cameras)
+    manifest = _manifest(shots, start, fired, reports, tolerance_deg)
+    return SessionResult(manifest, fault, start)
 
 
-async def _pulse(plc: PlcIo, output: str, seconds: float) -> None:
-    await plc.write(output, 1)
-    try:
-        await asyncio.sleep(seconds)
-    finally:
-        await plc.write(output, 0)
+def _manifest(
+    shots: tuple[PlannedShot, ...],
+    start: float | None,
+    fired: set[int],
+    reports: list[ShotReport],
+    tolerance_deg: float,
+) -> tuple[ManifestEntry, ...]:
+    by_image = {(r.shot, r.camera): r for r in reports}
+    entries = []
+    for shot in shots:
+        angle = round(((start or 0.0) + shot.travel_deg) % 360.0, 1) % 360.0
+        for camera in shot.cameras:
+            report = by_image.get((shot.number, camera))
+            problem: str | None = None
+            if report is None:
+                problem = "no_report" if shot.number in fired else "not_triggered"
+            elif abs(wrap180(report.angle_deg - angle)) > tolerance_deg:
+                problem = "off_angle"
+            entries.append(ManifestEntry(shot.number, camera, angle, report, problem))
+    return tuple(entries)
 
 
-def _as_fault(exc: DeviceError, plc: PlcIo) -> TurntableFault:
+def _as_fault(exc: DeviceError, cameras: CameraSystem) -> TurntableFault:
+    if isinstance(exc, TurntableFault):
+        return exc
     if isinstance(exc, LinkDown | RequestTimeout):
         kind = "link_down"
-    elif exc.device == plc.name:
-        kind = "camera_trigger"
+    elif exc.device == cameras.name:
+        kind = "camera"
     else:
         kind = "drive_fault"
     fault = TurntableFault(exc.device, kind, exc.message)

@@ -3,7 +3,10 @@ over Modbus TCP, turning a table with inertia.
 
 Physics (`DriveModel`, no I/O): the output frequency ramps towards the
 commanded one at `accel_hz_per_s` (and down to 0 on stop); the table turns at
-`deg_per_s_per_hz` times the output frequency. Homing runs forward at the
+`deg_per_s_per_hz` times the output frequency. In speed mode (control bit 4 with
+run) the commanded frequency is the one that turns the table at `speed_command`
+(0.1 degree/s); the `speed` register is the table's speed as the encoder measures it
+(0 while jammed), status bit 9 the direction. Homing runs forward at the
 commanded frequency until the table passes the home switch, then ramps down
 and reports homed. The angle register is the encoder angle, or, with
 `angle_source: home_switch`, the count since power-up and, once homed, since
@@ -107,6 +110,9 @@ class DriveModel:
         self.frequency = 0.0
         """Output frequency, Hz."""
         self.command_hz = 0.0
+        self.speed_command = 0.0
+        """Table speed wanted in speed mode, degree/s."""
+        self.speed_mode = False
         self.direction = 1.0
         self.mode = "idle"
         """idle, run, homing or stopping."""
@@ -122,9 +128,14 @@ class DriveModel:
         self._zero = start_deg if counted else 0.0
 
     @property
+    def counts(self) -> float:
+        """The encoder's angle, continuous (not folded): the angle register before the fold."""
+        return self.position - self._zero
+
+    @property
     def angle(self) -> float:
         """The angle the drive reports, degrees in [0, 360)."""
-        return (self.position - self._zero) % 360.0
+        return self.counts % 360.0
 
     def write_control(self, word: int) -> None:
         if word & drive.CONTROL_FAULT_RESET:
@@ -137,11 +148,20 @@ class DriveModel:
         elif word & drive.CONTROL_RUN:
             self.mode = "run"
             self.direction = -1.0 if word & drive.CONTROL_REVERSE else 1.0
+            self.speed_mode = bool(word & drive.CONTROL_SPEED)
         else:
             self.mode = "stopping" if self.frequency > 0 else "idle"
 
     def write_frequency(self, centi_hz: int) -> None:
         self.command_hz = centi_hz / 100
+
+    def write_speed(self, counts: int) -> None:
+        self.speed_command = counts * drive.SPEED_COUNT_DEG_S
+
+    @property
+    def target_hz(self) -> float:
+        """The frequency the drive runs at when running."""
+        return self.speed_command / self._gain if self.speed_mode else self.command_hz
 
     def trip(self, code: int) -> None:
         self.fault, self.frequency, self.mode = code, 0.0, "idle"
@@ -154,7 +174,7 @@ class DriveModel:
 
     def _step(self, dt: float) -> None:
         driving = self.mode in ("run", "homing") and not self.fault
-        target = self.command_hz if driving else 0.0
+        target = self.target_hz if driving else 0.0
         ramp = self._accel * dt
         if self.frequency < target:
             self.frequency = min(target, self.frequency + ramp)
@@ -189,9 +209,14 @@ class DriveModel:
         elif self.mode == "stopping":
             state = drive.STATUS_STOPPING
         else:
-            state = drive.STATUS_RUNNING if self.command_hz > 0 else drive.STATUS_STANDBY
+            state = drive.STATUS_RUNNING if self.target_hz > 0 else drive.STATUS_STANDBY
+        reverse = self.direction < 0 and state in (drive.STATUS_RUNNING, drive.STATUS_STOPPING)
+        speed = 0.0 if self.stalled else self._gain * self.frequency
         return {
-            "status": state | (drive.STATUS_HOMED if self.homed else 0),
+            "status": state
+            | (drive.STATUS_HOMED if self.homed else 0)
+            | (drive.STATUS_REVERSE if reverse else 0),
+            "speed": round(speed / drive.SPEED_COUNT_DEG_S),
             "fault_code": self.fault,
             "output_frequency": round(self.frequency * 100),
             "angle": round(self.angle / drive.ANGLE_COUNT_DEG) % round(360 / drive.ANGLE_COUNT_DEG),
@@ -225,7 +250,12 @@ class SimTurntable(ModbusSimulator):
             counted=config.angle_source == "home_switch",
         )
         self._registers: dict[str, int] = config.registers.model_dump()
-        self._writable = {config.registers.control_word, config.registers.frequency_command}
+        registers = config.registers
+        self._writable = {
+            registers.control_word,
+            registers.frequency_command,
+            registers.speed_command,
+        }
         self._server = ModbusSimServer(
             "sim-turntable",
             config.device_id,
@@ -267,6 +297,13 @@ class SimTurntable(ModbusSimulator):
         return self.model.angle
 
     @property
+    def encoder_deg(self) -> float:
+        """The table's encoder now, continuous degrees (what a camera system's encoder
+        input counts: `angle_deg` is it folded into [0, 360))."""
+        self._advance()
+        return self.model.counts
+
+    @property
     def frequency_hz(self) -> float:
         self._advance()
         return self.model.frequency
@@ -290,6 +327,8 @@ class SimTurntable(ModbusSimulator):
             for register, value in zip(addresses, values, strict=True):
                 if register == self.config.registers.frequency_command:
                     self.model.write_frequency(value)
+                elif register == self.config.registers.speed_command:
+                    self.model.write_speed(value)
                 else:
                     self.model.write_control(value)
         self._refresh()

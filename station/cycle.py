@@ -24,12 +24,13 @@ findings, the inspection's measurements) in `station.inspect`, the measure step 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from hal.config import OutputPoint
+from hal.config import CameraSystemConfig, OutputPoint
 from hal.errors import DeviceError, ReaderError, WriteNotVerified
-from hal.sweep import sweep
+from hal.sweep import ManifestEntry, photo_session, plan
 from station import defects, tag
 from station.alarms import Priority
 from station.attributes_found import find_attributes, with_found
@@ -54,6 +55,7 @@ from station.events import (
     ChecklistItem,
     ChecklistItemData,
     IntakeProgress,
+    ManifestImage,
     OutputsSet,
     PhotoSession,
     Released,
@@ -207,52 +209,78 @@ async def _checklist(ctx: StepContext, index: int, step: OperatorChecklistStep) 
 
 
 async def _sweep(ctx: StepContext, index: int, step: TurntableSweepStep) -> None:
+    """The photo session (`hal.sweep`): each rotation journaled with its manifest; an
+    incomplete set without a device fault is taken again `retries` times."""
     visit = ctx.visit
     if visit.photo_complete or visit.photo_overridden:
         return
-    plc = ctx.devices.plc_with_output(step.camera_output)
+    cameras = ctx.devices.cameras[step.cameras]
+    section = ctx.station.devices[step.cameras]
+    assert isinstance(section, CameraSystemConfig)  # the config checks say so
+    shots = plan(step.steps, step.step_deg, step.shots)
 
-    async def on_shot(shot: int, angle: float) -> None:
-        ctx.report.progress = (shot + 1) / step.steps
+    async def on_shot(number: int) -> None:
+        ctx.report.progress = (number + 1) / step.steps
         ctx.report.changed()
 
-    result = await sweep(
-        ctx.devices.turntables[step.turntable],
-        plc,
-        steps=step.steps,
-        step_deg=step.step_deg,
-        settle_s=step.settle_ms / 1000 * ctx.time_scale,
-        trigger_s=step.trigger_ms / 1000 * ctx.time_scale,
-        camera_output=step.camera_output,
-        home_first=step.home_first,
-        on_shot=on_shot,
-    )
-    fault = result.fault
-    shots = [shot.angle_deg for shot in result.shots]
-    complete_session = result.complete
-    await ctx.record(
-        PhotoSession(
-            vin=visit.vin,
-            step=f"{index}:turntable_sweep",
-            result="complete" if complete_session else "incomplete",
-            data={
-                "shots": len(shots),
-                "expected": step.steps,
-                "angles": [round(a, 1) for a in shots],
-                "fault": None if fault is None else {"kind": fault.kind, "message": fault.message},
-            },
+    for rotation in range(1, step.retries + 2):
+        result = await photo_session(
+            ctx.devices.turntables[step.turntable],
+            cameras,
+            session=visit.vin or f"cycle-{visit.cycle}",
+            shots=shots,
+            speed_deg_s=step.speed_deg_s,
+            tolerance_deg=step.angle_tolerance_deg,
+            report_timeout_s=section.report_timeout_s,  # unscaled: it runs out only on a miss
+            home_first=step.home_first,
+            on_shot=on_shot,
         )
-    )
-    if not complete_session:
-        kind = fault.kind if fault is not None else "incomplete"
-        action: Action = "hold" if kind == "zone_not_clear" else "abort"
-        raise StepFailed(
-            action,
-            f"turntable_{kind}",
-            f"photo session incomplete ({len(shots)}/{step.steps} shots): "
-            f"{fault.message if fault else 'sweep ended early'}",
-            priority=Priority.CRITICAL if action == "abort" else Priority.HIGH,
+        fault = result.fault
+        await ctx.record(
+            PhotoSession(
+                vin=visit.vin,
+                step=f"{index}:turntable_sweep",
+                result="complete" if result.complete else "incomplete",
+                data={
+                    "shots": result.taken,
+                    "expected": len(result.manifest),
+                    "rotation": rotation,
+                    "manifest": [_image(entry) for entry in result.manifest],
+                    "fault": None
+                    if fault is None
+                    else {"kind": fault.kind, "message": fault.message},
+                },
+            )
         )
+        if result.complete or fault is not None:
+            break
+    if result.complete:
+        return
+    missing = Counter(e.problem for e in result.manifest if e.problem is not None)
+    kind = fault.kind if fault is not None else "shots_missed"
+    why = fault.message if fault else ", ".join(f"{n} {p}" for p, n in sorted(missing.items()))
+    action: Action = "hold" if kind == "zone_not_clear" else "abort"
+    raise StepFailed(
+        action,
+        f"turntable_{kind}",
+        f"photo session incomplete ({result.taken}/{len(result.manifest)} images"
+        f"{'' if fault else f' after {rotation} rotations'}): {why}",
+        priority=Priority.CRITICAL if action == "abort" else Priority.HIGH,
+    )
+
+
+def _image(entry: ManifestEntry) -> ManifestImage:
+    report = entry.report
+    return {
+        "shot": entry.shot,
+        "camera": entry.camera,
+        "angle_deg": entry.angle_deg,
+        "taken_deg": None if report is None else report.angle_deg,
+        "name": None if report is None else report.name,
+        "sha256": None if report is None else report.sha256,
+        "time": None if report is None else report.time,
+        "problem": entry.problem,
+    }
 
 
 # --- write tag -------------------------------------------------------------------------

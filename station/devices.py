@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from hal.errors import LinkDown
 from hal.interfaces import (
+    CameraSystem,
     CodeReader,
     Device,
     OpcUaDevice,
@@ -42,6 +43,7 @@ class DeviceSet:
     all: dict[str, Device] = field(default_factory=dict)
     plcs: dict[str, PlcIo] = field(default_factory=dict)
     turntables: dict[str, Turntable] = field(default_factory=dict)
+    cameras: dict[str, CameraSystem] = field(default_factory=dict)
     barcodes: dict[str, CodeReader] = field(default_factory=dict)
     rfids: dict[str, TagReader] = field(default_factory=dict)
     opcua: dict[str, OpcUaDevice] = field(default_factory=dict)

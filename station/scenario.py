@@ -23,7 +23,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from hal.config import Name, Section
+from hal.config import Camera, Name, Section
 from station.config.loader import ConfigIssue, LoadedLine, LoadedStation, format_path, load_document
 from station.config.models import (
     FindAttributesStep,
@@ -47,6 +47,7 @@ FaultKind = Literal[
     "plc_link_drop",
     "modbus_exception",
     "turntable_stall",
+    "camera_silent",
     "inspection_timeout",
     "label_mismatch",
     "tester_no_ready",
@@ -64,6 +65,7 @@ FAULT_DRIVERS: dict[FaultKind, str] = {
     "plc_link_drop": "modbus_plc",
     "modbus_exception": "modbus_plc",
     "turntable_stall": "modbus_turntable",
+    "camera_silent": "studio_cameras",
     "inspection_timeout": "opcua",
     "tester_no_ready": "modbus_battery_tester",
     "tester_out_of_range": "modbus_battery_tester",
@@ -88,7 +90,7 @@ class ScenarioFault(Section):
     """What happens."""
     count: int = Field(default=1, ge=1, le=100)
     """How many times (no-reads, failed writes, tester measurements without a ready bit or
-    with an out-of-range value)."""
+    with an out-of-range value, images a silent camera does not take)."""
     seconds: float = Field(default=0.0, ge=0.0, le=3600.0)
     """Duration of a link drop (real seconds: --fast does not shrink it); for
     `tester_link_drop`, the link drops at the next start command for that long."""
@@ -96,6 +98,8 @@ class ScenarioFault(Section):
     """Angle of a turntable stall."""
     code: int = Field(default=4, ge=1, le=11)
     """Modbus exception code."""
+    camera: Camera = "exterior"
+    """The camera of `camera_silent`."""
 
 
 class ScenarioFinding(Section):

@@ -1,5 +1,5 @@
-"""What the Modbus tests share: the photo studio's device sections, a simulator with
-its driver pointed at it, and a bounded poll-until-true.
+"""What the Modbus tests share: the photo studio's device sections (and its camera
+system's), a simulator with its driver pointed at it, and a bounded poll-until-true.
 
 Everything runs over real TCP on loopback; simulators bind port 0.
 """
@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from hal.config import LinkSettings, ModbusPlcConfig, ModbusTurntableConfig
+from hal.config import CameraSystemConfig, LinkSettings, ModbusPlcConfig, ModbusTurntableConfig
 from hal.modbus.plc import ModbusPlc
 from hal.modbus.turntable import ModbusTurntable
 from simulators.plc import SimPlc
@@ -45,6 +45,14 @@ def turntable_config(**changes: Any) -> ModbusTurntableConfig:
     assert isinstance(device, ModbusTurntableConfig)
     update = {"link": FAST_LINK, "poll_interval_ms": 5, "stall_timeout_s": 0.3, **changes}
     return device.model_copy(update=update)
+
+
+def camera_config() -> CameraSystemConfig:
+    """The photo studio's camera system section, with a short report wait."""
+    device = load_station(PHOTO_STUDIO).model.devices["cameras"]
+    assert isinstance(device, CameraSystemConfig)
+    link = device.link.model_copy(update={"connect_timeout_s": 0.5, "backoff_max_s": 0.2})
+    return device.model_copy(update={"link": link, "report_timeout_s": 1.0})
 
 
 @asynccontextmanager

@@ -285,6 +285,11 @@ def _raise_dropped_cancel(cancels_before: int) -> None:
         raise asyncio.CancelledError
 
 
+def _wake_up(pause: asyncio.Future[None]) -> None:
+    if not pause.done():
+        pause.set_result(None)
+
+
 class PolledModbusDevice(ABC):
     """Base of the Modbus drivers: one supervised link, polled at the device's interval."""
 
@@ -308,6 +313,7 @@ class PolledModbusDevice(ABC):
         self.link = LinkSupervisor(name, settings, self._session)
         self._connection: ModbusConnection | None = None
         self._last_good = 0.0
+        self._pause: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         """Start the link's supervisor; it connects and polls in the background."""
@@ -343,15 +349,36 @@ class PolledModbusDevice(ABC):
             self._connection = None
             connection.close()
 
+    def poll_period(self) -> float:
+        """Seconds between two polls: the configured interval (a driver may poll slower
+        while nothing it drives moves; it then calls `wake()` when something does)."""
+        return self.poll_interval_s
+
+    def wake(self) -> None:
+        """Poll now instead of at the end of the current pause."""
+        if self._pause is not None and not self._pause.done():
+            self._pause.set_result(None)
+
+    async def _sleep(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._pause = pause = loop.create_future()
+        handle = loop.call_later(max(0.0, seconds), _wake_up, pause)
+        try:
+            await pause
+        finally:
+            handle.cancel()
+            self._pause = None
+
     async def _serve(self, connection: ModbusConnection) -> None:
         """Poll at a fixed rate until no poll has succeeded for `stale_after_s`."""
         stale = self.settings.stale_after_s
         next_poll = time.monotonic()
         while True:
-            next_poll += self.poll_interval_s
+            next_poll += self.poll_period()
             try:
                 async with asyncio.timeout(self._last_good + stale - time.monotonic()):
-                    await asyncio.sleep(max(0.0, next_poll - time.monotonic()))
+                    await self._sleep(next_poll - time.monotonic())
+                    next_poll = min(next_poll, time.monotonic())  # woken early: count from now
                     await self.poll(connection)
             except TimeoutError:
                 raise LinkDown(self.name, f"stale: no good poll for {stale} s") from None
@@ -363,4 +390,4 @@ class PolledModbusDevice(ABC):
                     raise  # 01-03: the request itself is wrong; polling it again is blind
             else:
                 self._last_good = time.monotonic()
-            next_poll = max(next_poll, time.monotonic() - self.poll_interval_s)  # no burst
+            next_poll = max(next_poll, time.monotonic() - self.poll_period())  # no burst

@@ -10,10 +10,18 @@ Design
   half the `position_tolerance_deg` of the target (the table coasts a little
   while the drive ramps down), wait until the drive reports stopped, return
   the angle reached.
-- The poller (`PolledModbusDevice`) reads the status registers at `poll_interval_ms`, always
-  (it is also what detects a dead link). A move acts on each new poll; a poll
-  is used only if it was read after the last control word written, so a
-  reply in flight during a command is never taken for its effect.
+- Continuous rotation (`revolve`, the photo session): the drive's speed mode (control
+  bit 4) turns the table at a table speed (`speed_command`, 0.1 degree/s: the drive
+  closes the loop on its encoder); every fresh poll's travel is handed to the caller
+  (who only follows the rotation: the camera system fires at its own encoder
+  crossings); a stop is commanded once the travel is done, and the table coasts to a
+  stop (no positioning).
+- The poller (`PolledModbusDevice`) reads the status registers, always (it is also what
+  detects a dead link): every `poll_interval_ms` while a command of this driver runs,
+  every `idle_poll_interval_ms` while the table stands still (a command wakes it). A
+  move acts on each new poll; a poll is used only if it was read after the last
+  control word written, so a reply in flight during a command is never taken for its
+  effect.
 - Every move checks `zone_clear()` before it starts (refused:
   `TurntableFault(kind="zone_not_clear")`) and on every poll while it runs
   (stopped, then the same fault). A drive fault code, an angle that has not
@@ -29,15 +37,16 @@ Register semantics (the `DriveRegisters` docstrings) are shared with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import structlog
 
 from hal.changes import Changes
 from hal.config import ModbusTurntableConfig
 from hal.errors import DeviceError, LinkDown, TurntableFault
-from hal.interfaces import TurntableStatus, ZoneClear
+from hal.interfaces import OnTravel, TurntableStatus, ZoneClear, wrap180
 from hal.modbus.client import ModbusConnection, PolledModbusDevice, plan_reads
 from hal.modbus.drive_protocol import (
     ANGLE_COUNT_DEG,
@@ -45,8 +54,11 @@ from hal.modbus.drive_protocol import (
     CONTROL_HOME,
     CONTROL_REVERSE,
     CONTROL_RUN,
+    CONTROL_SPEED,
+    SPEED_COUNT_DEG_S,
     STATUS_HOMED,
     STATUS_HOMING,
+    STATUS_REVERSE,
     STATUS_RUNNING,
     STATUS_STOPPING,
 )
@@ -57,13 +69,8 @@ log = structlog.get_logger(__name__)
 _HOLDING: Table = "holding_register"
 
 
-def wrap180(degrees: float) -> float:
-    """An angle difference folded into [-180, 180)."""
-    return (degrees + 180.0) % 360.0 - 180.0
-
-
 def decode_status(registers: Mapping[str, int]) -> TurntableStatus:
-    """The drive's registers (status, fault_code, output_frequency, angle) -> status."""
+    """The drive's registers (status, fault_code, output_frequency, angle, speed) -> status."""
     state = registers["status"] & 0xFF
     return TurntableStatus(
         angle_deg=registers["angle"] * ANGLE_COUNT_DEG % 360.0,
@@ -71,6 +78,8 @@ def decode_status(registers: Mapping[str, int]) -> TurntableStatus:
         running=state in (STATUS_STOPPING, STATUS_RUNNING, STATUS_HOMING),
         homed=bool(registers["status"] & STATUS_HOMED),
         fault_code=registers["fault_code"],
+        speed_deg_s=registers.get("speed", 0) * SPEED_COUNT_DEG_S,
+        reverse=bool(registers["status"] & STATUS_REVERSE),
     )
 
 
@@ -106,8 +115,17 @@ class ModbusTurntable(PolledModbusDevice):
                 "fault_code": (_HOLDING, registers.fault_code),
                 "output_frequency": (_HOLDING, registers.output_frequency),
                 "angle": (_HOLDING, registers.angle),
+                "speed": (_HOLDING, registers.speed),
             }
         )
+        self._idle_s = config.idle_poll_interval_ms / 1000
+        if self._idle_s >= config.link.stale_after_s:
+            raise ValueError(
+                f"{name}: idle_poll_interval_ms ({config.idle_poll_interval_ms}) must be below "
+                f"link.stale_after_s ({config.link.stale_after_s * 1000:g} ms)"
+            )
+        self._motion = 0
+        """Commands of this driver running (the poll is fast while any is)."""
         self._latest: TurntableStatus | None = None
         self._polls = 0
         self._commands = 0
@@ -121,7 +139,24 @@ class ModbusTurntable(PolledModbusDevice):
     async def status(self) -> TurntableStatus:
         return await self._read_status(self.connection())
 
+    def poll_period(self) -> float:
+        return self.poll_interval_s if self._motion else self._idle_s
+
+    @contextlib.contextmanager
+    def _moving(self) -> Iterator[None]:
+        """Fast polls while the block runs (woken at once)."""
+        self._motion += 1
+        self.wake()
+        try:
+            yield
+        finally:
+            self._motion -= 1
+
     async def home(self) -> None:
+        with self._moving():
+            await self._home()
+
+    async def _home(self) -> None:
         self._refuse_unless_zone_clear("homing", None)
         timeout = self.config.home_timeout_s
         try:
@@ -149,12 +184,33 @@ class ModbusTurntable(PolledModbusDevice):
         await self._command(0)
 
     async def rotate_by(self, delta_deg: float) -> float:
-        return await self._move(delta_deg)
+        with self._moving():
+            return await self._move(delta_deg)
+
+    async def revolve(self, travel_deg: float, speed_deg_s: float, on_travel: OnTravel) -> float:
+        with self._moving():
+            start = await self._startable()
+            direction = 1.0 if travel_deg > 0 else -1.0
+            try:
+                await self._set_speed(abs(speed_deg_s))
+                reverse = CONTROL_REVERSE if direction < 0 else 0
+                await self._command(CONTROL_RUN | CONTROL_SPEED | reverse)
+                progress = _Progress(start.angle_deg, direction)
+                while progress.moved < abs(travel_deg):
+                    status = await self._next_status()
+                    progress.update(status.angle_deg)
+                    self._check_motion(status, progress, "rotation")
+                    await on_travel(progress.moved)
+            except BaseException:
+                await self._stop_after_failure()
+                raise
+            return (await self._stop_and_wait()).angle_deg
 
     async def reset_fault(self) -> None:
-        await self._command(CONTROL_FAULT_RESET)
-        await self._command(0)
-        status = await self._next_status()
+        with self._moving():
+            await self._command(CONTROL_FAULT_RESET)
+            await self._command(0)
+            status = await self._next_status()
         if status.fault_code:
             raise TurntableFault(
                 self.name,
@@ -165,12 +221,12 @@ class ModbusTurntable(PolledModbusDevice):
 
     # --- moves ---------------------------------------------------------------------------
 
-    async def _move(self, travel: float) -> float:
-        config = self.config
+    async def _startable(self) -> TurntableStatus:
+        """The status a rotation starts from; TurntableFault when it may not start."""
         self._refuse_unless_zone_clear("rotation", None)
         start = await self._next_status()
         self._check_drive(start)
-        if config.angle_source == "home_switch" and not start.homed:
+        if self.config.angle_source == "home_switch" and not start.homed:
             raise TurntableFault(
                 self.name,
                 "not_homed",
@@ -178,6 +234,11 @@ class ModbusTurntable(PolledModbusDevice):
                 "has not been homed",
                 start.angle_deg,
             )
+        return start
+
+    async def _move(self, travel: float) -> float:
+        config = self.config
+        start = await self._startable()
         if abs(travel) <= config.position_tolerance_deg:
             return start.angle_deg
         direction = 1.0 if travel > 0 else -1.0
@@ -277,6 +338,10 @@ class ModbusTurntable(PolledModbusDevice):
             await self._set_frequency(frequency_hz)
         await connection.write(_HOLDING, self.config.registers.control_word, [control])
         self._commands += 1
+
+    async def _set_speed(self, speed_deg_s: float) -> None:
+        register = self.config.registers.speed_command
+        await self.connection().write(_HOLDING, register, [round(speed_deg_s / SPEED_COUNT_DEG_S)])
 
     async def _set_frequency(self, frequency_hz: float) -> None:
         register = self.config.registers.frequency_command

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, model_validator
 
-from hal.config import DeviceConfig, Name, Section
+from hal.config import Camera, DeviceConfig, Name, Section
 from station.config.names import Slug
 from station.uplink.config import Uplink
 
@@ -332,27 +332,41 @@ class MeasureStep(StepBase):
     """No typed value within this time: the vehicle is held."""
 
 
+def _exterior_at_every_angle() -> dict[Camera, int]:
+    return {"exterior": 1}
+
+
 class TurntableSweepStep(StepBase):
-    """The photo session: home, rotate in steps, settle, trigger the cameras."""
+    """The photo session: home, arm every shot's angle on the camera system, then one
+    continuous rotation; the camera system fires each shot at its own encoder crossing
+    and reports each image (the session's manifest, journaled with `photo_session`)."""
 
     step: Literal["turntable_sweep"]
     """Step kind: turntable_sweep."""
     turntable: Name
     """Turntable device."""
-    camera_output: Name
-    """PLC output pulsed to trigger the cameras at each step."""
+    cameras: Name
+    """Camera system device (shots armed by command, it reports each image)."""
     zone_clear_input: Name
     """PLC input that must be 1 before and during any rotation."""
-    steps: int = Field(default=36, ge=1, le=720)
-    """Shots per revolution."""
+    steps: int = Field(default=36, ge=1, le=360)
+    """Shot angles per revolution."""
     step_deg: float = Field(default=10.0, ge=0.5, le=360.0)
-    """Rotation between shots."""
-    settle_ms: int = Field(default=300, ge=0, le=10_000)
-    """Wait after each move before the shot."""
-    trigger_ms: int = Field(default=100, ge=10, le=5_000)
-    """Length of the camera trigger pulse."""
+    """Rotation between two shot angles (shot n at the start angle + (n + 1) x step_deg)."""
+    shots: dict[Camera, Annotated[int, Field(ge=1, le=360)]] = Field(
+        default_factory=_exterior_at_every_angle, min_length=1, max_length=4
+    )
+    """Which cameras fire at which shot angles: camera -> every Nth angle (1: at every
+    one; 9: at shots 0, 9, 18 ...)."""
+    speed_deg_s: float = Field(default=30.0, ge=0.5, le=360.0)
+    """Table speed during the rotation."""
+    angle_tolerance_deg: float = Field(default=4.0, ge=0.1, le=45.0)
+    """An image taken farther than this from its shot's angle does not count."""
+    retries: int = Field(default=1, ge=0, le=3)
+    """Rotations taken again when the set is incomplete without a device fault (a missed
+    trigger, a camera that did not report); then the station aborts."""
     home_first: bool = True
-    """Home the table before the sweep."""
+    """Home the table before the rotation."""
 
 
 class WriteTagStep(StepBase):

@@ -21,6 +21,7 @@ from hal.config import DeviceConfig
 from station.device_types.barcode import BARCODE
 from station.device_types.base import DeviceType
 from station.device_types.battery_tester import BATTERY_TESTER
+from station.device_types.cameras import CAMERAS
 from station.device_types.inspection import INSPECTION
 from station.device_types.plc import PLC
 from station.device_types.rfid import RFID
@@ -29,6 +30,7 @@ from station.device_types.turntable import TURNTABLE
 DEVICE_TYPES: tuple[DeviceType[Any, Any], ...] = (
     PLC,
     TURNTABLE,
+    CAMERAS,
     BARCODE,
     RFID,
     INSPECTION,

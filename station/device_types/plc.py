@@ -70,6 +70,12 @@ class PlcType(DeviceType[ModbusPlcConfig, "SimPlc"]):
         host, port = sims.listen(name)
         sim = SimPlc(config, host, port, time_scale=sims.time_scale, behaviour=behaviour)
         sims.plcs[name] = sim
+        scale = sims.time_scale  # the world is that much faster: so are its sensors' bounces
+        inputs = {
+            input_name: point.model_copy(update={"debounce_ms": round(point.debounce_ms * scale)})
+            for input_name, point in config.inputs.items()
+        }
+        sims.override(name, {"inputs": inputs})
         return sim
 
     async def inject(

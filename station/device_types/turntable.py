@@ -54,7 +54,12 @@ class TurntableType(DeviceType[ModbusTurntableConfig, "SimTurntable"]):
     def check(
         self, name: str, config: ModbusTurntableConfig, station: StationFile
     ) -> Iterator[Problem]:
-        """No two drive registers at one address."""
+        """No two drive registers at one address; an idle poll below the stale time."""
+        if config.idle_poll_interval_ms / 1000 >= config.link.stale_after_s:
+            yield (
+                ("devices", name, "idle_poll_interval_ms"),
+                f"must be below link.stale_after_s ({config.link.stale_after_s * 1000:g} ms)",
+            )
         registers: dict[int, str] = {}
         for register, address in config.registers.model_dump().items():
             if address in registers:

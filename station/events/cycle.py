@@ -306,15 +306,38 @@ class SweepFault(TypedDict):
     message: str
 
 
+class ManifestImage(TypedDict):
+    """One planned image of a photo session and what became of it (the camera system's
+    report: name, checksum, angle and time as it gave them, bounded by the driver)."""
+
+    shot: int
+    camera: str
+    angle_deg: float
+    """The shot's angle."""
+    taken_deg: float | None
+    """The table angle the camera system took it at (None: no image)."""
+    name: str | None
+    sha256: str | None
+    time: str | None
+    problem: str | None
+    """None (in the set), not_triggered, no_report or off_angle."""
+
+
 class PhotoSessionData(TypedDict):
     shots: int
+    """Images in the set."""
     expected: int
-    angles: list[float]
+    """Images planned."""
+    rotation: int
+    """1 for the first rotation of the step, 2 for its retry ..."""
+    manifest: list[ManifestImage]
     fault: SweepFault | None
 
 
 @dataclass(frozen=True, kw_only=True)
 class PhotoSession(Entry):
+    """One rotation of the photo session, with its manifest (at most 256 images)."""
+
     KIND = EventKind.PHOTO_SESSION
     vin: str | None
     step: str

@@ -5,9 +5,11 @@ next event naming it at that station opens another (a rework loop comes back). V
 of every station are put in order of their first event's wall time. Per visit: the
 operation (`admitted`), times in and out, result (`cycle_ended`), the people who acted
 (every operator of its events), checklist items, verdict (and the measurements and
-findings its data carries, when the inspection sends them), the photo session, tag
-writes, holds, overrides, dispositions, the route attributes found on the way (`found`:
-the `attribute_found` answers that found one), the config hash, how many events, and the
+findings its data carries, when the inspection sends them), the photo session (its
+last rotation: the manifest of every image with its angle, camera, name, checksum and
+time, and `set_360`: whether it proves a complete 360-degree set), tag writes, holds,
+overrides, dispositions, the route attributes found on the way (`found`: the
+`attribute_found` answers that found one), the config hash, how many events, and the
 chain status of its events (`verified` when each one linked as it was stored). At the top,
 `found` gathers them over the visits, each with the station and operation that found it.
 
@@ -19,6 +21,7 @@ state changes) are not in it yet.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -111,8 +114,7 @@ def _visit_document(visit: _Visit, head: Head | None) -> dict[str, Any]:
             item = {"index": data.get("index"), "text": data.get("text")}
             doc["checklist"].append({**item, "result": e.result, "operator": e.operator})
         elif e.kind == "photo_session":
-            shots = {"shots": data.get("shots"), "expected": data.get("expected")}
-            doc["photo_session"] = {"result": e.result, **shots}
+            doc["photo_session"] = _photo_session(e.result, data)
         elif e.kind == "tag_write":
             doc["tag_writes"].append({"seq": data.get("seq"), "result": None})
         elif e.kind == "tag_written" and doc["tag_writes"]:
@@ -129,6 +131,35 @@ def _visit_document(visit: _Visit, head: Head | None) -> dict[str, Any]:
             action = {"action": data.get("action"), "reason": data.get("reason")}
             doc["dispositions"].append({"operator": e.operator, **action})
     return doc
+
+
+def _photo_session(result: str | None, data: dict[str, Any]) -> dict[str, Any]:
+    """A rotation's photo session; `set_360` when every planned image was reported with
+    its checksum and no problem, and the images' angles leave no gap wider than the
+    planned step round the table."""
+    manifest = [image for image in _list(data.get("manifest")) if isinstance(image, dict)]
+    planned = sorted(
+        {float(a) for image in manifest if isinstance(a := image.get("angle_deg"), int | float)}
+    )
+    ok = all(image.get("problem") is None and image.get("sha256") for image in manifest)
+    return {
+        "result": result,
+        "shots": data.get("shots"),
+        "expected": data.get("expected"),
+        "rotation": data.get("rotation"),
+        "set_360": result == "complete" and ok and _covers_the_turn(planned),
+        "manifest": manifest,
+    }
+
+
+def _covers_the_turn(angles: list[float]) -> bool:
+    """No gap between neighbouring angles (round the turn) wider than 360 / their number
+    (with half a degree for the 0.1-degree rounding)."""
+    if not angles:
+        return False
+    gaps = [b - a for a, b in itertools.pairwise(angles)]
+    gaps.append(angles[0] + 360.0 - angles[-1])
+    return max(gaps) <= 360.0 / len(angles) + 0.5
 
 
 def passport(store: Store, vin: str) -> dict[str, Any] | None:

@@ -87,9 +87,11 @@ def write_bench_copy(
 
 
 def _plain(value: Any) -> Any:
-    """A config value as YAML writes it (a section model as a mapping)."""
+    """A config value as YAML writes it (a section model as a mapping, in a mapping too)."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", exclude_defaults=True)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
     return value
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from simulators.barcode import SimBarcode
 from simulators.battery_tester import SimBatteryTester
+from simulators.cameras import SimCameraSystem
 from simulators.inspection import SimInspection
 from simulators.plc import SimPlc
 from simulators.rfid import SimRfid, TagStore
@@ -99,6 +100,7 @@ class SimulatedDevices:
         """Time the inspection simulator takes to give a verdict (before `time_scale`)."""
         self.plcs: dict[str, SimPlc] = {}
         self.turntables: dict[str, SimTurntable] = {}
+        self.cameras: dict[str, SimCameraSystem] = {}
         self.barcodes: dict[str, SimBarcode] = {}
         self.rfids: dict[str, SimRfid] = {}
         self.inspections: dict[str, SimInspection] = {}

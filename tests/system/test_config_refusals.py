@@ -106,8 +106,8 @@ def test_a_device_without_driver_lists_the_drivers(tmp_path: Path) -> None:
     assert len(missing) == 1
     assert missing[0].endswith(
         "devices.plc.driver: missing required key 'driver' (one of 'modbus_plc',"
-        " 'modbus_turntable', 'keyence_sr', 'balluff_bis', 'opcua',"
-        " 'modbus_battery_tester')"
+        " 'modbus_turntable', 'keyence_sr', 'balluff_bis', 'studio_cameras',"
+        " 'opcua', 'modbus_battery_tester')"
     )
 
 

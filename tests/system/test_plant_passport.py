@@ -69,7 +69,14 @@ async def test_the_passport_of_a_vehicle_streamed_by_a_real_station(
     (visit,) = document["visits"]
     assert visit["station"] == "photo-studio" and visit["operation"] == "photo"
     assert visit["chain"] == "verified" and document["stations"] == {"photo-studio": "verified"}
-    assert visit["photo_session"]["result"] == "complete"
+    photos = visit["photo_session"]
+    assert photos["result"] == "complete" and photos["set_360"] is True
+    assert len(photos["manifest"]) == photos["expected"] == 6  # tests/stations/photo-quick.yaml
+    angles = {image["angle_deg"] for image in photos["manifest"]}
+    assert len(angles) == 4  # every 90 degrees round the table
+    image = photos["manifest"][0]
+    assert image["problem"] is None and len(image["sha256"]) == 64 and image["name"]
+    assert image["time"].endswith("Z") and abs(image["taken_deg"] - image["angle_deg"]) <= 4.0
     assert visit["t_in"] <= visit["t_out"] and document["lead_time_s"] >= 0
 
     unknown = await asyncio.to_thread(

@@ -101,14 +101,17 @@ async def test_normal_cycle_at_the_photo_studio(run_scenario: Callable[..., obje
     run: Run = await run_scenario("photo-studio.yaml", one_vehicle())
     assert run.world.results == {VIN: "passed"}
     session = run.kinds("photo_session")[-1]
-    assert session.result == "complete" and session.data["shots"] == 36
+    assert session.result == "complete" and session.data["shots"] == 48
+    manifest = session.data["manifest"]
+    assert {image["shot"] for image in manifest} == set(range(36))
+    images = run.sims.cameras["cameras"].images
+    assert all(images[i["name"]] and i["sha256"] and i["problem"] is None for i in manifest)
     progress = run.tag(VIN)
     assert "photo" in progress.done
     nxt = next_operation(run.station.route, progress)
     assert nxt is not None and nxt.operation == "quality-control"
     assert released_once(run) == {VIN: 1}
-    camera = [w for w in run.sims.plcs["plc"].writes if w.name == "camera_trigger" and w.value]
-    assert len(camera) == 36
+    assert run.sims.cameras["cameras"].triggers == 36
 
 
 async def test_outputs_are_journaled_before_they_are_written(
@@ -202,6 +205,20 @@ async def test_turntable_stall_aborts_and_the_session_is_retaken(
     assert sessions[0].data["fault"]["kind"] == "stall"
     assert "Aborted" in [e.result for e in run.kinds("state")]
     assert released_once(run) == {VIN: 1}
+
+
+async def test_a_silent_camera_is_named_and_the_rotation_taken_again(
+    run_scenario: Callable[..., object],
+) -> None:
+    fault = {"station": "photo-studio", "kind": "camera_silent", "camera": "interior"}
+    run: Run = await run_scenario("photo-studio.yaml", one_vehicle(fault=fault))
+    sessions = run.kinds("photo_session")
+    assert [s.result for s in sessions] == ["incomplete", "complete"]
+    missed = [(i["shot"], i["camera"], i["problem"]) for i in sessions[0].data["manifest"]]
+    assert [m for m in missed if m[2]] == [(0, "interior", "no_report")]
+    assert sessions[0].data["fault"] is None and sessions[1].data["rotation"] == 2
+    assert run.world.results == {VIN: "passed"}
+    assert "Aborted" not in [e.result for e in run.kinds("state")]
 
 
 async def test_failed_gate_sends_the_vehicle_to_rework(run_scenario: Callable[..., object]) -> None:
