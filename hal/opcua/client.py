@@ -61,7 +61,7 @@ from asyncua.ua.ua_binary import variant_to_binary
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError, UaStringParsingError
 
 from hal.config import OpcUaDeviceConfig
-from hal.errors import DeviceError, LinkDown, RequestTimeout, UntrustedCertificate
+from hal.errors import BadStatus, DeviceError, LinkDown, RequestTimeout, UntrustedCertificate
 from hal.link import LinkSupervisor
 from hal.opcua import certs
 
@@ -257,7 +257,7 @@ class OpcUaClientDevice:
 
     def _check(self, what: str, status: ua.StatusCode | None) -> None:
         if status is not None and not status.is_good():
-            raise DeviceError(self.name, f"{what}: {status.name}")
+            raise BadStatus(self.name, f"{what}: {status.name}")
 
     def _value(self, what: str, data: ua.DataValue) -> Any:
         self._check(what, data.StatusCode)
