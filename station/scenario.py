@@ -48,6 +48,7 @@ FaultKind = Literal[
     "modbus_exception",
     "turntable_stall",
     "inspection_timeout",
+    "inspection_bad_measurement",
     "label_mismatch",
     "tester_no_ready",
     "tester_out_of_range",
@@ -65,6 +66,7 @@ FAULT_DRIVERS: dict[FaultKind, str] = {
     "modbus_exception": "modbus_plc",
     "turntable_stall": "modbus_turntable",
     "inspection_timeout": "opcua",
+    "inspection_bad_measurement": "opcua",
     "tester_no_ready": "modbus_battery_tester",
     "tester_out_of_range": "modbus_battery_tester",
     "tester_link_drop": "modbus_battery_tester",
@@ -88,7 +90,7 @@ class ScenarioFault(Section):
     """What happens."""
     count: int = Field(default=1, ge=1, le=100)
     """How many times (no-reads, failed writes, tester measurements without a ready bit or
-    with an out-of-range value)."""
+    with an out-of-range value, reads of an inspection system's measurement node)."""
     seconds: float = Field(default=0.0, ge=0.0, le=3600.0)
     """Duration of a link drop (real seconds: --fast does not shrink it); for
     `tester_link_drop`, the link drops at the next start command for that long."""

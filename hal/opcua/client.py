@@ -20,7 +20,8 @@ Design
   changed while the link was down is delivered as a change (docs/faults.md row 6:
   session recreated, subscriptions rebuilt, values re-read), and the
   monitored item's initial notification, equal to what was read, is not
-  delivered twice.
+  delivered twice. A value read with a bad status (a sensor without a reading)
+  is not a session failure: `read()` raises `BadStatus` for it.
 - `changes(node)`: each consumer has its own queue, registered when
   `changes()` is called, and fed in order by the session task across
   reconnects. A consumer that falls more than `CONSUMER_QUEUE` changes
@@ -429,7 +430,8 @@ class OpcUaClientDevice:
         # Read before subscribing: see the module docstring.
         values = await client.read_attributes([node for _, node in variables])
         for (name, _), value in zip(variables, values, strict=True):
-            self._deliver(name, self._value(f"read {name}", value))
+            if value.StatusCode is None or value.StatusCode.is_good():  # else: none known yet
+                self._deliver(name, self._value(f"read {name}", value))
         subscription = await client.create_subscription(
             self._subscription_parameters(), _Notifications(inbox)
         )

@@ -30,7 +30,8 @@ What it does
   configured user makes a real user manager: only that user with the
   password of `password_file`, no anonymous session. `client_trust_dir`
   makes the server refuse client certificates not in it.
-- Faults through `inject()`: `VerdictTimeout` (never answers), `Restart`
+- Faults through `inject()`: `VerdictTimeout` (never answers), `BadMeasurement`
+  (from the next start, reads of a measurement node answer a bad status), `Restart`
   (stop, every session and subscription lost, start again on the same port),
   `ChangeCertificate` (restart with another certificate), `Freeze` (stops
   answering with its sockets open, like a hung process).
@@ -55,7 +56,14 @@ Boundary: imports `hal.config` (the device's config section) and
 """
 
 from simulators.inspection.address_space import OBJECT, REQUIRED, VARIABLES
-from simulators.inspection.faults import ChangeCertificate, Fault, Freeze, Restart, VerdictTimeout
+from simulators.inspection.faults import (
+    BadMeasurement,
+    ChangeCertificate,
+    Fault,
+    Freeze,
+    Restart,
+    VerdictTimeout,
+)
 from simulators.inspection.records import Inspection, VerdictGiven
 from simulators.inspection.server import APPLICATION_URI, Policy, SimInspection
 from simulators.inspection.standalone import run_standalone
@@ -65,6 +73,7 @@ __all__ = [
     "OBJECT",
     "REQUIRED",
     "VARIABLES",
+    "BadMeasurement",
     "ChangeCertificate",
     "Fault",
     "Freeze",

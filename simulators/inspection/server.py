@@ -21,6 +21,7 @@ from asyncua.common.methods import uamethod
 from asyncua.crypto.permission_rules import User
 from asyncua.server.server import Server
 from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.status_codes import StatusCodes
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -32,7 +33,13 @@ from simulators.inspection.collector import (
     simulator_started,
     simulator_stopped,
 )
-from simulators.inspection.faults import ChangeCertificate, Fault, Restart, VerdictTimeout
+from simulators.inspection.faults import (
+    BadMeasurement,
+    ChangeCertificate,
+    Fault,
+    Restart,
+    VerdictTimeout,
+)
 from simulators.inspection.records import Inspection, VerdictGiven
 from simulators.inspection.users import OneUser
 
@@ -100,6 +107,8 @@ class SimInspection:
         self._lock = threading.Lock()
         self._plans: dict[str, deque[str]] = {}
         self._timeouts = 0
+        self._bad_pending: list[str] = []
+        self._bad_reads: list[str] = []
         self._measurements: list[dict[str, Any]] = []
         self._findings: list[dict[str, Any]] = []
         self._state: dict[str, Any] = {n: value for n, (_, value) in self._variables.items()}
@@ -205,6 +214,10 @@ class SimInspection:
         if isinstance(fault, VerdictTimeout):
             with self._lock:
                 self._timeouts += fault.count
+        elif isinstance(fault, BadMeasurement):
+            getattr(StatusCodes, fault.status)  # an unknown name fails here
+            with self._lock:
+                self._bad_pending += [fault.status] * fault.count
         elif isinstance(fault, Restart):
             await self._in_thread(self._restart(fault.down_s))
         elif isinstance(fault, ChangeCertificate):
@@ -321,6 +334,7 @@ class SimInspection:
             [ua.VariantType.Boolean],
         )
         server.subscribe_server_callback(CallbackType.PostWrite, self._on_write)
+        server.subscribe_server_callback(CallbackType.PostRead, self._on_read)
         return server
 
     def _policy_types(self) -> list[str]:
@@ -393,6 +407,20 @@ class SimInspection:
             ):
                 await self._begin(str(item.Value.Value.Value), event.user)
 
+    async def _on_read(self, event: ServerItemCallback, _: CallbackService) -> None:
+        """A BadMeasurement fault: the values read of measurement nodes get its status."""
+        if not event.is_external or not self._bad_reads:
+            return
+        measured = {self.node_ids[name] for name in self.measurements}
+        for number, item in enumerate(event.request_params.NodesToRead):
+            if item.NodeId in measured and item.AttributeId == AttributeIds.Value:
+                with self._lock:
+                    if not self._bad_reads:
+                        return
+                    status = self._bad_reads.pop(0)
+                code = ua.StatusCode(getattr(StatusCodes, status))
+                event.response_params[number] = ua.DataValue(StatusCode=code)
+
     @uamethod
     async def _start_method(self, parent: ua.NodeId, vin: str) -> bool:
         if not vin:
@@ -415,6 +443,8 @@ class SimInspection:
             never = self._timeouts > 0
             if never:
                 self._timeouts -= 1
+            self._bad_reads += self._bad_pending  # the sensor fails in this inspection
+            self._bad_pending.clear()
         if never:
             log.info("sim_inspection_no_verdict", vin=vin)
             return

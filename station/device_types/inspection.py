@@ -128,10 +128,12 @@ class InspectionType(DeviceType[OpcUaDeviceConfig, "SimInspection"]):
     async def inject(
         self, name: str, config: OpcUaDeviceConfig, sim: SimInspection, fault: ScenarioFault
     ) -> None:
-        from simulators.inspection import VerdictTimeout
+        from simulators.inspection import BadMeasurement, VerdictTimeout
 
         if fault.kind == "inspection_timeout":
             await sim.inject(VerdictTimeout())
+        elif fault.kind == "inspection_bad_measurement":
+            await sim.inject(BadMeasurement(fault.count))
 
 
 INSPECTION = InspectionType()

@@ -20,16 +20,14 @@ VIN = "WBA8E9C58GK100004"
 WAIT_S = 30.0
 
 
-async def run_one(tmp_path: Path, noise_db: float) -> tuple[str, list[Event]]:
-    """One vehicle through the technical control with this noise reading: its result
-    and the journal's events."""
-    scenario = Scenario.model_validate(
-        {
-            "vehicles": [
-                {"vin": VIN, "measurements": {"technical-control": [{"noise_db": noise_db}]}}
-            ]
-        }
-    )
+async def run_one(
+    tmp_path: Path, noise_db: float, faults: list[dict[str, Any]] | None = None
+) -> tuple[str, list[Event]]:
+    """One vehicle through the technical control with this noise reading (and these
+    faults): its result and the journal's events."""
+    measurements = {"technical-control": [{"noise_db": noise_db}]}
+    vehicle = {"vin": VIN, "measurements": measurements, "faults": faults or []}
+    scenario = Scenario.model_validate({"vehicles": [vehicle]})
     loaded = load_station(STATION)
     async with assemble(
         loaded, tmp_path, simulate=True, scenario=scenario, time_scale=FAST
@@ -77,3 +75,16 @@ async def test_a_node_value_within_its_limit_passes(tmp_path: Path) -> None:
     measured = noise_measured(events)
     assert (measured.result, measured.operator) == ("pass", "inspection")
     assert measured.data == {"source": "device:inspection", "values": [noise_value(88.0, True)]}
+
+
+async def test_a_bad_status_holds_the_vehicle_and_a_retry_reads_again(tmp_path: Path) -> None:
+    """The node's read answered BadSensorFailure: held (the device is wrong, not the
+    vehicle), nothing journaled of it; the supervisor's retry reads it again."""
+    fault = {"station": "technical-control", "kind": "inspection_bad_measurement"}
+    result, events = await run_one(tmp_path, 70.0, [fault])
+    (hold,) = [e for e in events if e.kind == "hold"]
+    assert hold.result == "measurement_bad_status"
+    assert "BadSensorFailure" in hold.data["message"] and "noise_db" in hold.data["message"]
+    measured = noise_measured(events)  # once, after the retry
+    assert measured.data["values"] == [noise_value(70.0, True)]
+    assert result == "passed"
