@@ -13,10 +13,10 @@ each judged against its limits (`station.limits`) and journaled with them.
   (`Control.answer`, journaled as `refused` with reason out_of_range) and the prompt
   stays open; a device value outside it holds the vehicle (`measurement_out_of_range`:
   the device is wrong, not the vehicle; a supervisor retries or removes), as does an
-  OPC UA value that is not a number or has a bad status (`measurement_bad_status`).
-  No ready bit in time holds it too (`measurement_timeout`); a link lost mid-measurement aborts
-  the station like any device fault (`link_lost`), and the measurement is started
-  again once it resumes.
+  OPC UA value that is not a number; an OPC UA read with a bad status holds it too
+  (`measurement_bad_status`), as does no ready bit in time (`measurement_timeout`);
+  a link lost mid-measurement aborts the station like any device fault
+  (`link_lost`), and the measurement is taken again once it resumes.
 - The step never decides alone: a value out of its limits makes the visit's outcome
   failed (`Visit.outcome`), whatever a later verdict says.
 """

@@ -244,7 +244,7 @@ class Quantity(Section):
                 f"(an OPC UA device); got {' and '.join(sources) or 'neither'}"
             )
         if self.device is None and sources:
-            raise ValueError(f"{sources[0]} goes with device (without both: typed by an inspector)")
+            raise ValueError(f"{sources[0]} goes with device (neither: typed by an inspector)")
         return self
 
 
