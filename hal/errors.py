@@ -69,6 +69,11 @@ class TurntableFault(DeviceError):
         super().__init__(device, message)
 
 
+class BadStatus(DeviceError):
+    """The device answered with a bad status for a value (OPC UA: a read's StatusCode,
+    e.g. BadSensorFailure): it has no usable value; the link itself is up."""
+
+
 class MeasurementFailed(DeviceError):
     """A measuring device gave no result in time (no ready bit after the start)."""
 

@@ -244,7 +244,7 @@ class OpcUaDevice(Device, Protocol):
     """A server the station is a client of, its nodes named in the config."""
 
     async def read(self, node: str) -> Any:
-        """Current value of a named node."""
+        """Current value of a named node (`BadStatus` when the server has no good one)."""
         ...
 
     async def write(self, node: str, value: Any) -> None:

@@ -2,8 +2,9 @@
 each judged against its limits (`station.limits`) and journaled with them.
 
 - Quantities are taken in the order of the step: those of one device are read
-  together (one start, one ready bit, one `measured` event for all of them), a
-  typed one is asked alone (one prompt, one `measured` event).
+  together (a tester: one start, one ready bit; an OPC UA device: one read per node,
+  `station.measure_nodes`) and journaled as one `measured` event for all of them,
+  a typed one is asked alone (one prompt, one `measured` event).
 - Journal first, and never twice: a quantity the visit already holds (`Visit.measured`,
   folded from the `measured` events) is not read or asked again, after a hold, an
   abort or a crash; one that was read or typed but not journaled is read or asked
@@ -11,10 +12,11 @@ each judged against its limits (`station.limits`) and journaled with them.
 - A typed value outside the physical range is refused by the station's command
   (`Control.answer`, journaled as `refused` with reason out_of_range) and the prompt
   stays open; a device value outside it holds the vehicle (`measurement_out_of_range`:
-  the tester is wrong, not the battery; a supervisor retries or removes). No ready bit
-  in time holds it too (`measurement_timeout`); a link lost mid-measurement aborts
-  the station like any device fault (`link_lost`), and the measurement is started
-  again once it resumes.
+  the device is wrong, not the vehicle; a supervisor retries or removes), as does an
+  OPC UA value that is not a number; an OPC UA read with a bad status holds it too
+  (`measurement_bad_status`), as does no ready bit in time (`measurement_timeout`);
+  a link lost mid-measurement aborts the station like any device fault
+  (`link_lost`), and the measurement is taken again once it resumes.
 - The step never decides alone: a value out of its limits makes the visit's outcome
   failed (`Visit.outcome`), whatever a later verdict says.
 """
@@ -23,11 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hal.config import ModbusBatteryTesterConfig
+from hal.config import ModbusBatteryTesterConfig, OpcUaDeviceConfig
 from hal.errors import MeasurementFailed
 from station import limits
 from station.config.models import MeasureStep, Quantity
 from station.events import Measured, MeasuredValue
+from station.measure_nodes import read_nodes
 from station.step_context import StepContext, StepFailed
 
 
@@ -54,30 +57,44 @@ async def _read(
     vin = ctx.visit.vin
     assert vin is not None
     quantities = {name: step.quantities[name] for name in names}
-    registers = [q.register_name for q in quantities.values() if q.register_name is not None]
     section = ctx.station.devices[device]
-    assert isinstance(section, ModbusBatteryTesterConfig)  # config checks
-    timeout = section.measure_timeout_s * ctx.time_scale  # the simulated tester is as fast
-    try:
-        raw = await ctx.devices.testers[device].measure(registers, timeout)
-    except MeasurementFailed as exc:
-        raise StepFailed("hold", "measurement_timeout", str(exc)) from exc
+    if isinstance(section, OpcUaDeviceConfig):
+        nodes = {name: q.node for name, q in quantities.items() if q.node is not None}
+        raw = await read_nodes(ctx.devices.opcua[device], device, nodes)
+    else:
+        assert isinstance(section, ModbusBatteryTesterConfig)  # config checks
+        raw = await _tester_values(ctx, device, section, quantities)
     values: dict[str, float] = {}
     for name, quantity in quantities.items():
-        assert quantity.register_name is not None
-        value = raw[quantity.register_name]
+        value = raw[name]
         problem = limits.physical_problem(value, quantity)
         if problem is not None:
             raise StepFailed(
                 "hold",
                 "measurement_out_of_range",
-                f"{device} gave {name} = {problem}: the tester is wrong, measure again",
+                f"{device} gave {name} = {problem}: the device is wrong, measure again",
                 data={"device": device, "quantity": name, "value": repr(value)},
             )
         values[name] = value
     await journal_values(
         ctx, f"{index}:measure", step.quantities, values, source=f"device:{device}", operator=device
     )
+
+
+async def _tester_values(
+    ctx: StepContext,
+    device: str,
+    section: ModbusBatteryTesterConfig,
+    quantities: Mapping[str, Quantity],
+) -> dict[str, float]:
+    """One measurement of the tester: the value of each quantity, by name."""
+    registers = {name: q.register_name for name, q in quantities.items() if q.register_name}
+    timeout = section.measure_timeout_s * ctx.time_scale  # the simulated tester is as fast
+    try:
+        raw = await ctx.devices.testers[device].measure(list(registers.values()), timeout)
+    except MeasurementFailed as exc:
+        raise StepFailed("hold", "measurement_timeout", str(exc)) from exc
+    return {name: raw[register] for name, register in registers.items()}
 
 
 async def _typed(ctx: StepContext, index: int, step: MeasureStep, name: str) -> None:

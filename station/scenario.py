@@ -49,6 +49,7 @@ FaultKind = Literal[
     "turntable_stall",
     "camera_silent",
     "inspection_timeout",
+    "inspection_bad_measurement",
     "label_mismatch",
     "tester_no_ready",
     "tester_out_of_range",
@@ -67,6 +68,7 @@ FAULT_DRIVERS: dict[FaultKind, str] = {
     "turntable_stall": "modbus_turntable",
     "camera_silent": "studio_cameras",
     "inspection_timeout": "opcua",
+    "inspection_bad_measurement": "opcua",
     "tester_no_ready": "modbus_battery_tester",
     "tester_out_of_range": "modbus_battery_tester",
     "tester_link_drop": "modbus_battery_tester",
@@ -90,7 +92,8 @@ class ScenarioFault(Section):
     """What happens."""
     count: int = Field(default=1, ge=1, le=100)
     """How many times (no-reads, failed writes, tester measurements without a ready bit or
-    with an out-of-range value, images a silent camera does not take)."""
+    with an out-of-range value, images a silent camera does not take, reads of an
+    inspection system's measurement node)."""
     seconds: float = Field(default=0.0, ge=0.0, le=3600.0)
     """Duration of a link drop (real seconds: --fast does not shrink it); for
     `tester_link_drop`, the link drops at the next start command for that long."""

@@ -20,7 +20,8 @@ Design
   changed while the link was down is delivered as a change (docs/faults.md row 6:
   session recreated, subscriptions rebuilt, values re-read), and the
   monitored item's initial notification, equal to what was read, is not
-  delivered twice.
+  delivered twice. A value read with a bad status (a sensor without a reading)
+  is not a session failure: `read()` raises `BadStatus` for it.
 - `changes(node)`: each consumer has its own queue, registered when
   `changes()` is called, and fed in order by the session task across
   reconnects. A consumer that falls more than `CONSUMER_QUEUE` changes
@@ -61,7 +62,7 @@ from asyncua.ua.ua_binary import variant_to_binary
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError, UaStringParsingError
 
 from hal.config import OpcUaDeviceConfig
-from hal.errors import DeviceError, LinkDown, RequestTimeout, UntrustedCertificate
+from hal.errors import BadStatus, DeviceError, LinkDown, RequestTimeout, UntrustedCertificate
 from hal.link import LinkSupervisor
 from hal.opcua import certs
 
@@ -257,7 +258,7 @@ class OpcUaClientDevice:
 
     def _check(self, what: str, status: ua.StatusCode | None) -> None:
         if status is not None and not status.is_good():
-            raise DeviceError(self.name, f"{what}: {status.name}")
+            raise BadStatus(self.name, f"{what}: {status.name}")
 
     def _value(self, what: str, data: ua.DataValue) -> Any:
         self._check(what, data.StatusCode)
@@ -429,7 +430,8 @@ class OpcUaClientDevice:
         # Read before subscribing: see the module docstring.
         values = await client.read_attributes([node for _, node in variables])
         for (name, _), value in zip(variables, values, strict=True):
-            self._deliver(name, self._value(f"read {name}", value))
+            if value.StatusCode is None or value.StatusCode.is_good():  # else: none known yet
+                self._deliver(name, self._value(f"read {name}", value))
         subscription = await client.create_subscription(
             self._subscription_parameters(), _Notifications(inbox)
         )

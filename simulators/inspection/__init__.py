@@ -14,7 +14,9 @@ What it does
 - Nodes are those of the device config (`config.nodes`, names -> node ids):
   `vin` and `verdict` are required; `verdict_vin`, `sequence`, `status`,
   `result` (variables) and `inspection` (the object with the `Start` method)
-  are served when named; any other name is an error.
+  are served when named; so are measurement nodes, Double variables for a
+  station's measure steps (`measurements=`, values per vehicle by
+  `set_values`; `address_space.py`); any other name is an error.
 - `result` (String) is the inspection's result as a JSON document, written
   just before the verdict (so a client that sees the verdict and then reads
   it gets this inspection's), cleared to "" at a start:
@@ -28,7 +30,8 @@ What it does
   configured user makes a real user manager: only that user with the
   password of `password_file`, no anonymous session. `client_trust_dir`
   makes the server refuse client certificates not in it.
-- Faults through `inject()`: `VerdictTimeout` (never answers), `Restart`
+- Faults through `inject()`: `VerdictTimeout` (never answers), `BadMeasurement`
+  (from the next start, reads of a measurement node answer a bad status), `Restart`
   (stop, every session and subscription lost, start again on the same port),
   `ChangeCertificate` (restart with another certificate), `Freeze` (stops
   answering with its sockets open, like a hung process).
@@ -52,16 +55,17 @@ Boundary: imports `hal.config` (the device's config section) and
 `hal.opcua.certs` only; nothing of `station`.
 """
 
-from simulators.inspection.faults import ChangeCertificate, Fault, Freeze, Restart, VerdictTimeout
-from simulators.inspection.records import Inspection, VerdictGiven
-from simulators.inspection.server import (
-    APPLICATION_URI,
-    OBJECT,
-    REQUIRED,
-    VARIABLES,
-    Policy,
-    SimInspection,
+from simulators.inspection.address_space import OBJECT, REQUIRED, VARIABLES
+from simulators.inspection.faults import (
+    BadMeasurement,
+    ChangeCertificate,
+    Fault,
+    Freeze,
+    Restart,
+    VerdictTimeout,
 )
+from simulators.inspection.records import Inspection, VerdictGiven
+from simulators.inspection.server import APPLICATION_URI, Policy, SimInspection
 from simulators.inspection.standalone import run_standalone
 
 __all__ = [
@@ -69,6 +73,7 @@ __all__ = [
     "OBJECT",
     "REQUIRED",
     "VARIABLES",
+    "BadMeasurement",
     "ChangeCertificate",
     "Fault",
     "Freeze",

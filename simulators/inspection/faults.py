@@ -36,4 +36,14 @@ class Freeze:
     seconds: float
 
 
-Fault = VerdictTimeout | Restart | ChangeCertificate | Freeze
+@dataclass(frozen=True)
+class BadMeasurement:
+    """From the next inspection's start, the next `count` reads of a measurement node's
+    value are answered with the bad status `status` (a StatusCodes name): the sensor
+    has no valid reading of that vehicle."""
+
+    count: int = 1
+    status: str = "BadSensorFailure"
+
+
+Fault = VerdictTimeout | Restart | ChangeCertificate | Freeze | BadMeasurement

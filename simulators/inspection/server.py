@@ -9,7 +9,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Collection, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlparse
@@ -21,18 +21,25 @@ from asyncua.common.methods import uamethod
 from asyncua.crypto.permission_rules import User
 from asyncua.server.server import Server
 from asyncua.ua.attribute_ids import AttributeIds
-from asyncua.ua.uaerrors import UaStringParsingError
+from asyncua.ua.status_codes import StatusCodes
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from hal.config import OpcUaDeviceConfig
 from hal.opcua import certs
+from simulators.inspection.address_space import OBJECT, check_nodes, variables
 from simulators.inspection.collector import (
     collector_paused,
     simulator_started,
     simulator_stopped,
 )
-from simulators.inspection.faults import ChangeCertificate, Fault, Restart, VerdictTimeout
+from simulators.inspection.faults import (
+    BadMeasurement,
+    ChangeCertificate,
+    Fault,
+    Restart,
+    VerdictTimeout,
+)
 from simulators.inspection.records import Inspection, VerdictGiven
 from simulators.inspection.users import OneUser
 
@@ -44,19 +51,6 @@ Policy = Literal["None", "Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt"]
 
 APPLICATION_URI = "urn:station:sim:inspection"
 """Application URI of a simulator that generates its own certificate."""
-
-VARIABLES: dict[str, tuple[ua.VariantType, Any]] = {
-    "vin": (ua.VariantType.String, ""),
-    "verdict": (ua.VariantType.String, ""),
-    "verdict_vin": (ua.VariantType.String, ""),
-    "sequence": (ua.VariantType.UInt32, 0),
-    "status": (ua.VariantType.String, "idle"),
-    "result": (ua.VariantType.String, ""),
-}
-"""Variable nodes the simulator serves: type and value at start."""
-OBJECT = "inspection"
-"""Name of the object node carrying the `Start(vin) -> Boolean` method."""
-REQUIRED = ("vin", "verdict")
 
 
 class SimInspection:
@@ -73,12 +67,16 @@ class SimInspection:
         certificate: Path | None = None,
         private_key: Path | None = None,
         client_trust_dir: Path | None = None,
+        measurements: Collection[str] = (),
     ) -> None:
         self.config = config
         self.host = host
         self.port = port
         self.verdict_delay_s = verdict_delay_s
-        self.node_ids = self._check_nodes(config)
+        self.node_ids = check_nodes(config, measurements)
+        self.measurements = frozenset(measurements)
+        """The measurement nodes (see `simulators.inspection.address_space`)."""
+        self._variables = variables(config, measurements)
         self.policies: tuple[Policy, ...] = tuple(policies or self._policies_of(config))
         self.client_trust_dir = client_trust_dir
         self.path = urlparse(config.url).path or "/"
@@ -109,9 +107,11 @@ class SimInspection:
         self._lock = threading.Lock()
         self._plans: dict[str, deque[str]] = {}
         self._timeouts = 0
+        self._bad_pending: list[str] = []
+        self._bad_reads: list[str] = []
         self._measurements: list[dict[str, Any]] = []
         self._findings: list[dict[str, Any]] = []
-        self._state: dict[str, Any] = {n: VARIABLES[n][1] for n in self.node_ids if n in VARIABLES}
+        self._state: dict[str, Any] = {n: value for n, (_, value) in self._variables.items()}
         self._thread: threading.Thread | None = None
         self._exited: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thaw = threading.Event()
@@ -121,30 +121,6 @@ class SimInspection:
         self._server: Server | None = None
         self._verdict_task: asyncio.Task[None] | None = None
         self._restart_task: asyncio.Task[None] | None = None
-
-    @staticmethod
-    def _check_nodes(config: OpcUaDeviceConfig) -> dict[str, ua.NodeId]:
-        known = [*VARIABLES, OBJECT]
-        missing = [n for n in REQUIRED if n not in config.nodes]
-        if missing:
-            raise ValueError(f"inspection simulator: nodes {', '.join(missing)} are required")
-        node_ids: dict[str, ua.NodeId] = {}
-        for name, text in config.nodes.items():
-            if name not in known:
-                raise ValueError(
-                    f"inspection simulator: nodes.{name}: unknown node (known: {', '.join(known)})"
-                )
-            try:
-                node_id = ua.NodeId.from_string(text)
-            except UaStringParsingError as exc:
-                raise ValueError(f"inspection simulator: nodes.{name}: {exc}") from exc
-            if node_id.NamespaceIndex == 0:
-                raise ValueError(
-                    f"inspection simulator: nodes.{name}: {text} is in namespace 0, the "
-                    "standard's; use ns=2 or above"
-                )
-            node_ids[name] = node_id
-        return node_ids
 
     @staticmethod
     def _policies_of(config: OpcUaDeviceConfig) -> list[Policy]:
@@ -195,6 +171,18 @@ class SimInspection:
             self._measurements = [dict(m) for m in measurements]
             self._findings = [dict(f) for f in findings]
 
+    def set_values(self, values: Mapping[str, float]) -> None:
+        """What the measurement nodes hold for the vehicle in front (by node name), served
+        from now on (a name that is not a measurement node is a KeyError)."""
+        for name in values:
+            if name not in self.measurements:
+                raise KeyError(f"inspection simulator: {name!r} is not a measurement node")
+        for name, value in values.items():
+            self._state[name] = float(value)
+        if self._loop is not None and not self._exited.done():
+            for name, value in values.items():
+                asyncio.run_coroutine_threadsafe(self._set(name, float(value)), self._loop)
+
     async def start(self) -> None:
         """Start the server in its thread; returns once it listens (port known)."""
         if self._thread is not None:
@@ -226,6 +214,10 @@ class SimInspection:
         if isinstance(fault, VerdictTimeout):
             with self._lock:
                 self._timeouts += fault.count
+        elif isinstance(fault, BadMeasurement):
+            getattr(StatusCodes, fault.status)  # an unknown name fails here
+            with self._lock:
+                self._bad_pending += [fault.status] * fault.count
         elif isinstance(fault, Restart):
             await self._in_thread(self._restart(fault.down_s))
         elif isinstance(fault, ChangeCertificate):
@@ -328,7 +320,7 @@ class SimInspection:
         for name, node_id in self.node_ids.items():
             if name == OBJECT:
                 continue
-            variant_type, _ = VARIABLES[name]
+            variant_type, _ = self._variables[name]
             variable = await parent.add_variable(
                 node_id, f"{node_id.NamespaceIndex}:{name}", self._state[name], variant_type
             )
@@ -342,6 +334,7 @@ class SimInspection:
             [ua.VariantType.Boolean],
         )
         server.subscribe_server_callback(CallbackType.PostWrite, self._on_write)
+        server.subscribe_server_callback(CallbackType.PostRead, self._on_read)
         return server
 
     def _policy_types(self) -> list[str]:
@@ -388,7 +381,7 @@ class SimInspection:
     # --- inspections -----------------------------------------------------------------------
 
     async def _write(self, server: Server, name: str, value: Any) -> None:
-        variant_type, _ = VARIABLES[name]
+        variant_type, _ = self._variables[name]
         await server.write_attribute_value(
             self.node_ids[name], ua.DataValue(ua.Variant(value, variant_type))
         )
@@ -414,6 +407,20 @@ class SimInspection:
             ):
                 await self._begin(str(item.Value.Value.Value), event.user)
 
+    async def _on_read(self, event: ServerItemCallback, _: CallbackService) -> None:
+        """A BadMeasurement fault: the values read of measurement nodes get its status."""
+        if not event.is_external or not self._bad_reads:
+            return
+        measured = {self.node_ids[name] for name in self.measurements}
+        for number, item in enumerate(event.request_params.NodesToRead):
+            if item.NodeId in measured and item.AttributeId == AttributeIds.Value:
+                with self._lock:
+                    if not self._bad_reads:
+                        return
+                    status = self._bad_reads.pop(0)
+                code = ua.StatusCode(getattr(StatusCodes, status))
+                event.response_params[number] = ua.DataValue(StatusCode=code)
+
     @uamethod
     async def _start_method(self, parent: ua.NodeId, vin: str) -> bool:
         if not vin:
@@ -436,6 +443,8 @@ class SimInspection:
             never = self._timeouts > 0
             if never:
                 self._timeouts -= 1
+            self._bad_reads += self._bad_pending  # the sensor fails in this inspection
+            self._bad_pending.clear()
         if never:
             log.info("sim_inspection_no_verdict", vin=vin)
             return

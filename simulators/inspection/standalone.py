@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hal.config import OpcUaDeviceConfig, OpcUaSecurity
 from hal.opcua import certs
+from simulators.inspection.address_space import own
 from simulators.inspection.server import APPLICATION_URI, SimInspection
 
 
@@ -69,7 +70,9 @@ async def run_standalone(
     inspection --config STATION.yaml --listen HOST:PORT`; without --listen:
     127.0.0.1 and a free port). The endpoint is printed; a secured config gets
     the certificate kept under $XDG_STATE_HOME/station/sim-inspection, which
-    the station trusts once it is copied into its trust_dir."""
+    the station trusts once it is copied into its trust_dir. The config's nodes
+    that are not the simulator's own are its measurement nodes (0.0: a bench has
+    no vehicle in front)."""
     if pty is not None:
         raise ValueError(
             "the inspection simulator serves OPC UA over TCP: give --listen HOST:PORT, not --pty"
@@ -85,6 +88,7 @@ async def run_standalone(
         port=port,
         certificate=None if files is None else files.certificate,
         private_key=None if files is None else files.private_key,
+        measurements=[name for name in config.nodes if not own(name)],
     )
     await sim.start()
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hal.config import ModbusBatteryTesterConfig, ModbusPlcConfig
+from hal.config import ModbusBatteryTesterConfig, ModbusPlcConfig, OpcUaDeviceConfig
 from station.config.models import (
     FindAttributesStep,
     IdentifyStep,
@@ -258,18 +258,38 @@ def _check_steps(station: StationFile) -> Iterator[Problem]:
 def _measured_devices(
     station: StationFile, step: MeasureStep, at: tuple[str | int, ...]
 ) -> Iterator[Problem]:
-    """The devices a measure step's quantities name exist and measure (their registers
-    are the device type's check)."""
+    """The devices a measure step's quantities name exist and measure: a register of a
+    tester, a node of an OPC UA device (that they exist is the device type's check)."""
     for name, quantity in step.quantities.items():
         if quantity.device is None:
             continue
         device = station.devices.get(quantity.device)
-        where = (*at, "quantities", name, "device")
+        where = (*at, "quantities", name)
         if device is None:
             known = ", ".join(station.devices) or "none"
-            yield (where, f"no device {quantity.device!r} in this station (devices: {known})")
-        elif not isinstance(device, ModbusBatteryTesterConfig):
-            yield (where, f"device {quantity.device!r} is a {device.driver}, not a tester")
+            yield (
+                (*where, "device"),
+                f"no device {quantity.device!r} in this station (devices: {known})",
+            )
+        elif isinstance(device, ModbusBatteryTesterConfig):
+            if quantity.node is not None:
+                yield (
+                    (*where, "node"),
+                    f"device {quantity.device!r} is a tester: name its register_name, not a node",
+                )
+        elif isinstance(device, OpcUaDeviceConfig):
+            if quantity.register_name is not None:
+                yield (
+                    (*where, "register_name"),
+                    f"device {quantity.device!r} is an OPC UA device: name its node, "
+                    "not a register_name",
+                )
+        else:
+            yield (
+                (*where, "device"),
+                f"device {quantity.device!r} is a {device.driver}, "
+                "not a tester or an OPC UA device",
+            )
 
 
 def _inspect_data(

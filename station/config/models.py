@@ -241,9 +241,13 @@ class Quantity(Section):
     physical_max: PhysicalValue
     """Highest value the quantity can have at all (SoH: 100 %)."""
     device: Name | None = None
-    """Device that measures it (a battery tester); None: an inspector types it."""
+    """Device that measures it (a battery tester, or an OPC UA device); None: an
+    inspector types it."""
     register_name: Name | None = None
-    """The device's value register (a name of its `registers:`); only with `device`."""
+    """A tester's value register (a name of its `registers:`); only with `device`."""
+    node: Name | None = None
+    """An OPC UA device's node read for the value (a name of its `nodes:`); only with
+    `device`."""
     description: str = ""
     """What is measured and why the limits are what they are."""
 
@@ -265,10 +269,14 @@ class Quantity(Section):
                     f"{name} ({limit:g}) is outside the physical range "
                     f"{self.physical_min:g}..{self.physical_max:g}"
                 )
-        if (self.device is None) != (self.register_name is None):
+        sources = [f for f in ("register_name", "node") if getattr(self, f) is not None]
+        if self.device is not None and len(sources) != 1:
             raise ValueError(
-                "device and register_name go together (neither: typed by an inspector)"
+                "a device's quantity names one register_name (a tester) or one node "
+                f"(an OPC UA device); got {' and '.join(sources) or 'neither'}"
             )
+        if self.device is None and sources:
+            raise ValueError(f"{sources[0]} goes with device (neither: typed by an inspector)")
         return self
 
 

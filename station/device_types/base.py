@@ -89,7 +89,7 @@ class DeviceType(ABC, Generic[C, S]):
 
     def measure_values(self, sim: S, values: Mapping[str, float]) -> None:
         """The values the device measures for the vehicle in front of it (by the device's
-        register names), if it measures."""
+        register or node names), if it measures."""
 
     async def inject(self, name: str, config: C, sim: S, fault: ScenarioFault) -> None:
         """A scenario fault, if it concerns this type of device."""

@@ -69,12 +69,12 @@ class BatteryTesterType(DeviceType[ModbusBatteryTesterConfig, "SimBatteryTester"
             if not isinstance(step, MeasureStep):
                 continue
             for quantity_name, quantity in step.quantities.items():
-                if quantity.device == name and quantity.register_name not in config.registers:
+                wanted = quantity.register_name
+                if quantity.device == name and wanted and wanted not in config.registers:
                     known = ", ".join(config.registers)
                     yield (
                         ("cycle", index, "quantities", quantity_name, "register_name"),
-                        f"no register {quantity.register_name!r} in device {name!r} "
-                        f"(registers: {known})",
+                        f"no register {wanted!r} in device {name!r} (registers: {known})",
                     )
 
     def simulate(

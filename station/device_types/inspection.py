@@ -1,7 +1,9 @@
 """A device the station is an OPC UA client of: the inline inspection system.
 
 Driver `hal.opcua.client.OpcUaClientDevice`, simulator
-`simulators.inspection.SimInspection`. A secured device gets certificates
+`simulators.inspection.SimInspection`; `measure` steps may read its nodes
+(`device:` and `node:` in their quantities), which its simulator then serves as
+measurement nodes. A secured device gets certificates
 made for the simulated run (in the state folder's `sim-pki/`), each side
 trusting only the other's: the driver validates the simulator's certificate
 exactly as it would a real server's.
@@ -9,12 +11,12 @@ exactly as it would a real server's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from hal.config import OpcUaDeviceConfig
 from hal.interfaces import OpcUaDevice
-from station.config.models import InspectStep
+from station.config.models import InspectStep, MeasureStep
 from station.device_types.base import DeviceType, Problem
 
 if TYPE_CHECKING:
@@ -38,6 +40,21 @@ class InspectionType(DeviceType[OpcUaDeviceConfig, "SimInspection"]):
 
         return devices.opcua.setdefault(name, OpcUaClientDevice(name, config))
 
+    def check(
+        self, name: str, config: OpcUaDeviceConfig, station: StationFile
+    ) -> Iterator[Problem]:
+        """The nodes the measure steps read of this device exist in it."""
+        for index, step in enumerate(station.cycle):
+            if not isinstance(step, MeasureStep):
+                continue
+            for quantity_name, quantity in step.quantities.items():
+                node = quantity.node
+                if quantity.device == name and node is not None and node not in config.nodes:
+                    yield (
+                        ("cycle", index, "quantities", quantity_name, "node"),
+                        f"no node {node!r} in device {name!r} (nodes: {', '.join(config.nodes)})",
+                    )
+
     def check_step(
         self, step: CycleStep, at: tuple[str | int, ...], config: OpcUaDeviceConfig
     ) -> Iterator[Problem]:
@@ -57,9 +74,16 @@ class InspectionType(DeviceType[OpcUaDeviceConfig, "SimInspection"]):
 
         delay_s = sims.inspection_delay_s * sims.time_scale
         host, port = sims.listen(name)
+        measurements = sorted(measured_nodes(name, sims.loaded.model))
         security = config.security
         if security.policy == "None":
-            sim = SimInspection(config, host=host, port=port, verdict_delay_s=delay_s)
+            sim = SimInspection(
+                config,
+                host=host,
+                port=port,
+                verdict_delay_s=delay_s,
+                measurements=measurements,
+            )
             sims.inspections[name] = sim
             return sim
         pki = sims.pki_dir / name
@@ -90,6 +114,7 @@ class InspectionType(DeviceType[OpcUaDeviceConfig, "SimInspection"]):
             certificate=server.certificate,
             private_key=server.private_key,
             client_trust_dir=pki / "trusted-by-server",
+            measurements=measurements,
         )
         sims.inspections[name] = sim
         return sim
@@ -97,13 +122,29 @@ class InspectionType(DeviceType[OpcUaDeviceConfig, "SimInspection"]):
     def plan_verdicts(self, sim: SimInspection, vin: str, verdicts: list[str]) -> None:
         sim.plan(vin, verdicts)
 
+    def measure_values(self, sim: SimInspection, values: Mapping[str, float]) -> None:
+        sim.set_values(values)
+
     async def inject(
         self, name: str, config: OpcUaDeviceConfig, sim: SimInspection, fault: ScenarioFault
     ) -> None:
-        from simulators.inspection import VerdictTimeout
+        from simulators.inspection import BadMeasurement, VerdictTimeout
 
         if fault.kind == "inspection_timeout":
             await sim.inject(VerdictTimeout())
+        elif fault.kind == "inspection_bad_measurement":
+            await sim.inject(BadMeasurement(fault.count))
 
 
 INSPECTION = InspectionType()
+
+
+def measured_nodes(name: str, station: StationFile) -> set[str]:
+    """The nodes of device `name` that the station's measure steps read."""
+    return {
+        quantity.node
+        for step in station.cycle
+        if isinstance(step, MeasureStep)
+        for quantity in step.quantities.values()
+        if quantity.device == name and quantity.node is not None
+    }

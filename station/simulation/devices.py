@@ -172,15 +172,15 @@ class SimulatedDevices:
     def measure(self, values: Mapping[str, float]) -> None:
         """What the station's devices measure for the vehicle in front of them, by
         quantity name (the names of the station's measure steps): each measuring
-        device is given its registers' values."""
+        device is given the values of its registers (a tester) or nodes (OPC UA)."""
         by_device: dict[str, dict[str, float]] = {}
         for step in self.loaded.model.cycle:
             if not isinstance(step, MeasureStep):
                 continue
             for name, quantity in step.quantities.items():
-                device, register = quantity.device, quantity.register_name
-                if device is not None and register is not None and name in values:
-                    by_device.setdefault(device, {})[register] = values[name]
+                device, point = quantity.device, quantity.register_name or quantity.node
+                if device is not None and point is not None and name in values:
+                    by_device.setdefault(device, {})[point] = values[name]
         for name, sim in self._all.items():
             if name in by_device:
                 self._type_of(name).measure_values(sim, by_device[name])

@@ -83,9 +83,11 @@ async def test_a_critical_finding_fails_the_technical_control_whatever_the_verdi
     (verdict,) = kinds(events, "verdict")
     assert verdict.result == "pass"  # the device's word; the finding decides
     assert kinds(events, "released")[-1].result == "failed"
-    # the measurements came with the verdict, nominal: within their limits
-    (measured,) = kinds(events, "measured")
+    # the measurements came with the verdict, nominal: within their limits; then the
+    # noise read from its own node (tests/system/test_opcua_measure.py), nominal too
+    measured, noise = kinds(events, "measured")
     assert measured.data["source"] == "device:inspection" and measured.result == "pass"
+    assert (noise.step, noise.result) == ("7:measure", "pass")
     assert [v["name"] for v in measured.data["values"]] == [
         "brake_efficiency_pct",
         "headlamp_aim_pct",
@@ -109,7 +111,7 @@ async def test_brake_efficiency_below_its_limit_fails_with_the_limit_journaled(
     async with station("technical-control.yaml", scenario) as built:
         events = await run_to_end(built)
         assert built.world is not None and built.world.results == {VIN: "failed"}
-    (measured,) = kinds(events, "measured")
+    measured, _noise = kinds(events, "measured")
     brake = measured.data["values"][0]
     assert brake == {
         "name": "brake_efficiency_pct",

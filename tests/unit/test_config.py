@@ -46,6 +46,7 @@ CROSS_CHECKED = {
     "unknown_device",
     "wrong_device_kind",
     "opcua_security",
+    "measure_node",
 }
 NOT_YAML = {"yaml_syntax", "duplicate_key"}
 

@@ -117,7 +117,16 @@ def test_the_nominal_value_is_within_limits_and_physically_possible(
         ({"low": 80, "high": 70}, "low (80) must not be above high (70)"),
         ({"low": 120}, "low (120) is outside the physical range 0..100"),
         ({"low": 1, "physical_min": 5, "physical_max": 5}, "physical_min (5) must be below"),
-        ({"low": 70, "device": "tester"}, "device and register_name go together"),
+        (
+            {"low": 70, "device": "tester"},
+            "names one register_name (a tester) or one node (an OPC UA device); got neither",
+        ),
+        (
+            {"low": 70, "device": "tester", "register_name": "soh", "node": "soh"},
+            "got register_name and node",
+        ),
+        ({"low": 70, "register_name": "soh"}, "register_name goes with device"),
+        ({"low": 70, "node": "soh"}, "node goes with device"),
     ],
 )
 def test_a_quantity_that_cannot_be_judged_is_refused(
