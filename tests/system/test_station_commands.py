@@ -208,7 +208,7 @@ async def test_devices_down_at_start_are_alarmed_at_their_first_attempt(
 ) -> None:
     loaded = pointed_at(load_station(STATIONS / "photo-studio.yaml"), closed_port)
     devices: DeviceSet = build_devices(loaded.model)
-    assert len(devices.all) == 4
+    assert len(devices.all) == 5  # plc, turntable, cameras, barcode, rfid
     journal = Journal.open(tmp_path / "journal.sqlite3", loaded.model.station)
     station = Station(loaded, journal, devices)
     started = time.monotonic()
