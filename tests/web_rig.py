@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mqtt_broker import Broker, free_port
+from mqtt_broker import Broker
 from playwright.async_api import Browser, Page, async_playwright
 from uplink_rig import Recorder, status
 
@@ -123,10 +123,12 @@ async def _wait_logged(
     while wanted:
         line = await process.stderr.readline()
         assert line, f"station plant ended ({await process.wait()}): {log[-5:]}"
-        with contextlib.suppress(ValueError):
+        try:
             entry = json.loads(line)
-            log.append(entry)
-            wanted.discard(entry.get("event", ""))
+        except ValueError:  # a refusal is one plain line: kept, to say why it ended
+            entry = {"event": "stderr", "line": line.decode(errors="replace").rstrip()}
+        log.append(entry)
+        wanted.discard(entry.get("event", ""))
 
 
 async def _drain(process: asyncio.subprocess.Process, log: list[dict[str, Any]]) -> None:
@@ -139,10 +141,9 @@ async def _drain(process: asyncio.subprocess.Process, log: list[dict[str, Any]])
 @contextlib.asynccontextmanager
 async def plant(broker: Broker, db: str, *extra: str) -> AsyncIterator[Plant]:
     """The collector and its web view, subscribed and serving; SIGTERM at exit (exit 0)."""
-    port = free_port()
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "station.cli", "plant", "--broker", broker.url, "--db", db),
-        *("--http", f"127.0.0.1:{port}", "--line-config", str(LINE_FILE), *extra),
+        *("--http", "127.0.0.1:0", "--line-config", str(LINE_FILE), *extra),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -154,7 +155,8 @@ async def plant(broker: Broker, db: str, *extra: str) -> AsyncIterator[Plant]:
         async with asyncio.timeout(START_S):
             await _wait_logged(process, log, {"plant_subscribed", "web_view_serving"})
         drain = asyncio.create_task(_drain(process, log))
-        yield Plant(process, f"http://127.0.0.1:{port}", db, log)
+        (url,) = [e["url"] for e in log if e.get("event") == "web_view_serving"]
+        yield Plant(process, url, db, log)
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(START_S):
             assert await process.wait() == 0, log[-5:]
