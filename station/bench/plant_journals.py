@@ -229,7 +229,7 @@ def _travel(journeys: list[_Journey], rng: random.Random) -> dict[str, list[Visi
         target = next_operation(route, before)
         if target is None or before.on_hold is not None:
             continue
-        station = target.station if isinstance(target, Rework) else target.served_by[0]
+        station = target.served_by[0]
         begin = max(journey.ready, free.get(station, 0.0))
         free[station] = begin + CYCLE_S + CHANGEOVER_S
         rework = isinstance(target, Rework)

@@ -36,11 +36,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from station.journal import JournalReader
+from station.plant.report import seconds
 from station.state_dir import journal_path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -66,10 +66,6 @@ WATCH = """() => {
   });
 }"""
 """Installed once the board has loaded: what is on it then is not a change."""
-
-
-def _seconds(wall: str) -> float:
-    return datetime.fromisoformat(wall.replace("Z", "+00:00")).timestamp()
 
 
 async def _said(stream: asyncio.StreamReader, text: str, lines: list[str]) -> str:
@@ -130,7 +126,7 @@ async def measure(vehicles: int) -> dict[str, Any]:
             if path.exists():
                 with JournalReader.open(path) as reader:
                     walls.update(
-                        ((station, e.seq), _seconds(e.wall)) for e in reader.events(after_seq=0)
+                        ((station, e.seq), seconds(e.wall)) for e in reader.events(after_seq=0)
                     )
         latencies: list[float] = sorted(
             float(at_ms) / 1000 - walls[(station, int(seq))]

@@ -62,6 +62,11 @@ class Rework(Section):
     max_loops: int = Field(default=2, ge=1, le=10)
     """Rework visits allowed per gate; one more fail holds the vehicle for a supervisor."""
 
+    @property
+    def served_by(self) -> tuple[str, ...]:
+        """The rework bay's station, as `Operation.served_by` names an operation's."""
+        return (self.station,)
+
 
 class Route(Section):
     """The ordered operations of a line and its rework bay."""

@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, get_args
 
-from station.config.models import Rework
 from station.plant.lines import LineFacts, per_shift
 from station.plant.store import ReportRow, Store
 from station.route import HoldCause, RouteSnapshot, next_operation
@@ -280,7 +279,7 @@ def queues(vehicles: Iterable[_Vehicle], route: RouteSnapshot) -> dict[str, list
         if target is None:
             continue
         # before parallel stations the queue is theirs together: each shows it
-        for station in (target.station,) if isinstance(target, Rework) else target.served_by:
+        for station in target.served_by:
             waiting.setdefault(station, []).append(vehicle)
     return waiting
 

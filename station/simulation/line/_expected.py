@@ -39,7 +39,7 @@ def expected_final(
         target = rules.next_operation(route, progress)
         if target is None:
             return "released"
-        station = layout.pinned(vehicle, target, visited) or layout.stations_of(target)[0]
+        station = layout.pinned(vehicle, target, visited) or target.served_by[0]
         if station not in visited and _identity_held(layout, vehicle, station):
             return "held"
         visited.add(station)

@@ -104,10 +104,6 @@ class LineLayout:
     def operation_of(self, station: str) -> str:
         return self.stations[station].model.operation
 
-    def stations_of(self, target: Operation | Rework) -> tuple[str, ...]:
-        """The stations doing a route operation (several when parallel), or the rework bay."""
-        return target.served_by if isinstance(target, Operation) else (target.station,)
-
     def pinned(
         self, vehicle: ScenarioVehicle, target: Operation | Rework, visited: Collection[str]
     ) -> str | None:
@@ -115,7 +111,7 @@ class LineLayout:
         yet (faults strike at the first visit of their station): the line sends it there
         rather than to another parallel station."""
         faulted = {fault.station for fault in vehicle.faults}
-        stations = self.stations_of(target)
+        stations = target.served_by
         return next((s for s in stations if s in faulted and s not in visited), None)
 
     def step_of(self, operation: str) -> int | None:

@@ -317,7 +317,7 @@ class LineRun:
         pinned = self.layout.pinned(self.vehicles[vin], target, visited)
         if pinned is not None:
             return pinned
-        stations = self.layout.stations_of(target)
+        stations = target.served_by
         return shortest_queue([self.posts[name].candidate() for name in stations])
 
     def _travel(self, vin: str, target: str) -> None:
