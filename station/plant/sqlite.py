@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,11 +27,26 @@ class SqliteStore(Store):
             self._db = sqlite3.connect(path, isolation_level=None)
             try:
                 self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                self._db.execute("PRAGMA journal_mode = WAL")
+                self._to_wal()
                 self._db.execute("PRAGMA synchronous = FULL")
             except sqlite3.Error:
                 self._db.close()
                 raise
+
+    def _to_wal(self) -> None:
+        """Switch a new file to WAL. The switch needs the file to itself, and SQLite
+        answers "locked" at once rather than wait in the busy handler when another
+        connection opens the new file at the same moment (the collector and the web
+        view, each in its thread): try again until the busy timeout."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.01)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Cursor]:

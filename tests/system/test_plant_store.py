@@ -4,6 +4,7 @@ holes and breaks flagged with plant alarms, the schema versioned."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,6 +120,29 @@ def test_the_schema_is_versioned_and_reopening_applies_nothing(plant_db: str) ->
         assert [h.head_seq for h in again.heads()] == [1]
     finally:
         again.close()
+
+
+def test_a_new_sqlite_file_opened_by_several_at_once_opens_for_each(tmp_path: Path) -> None:
+    """`station plant` opens its new database twice at once (the collector and the web
+    view, each in its thread): CI once saw the second refused "database is locked"."""
+    for attempt in range(40):
+        path = str(tmp_path / f"plant{attempt}.sqlite3")
+        start = threading.Barrier(3)
+        refused: list[BaseException] = []
+
+        def open_it(path: str = path, start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                open_store(path).close()
+            except StoreError as error:
+                refused.append(error)
+
+        threads = [threading.Thread(target=open_it) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not refused, f"attempt {attempt}: {refused}"
 
 
 def test_a_database_that_cannot_be_opened_is_one_error(tmp_path: Path) -> None:
