@@ -126,23 +126,28 @@ def test_a_new_sqlite_file_opened_by_several_at_once_opens_for_each(tmp_path: Pa
     """`station plant` opens its new database twice at once (the collector and the web
     view, each in its thread): CI once saw the second refused "database is locked"."""
     for attempt in range(40):
-        path = str(tmp_path / f"plant{attempt}.sqlite3")
-        start = threading.Barrier(3)
-        refused: list[BaseException] = []
-
-        def open_it(path: str = path, start: threading.Barrier = start) -> None:
-            start.wait()
-            try:
-                open_store(path).close()
-            except StoreError as error:
-                refused.append(error)
-
-        threads = [threading.Thread(target=open_it) for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        refused = opened_at_once(str(tmp_path / f"plant{attempt}.sqlite3"), 3)
         assert not refused, f"attempt {attempt}: {refused}"
+
+
+def opened_at_once(path: str, count: int) -> list[StoreError]:
+    """The refusals of `count` threads opening `path` at the same moment."""
+    start = threading.Barrier(count)
+    refused: list[StoreError] = []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            open_store(path).close()
+        except StoreError as error:
+            refused.append(error)
+
+    threads = [threading.Thread(target=open_it) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return refused
 
 
 def test_a_database_that_cannot_be_opened_is_one_error(tmp_path: Path) -> None:
