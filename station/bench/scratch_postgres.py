@@ -18,13 +18,14 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from station.simulation.ports import free_port
 
 START_S = 30.0
 STOP_S = 30.0
@@ -43,13 +44,6 @@ def postgres_bin() -> Path | None:
         key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
     )
     return found[-1].parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -163,7 +157,7 @@ def scratch_postgres(*, durable: bool = False) -> Iterator[PostgresServer]:
             cwd=directory,
             timeout=120,
         )
-        port = _free_port()
+        port = free_port()
         settings = [] if durable else ["-c", "fsync=off", "-c", "full_page_writes=off"]
         argv = _as_unprivileged(
             [

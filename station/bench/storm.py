@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import sys
 import tempfile
 import time
@@ -67,14 +66,13 @@ async def storm(
     from station.journal import Event
     from station.runtime import Station
     from station.scenario_mix import generated
+    from station.simulation.ports import free_port
 
     loaded = load_station(CONFIG)
     users = state / "users.yaml"
     for name in NAMES:
         add_user(users, name, "operator", f"{name}-storm-password")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        endpoint = f"opc.tcp://127.0.0.1:{sock.getsockname()[1]}/station"
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/station"
 
     def serve(station: Station) -> StationServer:
         interface = loaded.model.interface

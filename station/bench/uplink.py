@@ -1,7 +1,7 @@
 """Plant link benchmark: `python -m station.bench.uplink [--events N]`, prints JSON.
 
 Writes a journal of N events (default 100,000) that the plant never acknowledged, starts
-a Mosquitto of its own on a free loopback port (`mosquitto` on PATH or in /usr/sbin),
+a Mosquitto of its own (`station.simulation.mosquitto`, as `station line --plant` does),
 and lets `station.uplink.Uplink` replay the whole backlog to it. `mosquitto_sub -q 1
 -C N` (a subscriber we did not write) counts the events arriving; the replay ends
 when it has received all N.
@@ -20,7 +20,6 @@ import asyncio
 import gc
 import json
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -28,7 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from station import logs
 from station.journal import Journal
+from station.simulation.mosquitto import local_broker, mosquitto
 from station.uplink.config import Uplink as UplinkConfig
 from station.uplink.link import Uplink
 from station.uplink.sparkplug import metrics_of
@@ -43,13 +44,6 @@ def _rss_bytes() -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _write_journal(path: Path, events: int) -> None:
@@ -84,27 +78,16 @@ def _status() -> Any:
     }  # fmt: skip
 
 
-async def _measure(
-    directory: Path, events: int, inflight: int, mosquitto: str, sub: str
-) -> dict[str, Any]:
+async def _measure(directory: Path, events: int, inflight: int, sub: str) -> dict[str, Any]:
     await _write_journal(directory / "journal.sqlite3", events)
     metrics_of(_status(), 0)  # import-time and first-call costs out of the baseline
     # writing the journal here left a heap a station would not have: collected now, its
     # full collection (about 15 ms) would otherwise land in the replay's stall
     gc.collect()
-    port = _free_port()
-    conf = directory / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 0\nlog_type error\nuser root\n"
-    )
-    broker = await asyncio.create_subprocess_exec(
-        mosquitto, "-c", str(conf), stderr=asyncio.subprocess.DEVNULL
-    )
-    try:
+    async with local_broker(directory / "broker") as url:
         topic = f"plant/{LINE}/{STATION}/journal"
+        port = int(url.rsplit(":", 1)[1])
         counter, draining = await _subscriber(sub, port, topic, events)
-        url = f"mqtt://127.0.0.1:{port}"
         config = UplinkConfig(broker=url, backlog_alarm=10 * events, inflight=inflight)
         uplink = Uplink(
             config, directory / "journal.sqlite3", STATION, LINE, directory,
@@ -123,9 +106,6 @@ async def _measure(
         elapsed = time.perf_counter() - start
         await uplink.stop()
         await draining
-    finally:
-        broker.terminate()
-        await broker.wait()
     return {
         "events": events,
         "inflight": inflight,
@@ -170,16 +150,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, help="where the journal is written")
     parser.add_argument("--inflight", type=int, default=256, help="the uplink's window")
     args = parser.parse_args(argv)
-    mosquitto = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
+    logs.configure("warning")  # stdout is the JSON's
     sub = shutil.which("mosquitto_sub")
-    if mosquitto is None or sub is None:
+    if mosquitto() is None or sub is None:
         print(
             "needs mosquitto and mosquitto_sub (Debian: mosquitto, mosquitto-clients)",
             file=sys.stderr,
         )
         return 2
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="uplink-bench-") as directory:
-        figures = asyncio.run(_measure(Path(directory), args.events, args.inflight, mosquitto, sub))
+        figures = asyncio.run(_measure(Path(directory), args.events, args.inflight, sub))
     print(json.dumps(figures))
     return 0
 

@@ -19,6 +19,8 @@ from shutil import which
 
 import structlog
 
+from station.simulation.ports import free_port
+
 log = structlog.get_logger("station.broker")
 
 START_S = 10.0
@@ -32,13 +34,6 @@ class BrokerUnavailable(Exception):
 
 def mosquitto() -> str | None:
     return which("mosquitto") or which("mosquitto", path="/usr/sbin")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _accepting(port: int) -> bool:
@@ -75,7 +70,7 @@ async def local_broker(folder: Path) -> AsyncIterator[str]:
     binary = mosquitto()
     if binary is None:
         raise BrokerUnavailable("Debian's mosquitto is not installed")
-    port = _free_port()
+    port = free_port()
     conf = await asyncio.to_thread(_write_conf, folder, port)
     with (folder / "mosquitto.log").open("ab") as log_file:
         process = await asyncio.create_subprocess_exec(
