@@ -3,8 +3,9 @@ a plant database in bulk (not through MQTT: the rows the collector would have st
 chains verified, heads saved), then the reads the commands make timed on it.
 
 Writing: the schema by `open_store` (every migration), then each station's events in
-order, SQLite by `executemany` in transactions of `CHUNK` rows (synchronous=OFF and a
-large cache for the load only: the time to write is not a figure), PostgreSQL by `COPY`.
+order with their report rows (`station.plant.report_rows`), SQLite by `executemany` in
+transactions of `CHUNK` rows (synchronous=OFF and a large cache for the load only: the
+time to write is not a figure), PostgreSQL by `COPY`.
 
 Timed, with the functions the commands use: `station passport VIN`
 (`station.plant.passport.passport`) for random VINs, the report of a day and of the
@@ -25,6 +26,7 @@ from typing import Any
 from station.bench.plant_journals import Plant
 from station.journal import canonical_json
 from station.journal.event import COLUMNS
+from station.plant import report_rows
 from station.plant.lines import line_facts
 from station.plant.passport import passport
 from station.plant.report import report
@@ -35,11 +37,15 @@ DAY = 86400.0
 _DATA = COLUMNS.index("data")
 
 
-def _rows(plant: Plant, station: str, line: str) -> Iterator[tuple[Any, ...]]:
+def _rows(
+    plant: Plant, station: str, line: str
+) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...] | None]]:
+    """Each event's row in `events` and its report row (None for a kind the report
+    does not read)."""
     for event in plant.events(station):
         values = [getattr(event, name) for name in COLUMNS]
         values[_DATA] = canonical_json(event.data)
-        yield (*values, line, "ok", None)
+        yield (*values, line, "ok", None), report_rows.row_of(event, line)
 
 
 def _heads(plant: Plant, written: dict[str, tuple[int, str]]) -> list[tuple[Any, ...]]:
@@ -65,9 +71,11 @@ def write_sqlite(plant: Plant, path: str) -> int:
             rows = _rows(plant, name, station.line)
             while chunk := [row for _, row in zip(range(CHUNK), rows, strict=False)]:
                 db.execute("BEGIN")
-                db.executemany(insert, chunk)
+                db.executemany(insert, [event for event, _ in chunk])
+                db.executemany(report_rows.INSERT, [r for _, r in chunk if r is not None])
                 db.execute("COMMIT")
-                written[name] = (chunk[-1][0], chunk[-1][COLUMNS.index("hash")])
+                last = chunk[-1][0]
+                written[name] = (last[0], last[COLUMNS.index("hash")])
         db.execute("BEGIN")
         db.executemany(_SAVE_HEAD, _heads(plant, written))
         db.execute("COMMIT")
@@ -87,18 +95,26 @@ def write_postgres(plant: Plant, url: str) -> int:
     hash_at = COLUMNS.index("hash")
     with psycopg.connect(url) as db:
         for name, station in sorted(plant.stations.items()):
+            reported = []
             with db.cursor() as cursor:
                 copy = f"COPY events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN"
                 with cursor.copy(copy) as stream:
-                    for row in _rows(plant, name, station.line):
+                    for row, report_row in _rows(plant, name, station.line):
                         stream.write_row(row)
                         written[name] = (row[0], row[hash_at])
+                        if report_row is not None:
+                            reported.append(report_row)
+                copy = f"COPY report_rows ({', '.join(report_rows.COLUMNS)}) FROM STDIN"
+                with cursor.copy(copy) as stream:
+                    for report_row in reported:
+                        stream.write_row(report_row)
             db.commit()
         with db.cursor() as cursor:
             cursor.executemany(_SAVE_HEAD.replace("?", "%s"), _heads(plant, written))
             db.commit()
     with psycopg.connect(url, autocommit=True) as db:
         db.execute("VACUUM ANALYZE events")
+        db.execute("VACUUM ANALYZE report_rows")
     return sum(seq for seq, _ in written.values())
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from station.journal import JournalReader
-from station.plant.report import seconds
+from station.plant.report_rows import seconds
 from station.state_dir import journal_path
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -1,6 +1,7 @@
 """One batch of the collector stored in one transaction (`Store.ingest`, docs in
 `station.plant.store`): each event once by (station, seq), the chain checked as it is
-stored, each station's head moved, the plant alarms stored beside.
+stored, each station's head moved, the plant alarms stored beside, and each stored event
+the report reads given its report row (`station.plant.report_rows`).
 
 The common case goes in bulk: an event that is the next of its station's chain (its seq
 the head's + 1, nothing stored beyond the head) cannot be stored yet, so it is checked
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from station.journal import Event, bound_text
-from station.plant import chain
+from station.plant import chain, report_rows
 from station.plant.incoming import Incoming
 from station.plant.store import (
     _HEAD_COLUMNS,
@@ -44,6 +45,8 @@ class Batch:
         self._cursor = cursor
         self._sql = store._sql
         self._queued: list[tuple[Any, ...]] = []
+        self._reported: list[tuple[Any, ...]] = []
+        """The report's rows of the queued events (`station.plant.report_rows`)."""
 
     def store(self, batch: Sequence[Incoming], refusals: Sequence[PlantAlarm]) -> Ingested:
         cursor = self._cursor
@@ -111,6 +114,9 @@ class Batch:
         problem = chain.link_problem(event, chain.previous_hash(event.seq, head.head_hash))
         status = chain.status_after(problem, head.broken_seq is not None)
         self._queued.append((*event.to_row(), incoming.line, status, problem))
+        reported = report_rows.row_of(event, incoming.line)
+        if reported is not None:
+            self._reported.append(reported)
         done.stored += 1
         self._advance(head, event, problem, done)
         head.max_seq = head.head_seq
@@ -119,6 +125,9 @@ class Batch:
         if self._queued:
             self._cursor.executemany(self._sql(_INSERT), self._queued)
             self._queued = []
+        if self._reported:
+            self._cursor.executemany(self._sql(report_rows.INSERT), self._reported)
+            self._reported = []
 
     def _take(self, head: Head, incoming: Incoming, done: Ingested) -> None:
         cursor, event = self._cursor, incoming.event
@@ -131,6 +140,9 @@ class Batch:
             cursor.execute(self._sql(_INSERT), (*event.to_row(), incoming.line, status, problem))
             if cursor.rowcount == 1:
                 done.stored += 1
+                reported = report_rows.row_of(event, incoming.line)
+                if reported is not None:
+                    cursor.execute(self._sql(report_rows.INSERT), reported)
                 self._stored_one(head, event, problem, done)
                 return
         cursor.execute(

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from station.plant import chain
+from station.plant.report_rows import seconds
 from station.plant.store import Head, Store, StoredEvent
 
 EXIT_OPERATION = "exit"
@@ -38,10 +38,6 @@ class _Visit:
     line: str
     events: list[StoredEvent] = field(default_factory=list)
     closed: bool = False
-
-
-def _seconds(wall: str) -> float:
-    return datetime.fromisoformat(wall.replace("Z", "+00:00")).timestamp()
 
 
 def _visits(rows: list[StoredEvent]) -> list[_Visit]:
@@ -178,7 +174,7 @@ def passport(store: Store, vin: str) -> dict[str, Any] | None:
         final = "in_progress"
     end = max(v["t_out"] or v["t_in"] for v in visits)
     newest = max(row.event.wall for row in rows)
-    lead_time = _seconds(max(end, newest)) - _seconds(visits[0]["t_in"])
+    lead_time = seconds(max(end, newest)) - seconds(visits[0]["t_in"])
     return {
         "vin": vin,
         "line": visits[0]["line"],

@@ -1,7 +1,9 @@
 """The plant figures from the replica (`station plant report`, docs/cli.md).
 
-One read of the store (`Store.report_rows`): the events of the kinds below whose wall
-time is in [since - horizon, until), by station then seq, folded here station by station.
+One read of the store (`Store.report_rows`): the report's rows (`station.plant.report_rows`:
+the kinds of event it reads, each with its time and the one field of its data it needs)
+whose time is in [since - horizon, until), by station then seq, folded here station by
+station.
 The horizon (default 30 days, four times the 8-day promise) gives each vehicle and each
 station its history before `since`: a vehicle that entered before the window and is
 still on the line counts in WIP, a station's state at `since` is its last `state` event
@@ -41,22 +43,11 @@ from datetime import UTC, datetime
 from typing import Any, get_args
 
 from station.plant.lines import LineFacts, per_shift
-from station.plant.store import ReportRow, Store
+from station.plant.report_rows import LINE, STATION, ReportRow, T
+from station.plant.store import Store
 from station.route import HoldCause, RouteSnapshot, next_operation
 from station.tag import TagError, decode
 
-KINDS = (
-    "admitted",
-    "cycle_ended",
-    "verdict",
-    "measured",
-    "tag_write",
-    "released",
-    "hold",
-    "state",
-)
-DATA_KINDS = ("admitted", "tag_write", "hold")
-"""Kinds whose data the report reads (the rest: their columns only)."""
 PLANT_TARGET = 180
 HORIZON_S = 30 * 86400.0
 STRANDED_AFTER_S = 3600.0
@@ -64,14 +55,6 @@ STATES = ("Execute", "Held", "Aborted", "Suspended", "Stopped")
 _TAG_MAGIC = b"VP"
 _TAG_HOLD_BYTE = 3
 _HOLD_CAUSES: tuple[str, ...] = get_args(HoldCause)
-
-
-def seconds(wall: str) -> float:
-    """Seconds since the epoch of a journal wall time (ISO 8601; 'Z' or an offset)."""
-    moment = datetime.fromisoformat(wall.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def wall_of(moment: float) -> str:
@@ -153,14 +136,12 @@ class _Fold:
     vehicles: dict[str, _Vehicle] = field(default_factory=dict)
     stations: dict[str, _Station] = field(default_factory=dict)
     gates: dict[tuple[str, str], _Gate] = field(default_factory=dict)
+    _exits: dict[str, str] = field(default_factory=dict)
 
     def exit_of(self, line: str) -> str:
-        return self.facts.get(line, LineFacts()).exit_operation
-
-    def vehicle(self, vin: str, line: str, at: float) -> _Vehicle:
-        known = self.vehicles.get(vin)
+        known = self._exits.get(line)
         if known is None:
-            known = self.vehicles[vin] = _Vehicle(vin, line, at)
+            known = self._exits[line] = self.facts.get(line, LineFacts()).exit_operation
         return known
 
     def gate(self, line: str, operation: str) -> _Gate:
@@ -171,47 +152,46 @@ class _Fold:
         return known
 
     def station_rows(self, station: str, rows: list[ReportRow]) -> None:
-        post = self.stations.setdefault(station, _Station(station, rows[0].line))
+        post = self.stations.setdefault(station, _Station(station, rows[0][LINE]))
         cycle_hold: str | None = None
         last_hold: dict[str, str] = {}
-        for row in rows:
-            at = seconds(row.wall)
-            post.line = row.line
-            post.last_wall = at
-            if row.kind == "state":
-                self._state(post, row.result, at)
+        vehicles = self.vehicles
+        for _, _, kind, vin, result, at, line, detail in rows:
+            if kind == "state":
+                self._state(post, result, at)
                 continue
-            vehicle = None if row.vin is None else self.vehicle(row.vin, row.line, at)
+            vehicle = None if vin is None else vehicles.get(vin)
+            if vehicle is None and vin is not None:
+                vehicle = vehicles[vin] = _Vehicle(vin, line, at)
             if vehicle is not None:
-                vehicle.first_wall = min(vehicle.first_wall, at)
+                if at < vehicle.first_wall:
+                    vehicle.first_wall = at
                 if at >= vehicle.last_wall:
                     vehicle.last_wall, vehicle.last_station = at, station
-                    vehicle.last_kind = row.kind
-            if row.kind == "admitted":
-                operation = row.data.get("operation")
-                post.operation = operation if isinstance(operation, str) else post.operation
-                post.in_station = row.vin
+                    vehicle.last_kind = kind
+            if kind == "admitted":
+                post.operation = detail if detail is not None else post.operation
+                post.in_station = vin
                 cycle_hold = None
                 if vehicle is not None and vehicle.held is not None and vehicle.held[0] <= at:
                     vehicle.held = None
-            elif row.kind in ("verdict", "measured") and post.operation is not None:
-                self.gate(row.line, post.operation).is_gate = True
-            elif row.kind == "hold" and row.vin is not None:
-                message = row.data.get("message")
-                reason = f"{row.result}: {message}" if isinstance(message, str) else row.result
-                last_hold[row.vin] = reason or "hold"
-            elif row.kind == "tag_write":
-                cycle_hold = tag_hold(row.data.get("tag"))
-                written = row.data.get("tag")
+            elif kind in ("verdict", "measured") and post.operation is not None:
+                self.gate(line, post.operation).is_gate = True
+            elif kind == "hold" and vin is not None:
+                reason = f"{result}: {detail}" if detail is not None else result
+                last_hold[vin] = reason or "hold"
+            elif kind == "tag_write":
+                cycle_hold = tag_hold(detail)
                 newer = vehicle is not None and (vehicle.tag is None or at >= vehicle.tag[0])
-                if vehicle is not None and newer and isinstance(written, str):
-                    vehicle.tag = (at, written)
-            elif row.kind == "released" and vehicle is not None and row.result == "passed":
-                if post.operation == self.exit_of(row.line):
+                if vehicle is not None and newer and detail is not None:
+                    vehicle.tag = (at, detail)
+            elif kind == "released" and vehicle is not None and result == "passed":
+                if post.operation == self.exit_of(line):
                     vehicle.released = at
-            elif row.kind == "cycle_ended":
-                self._cycle_ended(post, row, at, vehicle, cycle_hold, last_hold)
+            elif kind == "cycle_ended":
+                self._cycle_ended(post, line, result or "", at, vehicle, cycle_hold, last_hold)
                 cycle_hold = None
+        post.line, post.last_wall = rows[-1][LINE], rows[-1][T]
 
     def _state(self, post: _Station, state: str | None, at: float) -> None:
         if post.state is not None and post.state_since is not None:
@@ -223,14 +203,14 @@ class _Fold:
     def _cycle_ended(
         self,
         post: _Station,
-        row: ReportRow,
+        line: str,
+        result: str,
         at: float,
         vehicle: _Vehicle | None,
         cycle_hold: str | None,
         last_hold: dict[str, str],
     ) -> None:
         post.in_station = None
-        result = row.result or ""
         in_window = at >= self.since
         if in_window:
             post.cycles += 1
@@ -246,7 +226,7 @@ class _Fold:
             vehicle.held = (at, post.station, why)
         if post.operation is None or not in_window:
             return
-        gate = self.gate(row.line, post.operation)
+        gate = self.gate(line, post.operation)
         if vehicle.vin not in gate.seen:
             gate.seen.add(vehicle.vin)
             gate.first[vehicle.vin] = result
@@ -406,12 +386,12 @@ def group_by_station(rows: Iterable[ReportRow]) -> Iterable[tuple[str, list[Repo
     """Rows ordered by station then seq, a list per station."""
     current: list[ReportRow] = []
     for row in rows:
-        if current and row.station != current[0].station:
-            yield current[0].station, current
+        if current and row[STATION] != current[0][STATION]:
+            yield current[0][STATION], current
             current = []
         current.append(row)
     if current:
-        yield current[0].station, current
+        yield current[0][STATION], current
 
 
 def report(
@@ -427,7 +407,7 @@ def report(
     until), times in seconds since the epoch."""
     facts = dict(lines or {})
     fold = _Fold(since, until, facts)
-    rows = store.report_rows(KINDS, DATA_KINDS, wall_of(since - horizon_s), wall_of(until))
+    rows = store.report_rows(since - horizon_s, until)
     for station, station_rows in group_by_station(rows):
         fold.station_rows(station, station_rows)
     fold.close()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -35,6 +34,7 @@ from typing import Any, Protocol
 
 from station.journal import GENESIS_HASH, Event, bound_text
 from station.journal.event import COLUMNS, event_from_row
+from station.plant import report_rows
 from station.plant.incoming import Incoming
 from station.plant.migrations import CREATE_MIGRATIONS, MIGRATIONS
 
@@ -108,21 +108,6 @@ class StoredEvent:
     problem: str | None
 
 
-@dataclass(frozen=True)
-class ReportRow:
-    """An event as the plant report reads it (`Store.report_rows`): `data` parsed for
-    the kinds asked, else empty."""
-
-    station: str
-    seq: int
-    kind: str
-    vin: str | None
-    result: str | None
-    wall: str
-    line: str
-    data: dict[str, Any]
-
-
 @dataclass
 class Ingested:
     """What a batch did, once committed."""
@@ -151,16 +136,6 @@ _SAVE_HEAD = (
     "head_hash = excluded.head_hash, max_seq = excluded.max_seq, "
     "broken_seq = excluded.broken_seq"
 )
-
-
-def _parsed(data: str | None) -> dict[str, Any]:
-    if data is None:
-        return {}
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _stored(row: Sequence[Any]) -> StoredEvent:
@@ -229,7 +204,10 @@ class Store(ABC):
                 if number <= version:
                     continue
                 for statement in statements:
-                    cursor.execute(statement.replace("{id}", self.serial_key))
+                    if isinstance(statement, str):
+                        cursor.execute(statement.replace("{id}", self.serial_key))
+                    else:
+                        statement(cursor, self._sql)
                 cursor.execute(
                     self._sql("INSERT INTO schema_migrations VALUES (?, ?, ?)"),
                     (number, name, now_wall()),
@@ -273,25 +251,18 @@ class Store(ABC):
             cursor.execute("SELECT DISTINCT vin FROM events WHERE vin IS NOT NULL")
             return [row[0] for row in cursor.fetchall()]
 
-    def report_rows(
-        self, kinds: Sequence[str], data_kinds: Sequence[str], since: str, until: str
-    ) -> Iterator[ReportRow]:
-        """Events of `kinds` whose wall is in [since, until) (compared as text: the
-        journal's ISO format), by station then seq, fetched in chunks; `data` parsed for
-        `data_kinds` only."""
-        marks = ", ".join("?" * len(kinds))
-        data_marks = ", ".join("?" * len(data_kinds))
+    def report_rows(self, since: float, until: float) -> Iterator[report_rows.ReportRow]:
+        """The report's rows (`station.plant.report_rows`) whose time is in [since,
+        until), seconds since the epoch, by station then seq, fetched in chunks (read
+        from the index alone: it holds every column)."""
         sql = self._sql(
-            "SELECT station, seq, kind, vin, result, wall, line, "
-            f"CASE WHEN kind IN ({data_marks}) THEN data END FROM events "
-            f"WHERE kind IN ({marks}) AND wall >= ? AND wall < ? ORDER BY station, seq"
+            f"SELECT {', '.join(report_rows.COLUMNS)} FROM report_rows "
+            "WHERE t >= ? AND t < ? ORDER BY station, seq"
         )
         with self._errors("reading the report's events"), self._reading() as cursor:
-            cursor.execute(sql, (*data_kinds, *kinds, since, until))
+            cursor.execute(sql, (since, until))
             while rows := cursor.fetchmany(REPORT_CHUNK):
-                for station, seq, kind, vin, result, wall, line, data in rows:
-                    parsed = _parsed(data)
-                    yield ReportRow(station, seq, kind, vin, result, wall, line, parsed)
+                yield from rows
 
     def alarms(self) -> list[PlantAlarm]:
         with self._errors("reading plant alarms"), self._reading() as cursor:

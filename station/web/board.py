@@ -51,6 +51,7 @@ from station import tag as tags
 from station.console.widgets.state_banner import STATE_CLASSES
 from station.journal import Event
 from station.plant.passport import EXIT_OPERATION
+from station.plant.report_rows import seconds
 from station.web.nodes import Nodes
 
 TARGET_PER_DAY = 180
@@ -60,10 +61,6 @@ PLANT = "plant"
 NO_STATE = "no state yet"
 SHOWN_READ = 64
 """Characters of a refused label read shown on a tile."""
-
-
-def wall_seconds(wall: str) -> float:
-    return datetime.fromisoformat(wall.replace("Z", "+00:00")).timestamp()
 
 
 def day_of(wall: str) -> str:
@@ -310,7 +307,7 @@ class Board:
             if v.entered and not v.released and not v.disposed and vin not in self.held
         ]
         leads = [
-            wall_seconds(v.released) - wall_seconds(v.entered)
+            seconds(v.released) - seconds(v.entered)
             for _, v in on_line
             if v.released and v.entered and day_of(v.released) == day
         ]
@@ -326,7 +323,7 @@ class Board:
                     "station": h.station,
                     "reason": h.reason,
                     "since": h.since,
-                    "age": age_text(now - wall_seconds(h.since)),
+                    "age": age_text(now - seconds(h.since)),
                 }
                 for h in held
             ],
@@ -350,7 +347,7 @@ class Board:
 
     def _tile_view(self, tile: Tile, now: float, queues: dict[str, list[str]]) -> dict[str, Any]:
         node = self.nodes.get(tile.station)
-        heard = [wall_seconds(tile.last_wall)] if tile.last_wall is not None else []
+        heard = [seconds(tile.last_wall)] if tile.last_wall is not None else []
         heard += [node.seen] if node is not None else []
         silent = now - max(heard) if heard else None
         dead = node is not None and node.born and not node.alive

@@ -20,6 +20,7 @@ from station.config.loader import load_line
 from station.journal import GENESIS_HASH, Event
 from station.plant.lines import LineFacts, line_facts
 from station.plant.report import report
+from station.plant.report_rows import KINDS
 from station.plant.store import open_store
 from station.route import complete, intake
 from station.tag import encode
@@ -188,6 +189,28 @@ def test_the_window_is_where_counts_are_taken(db: str) -> None:
     assert later["lines"][0]["released"] == 1
     assert later["lines"][0]["entered"] == 0
     assert later["lines"][0]["wip"] == 2, "vehicles entered earlier are still on the line"
+
+
+def test_a_database_from_before_the_report_rows_gets_them_and_the_same_report(db: str) -> None:
+    """Migration 3 fills the report's rows from the events a database already holds."""
+    before = figures(db, stranded_after_s=1800)
+    store = open_store(db)
+    try:
+        with store._transaction() as cursor:  # the database as schema version 2 left it
+            cursor.execute("DROP TABLE report_rows")
+            cursor.execute("DELETE FROM schema_migrations WHERE version = 3")
+    finally:
+        store.close()
+    assert figures(db, stranded_after_s=1800) == before
+    store = open_store(db)
+    try:
+        with store._reading() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM report_rows")
+            assert cursor.fetchone()[0] == sum(
+                event.kind in KINDS for journal in plant() for event in journal.events
+            )
+    finally:
+        store.close()
 
 
 def station_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -14,14 +14,15 @@ from station import tag as tags
 from station.config.loader import load_line
 from station.console.widgets.state_banner import StateBanner
 from station.journal import GENESIS_HASH, Event, chain_hash
+from station.plant.report_rows import seconds
 from station.uplink import sparkplug
-from station.web.board import PLANT, Board, age_text, wall_seconds
+from station.web.board import PLANT, Board, age_text
 from station.web.server import board_of, parse_http
 from station.web.theme import BANNER_COLOURS
 
 LINE_FILE = Path(__file__).parent.parent.parent / "configs" / "lines" / "line1.yaml"
 WALL = "2026-12-04T10:00:00.000000+00:00"
-NOW = wall_seconds(WALL) + 5
+NOW = seconds(WALL) + 5
 
 
 def event(station: str, seq: int, kind: str, **fields: Any) -> Event:
