@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from mqtt_broker import requires_mosquitto
@@ -44,3 +45,21 @@ def test_the_plant_bench_prints_every_figure() -> None:
     assert sqlite["passport_ms"]["visits_per_vin"] >= 8, "line 1 without bodywork and battery"
     assert sqlite["day_report_s"] > 0 and sqlite["period_report_s"] > 0
     assert sqlite["period_report_released"] == 3
+
+
+def test_a_kept_year_is_read_again_without_writing_it(tmp_path: Path) -> None:
+    kept = tmp_path / "year.sqlite3"
+    runs = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-m", "station.bench.plant", "--lines", "1", "--skip-ingest",
+             "--vehicles", "3", "--samples", "2", "--year-db", str(kept)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        runs.append(json.loads(done.stdout)["year"]["sqlite"])
+    written, read_again = runs
+    assert kept.exists()
+    assert written["write_s"] is not None and read_again["write_s"] is None
+    assert read_again["events"] == written["events"] > 600
+    assert read_again["period_report_released"] == written["period_report_released"] == 3
