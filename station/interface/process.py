@@ -47,6 +47,7 @@ from hal.opcua.certs import application_uri, load_certificate
 from station import interface
 from station.config.models import Interface
 from station.events.base import Entry
+from station.interface import V
 from station.interface.access import CallerRules, UsersFile
 from station.interface.address_space import AddressSpace
 from station.interface.audit import RefusalAudit
@@ -57,7 +58,6 @@ from station.interface.publisher import Publisher
 from station.interface.sessions import SessionTracking
 from station.interface.throttle import Backoff, RefusalWindows
 from station.interface.users import Authenticator
-from station.interface.variables import V
 
 log = structlog.get_logger("station.interface")
 
