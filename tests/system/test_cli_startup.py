@@ -1,6 +1,7 @@
 """`station` imports only the module of the command it runs: `station --help` starts
 in tens of milliseconds, `station config check` pays for pydantic and nothing of
-asyncua, textual or pymodbus."""
+asyncua, textual or pymodbus, and `station run` on real devices loads no simulator and
+no asyncua (its OPC UA server's process does the serving)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,17 @@ def test_a_command_imports_its_module_only() -> None:
         "station.commands.config_check"
     }
     assert not {"asyncua", "textual", "pymodbus", "station.interface"} & loaded
+
+
+def test_a_station_on_real_devices_loads_neither_asyncua_nor_the_simulators() -> None:
+    """What `station run` imports to run a station without OPC UA devices and to serve
+    it; asyncua is the server's process's, the simulators `--simulate`'s."""
+    code = (
+        "import sys, station.commands.run, station.assembly, station.interface.server;"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    heavy = {"asyncua", "cryptography", "simulators", "textual", "station.simulation"}
+    assert not {m for m in loaded if m.split(".")[0] in heavy or m.startswith(tuple(heavy))}
