@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from station.journal import JournalError
     from station.runtime import Station
     from station.scenario import Scenario
+    from station.simulation.world import StationWorld
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -128,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
     """Every input is checked before anything starts (exit 2, one line a problem, nothing
     journaled): the station file, the users file, the scenario, the state directory and
     the OPC UA port; then the journal as the assembly opens it."""
+    from station.footprint import leave_out_rich
+
+    leave_out_rich()  # before structlog: station.footprint
     from station import logs
     from station.config.loader import ConfigError, load_station
     from station.state_dir import StateDirError, resolve_state_dir
@@ -369,7 +373,7 @@ async def _main(args: argparse.Namespace, start: _Start) -> int:
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(_watchdog(), name="watchdog")]
         finished: asyncio.Task[object] | None = None
         if world is not None:
-            finished = asyncio.create_task(world.run(), name="world")
+            finished = asyncio.create_task(_world(world, server), name="world")
             tasks.append(finished)
         waiting: list[asyncio.Task[object]] = [asyncio.create_task(stop.wait(), name="stop-signal")]
         if finished is not None and args.exit_when_done:
@@ -418,6 +422,14 @@ async def _interface(server: StationServer, args: argparse.Namespace, console: b
         await _console(server.endpoint, args)
     else:
         await asyncio.Event().wait()
+
+
+async def _world(world: StationWorld, server: StationServer | None) -> None:
+    """The scenario's vehicles, from when the OPC UA interface serves (a console or a
+    SCADA sees the first one arrive, as when READY waited for the interface)."""
+    if server is not None:
+        await server.serving()
+    await world.run()
 
 
 async def _console(endpoint: str, args: argparse.Namespace) -> None:

@@ -28,6 +28,9 @@ COMMANDS = "Station.Commands"
 STATUS_JSON = "Station.Status.Json"
 """The whole status snapshot (`Station.status()`) as one JSON string: what the console reads."""
 
+MEASUREMENTS = "Station.Measurements"
+"""Object holding one object per measured quantity: its last measurement."""
+
 EVENTS_JSON = "Station.Events.Recent"
 """The station's most recent journal events, oldest first, as one JSON string."""
 

@@ -13,8 +13,7 @@ from asyncua import ua
 from asyncua.common.node import Node
 from asyncua.server.server import Server
 
-from station.interface import Code, V
-from station.interface.variables import MEASUREMENTS
+from station.interface import MEASUREMENTS, Code, V
 
 
 class AddressSpace:

@@ -139,6 +139,7 @@ Starting from `station run`::
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 import time
@@ -154,6 +155,7 @@ from station.alarms import Priority
 from station.config.models import Interface
 from station.events import LoginRefused, RefusalsCounted
 from station.events.base import Entry, EventKind
+from station.footprint import SERVER_PROCESS
 from station.interface import Code
 from station.interface.channel import Channel, Message, values_out
 from station.interface.commands import handlers, run_command
@@ -168,6 +170,13 @@ log = structlog.get_logger(__name__)
 REFRESH_S = 0.25
 """Sampling period for values that change without a notification (PLC inputs)."""
 
+
+MMAP_THRESHOLD = "MALLOC_MMAP_THRESHOLD_"
+MMAP_THRESHOLD_BYTES = 1 << 20
+"""glibc's malloc in the server's process: blocks of 1 MiB and more are mapped on their
+own and given back when freed. Its default threshold rises to the largest block freed,
+so the 16 MiB of each login's scrypt check (`users.py`) stayed in the heap: +16 MiB
+PSS once the first user logged in. Unless the environment sets it already."""
 
 START_TIMEOUT_S = 60.0
 """Longest wait for the server's process to listen."""
@@ -198,12 +207,13 @@ class ServerProcess:
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-m",
-                "station.interface.process",
+                "-c",
+                SERVER_PROCESS,  # python -m station.interface.process, without rich
                 "--fd",
                 str(theirs.fileno()),
                 *(f"--listen-fd={fd}" for fd in listening),
                 *logs.child_options(),
+                env={MMAP_THRESHOLD: str(MMAP_THRESHOLD_BYTES), **os.environ},
                 stdin=asyncio.subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(), *(sock.fileno() for sock in listeners)),
             )

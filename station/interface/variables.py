@@ -13,7 +13,7 @@ from typing import Any
 
 from station import interface
 from station.fsm import PACKML_STATE_NUMBERS, PACKML_UNIT_MODES, State, UnitMode
-from station.interface import V
+from station.interface import MEASUREMENTS, V
 from station.journal import Event
 from station.status import AlarmStatus, PromptStatus, Status
 
@@ -39,9 +39,6 @@ NO_PROMPT: PromptStatus = {
     "quantity": None,
     "catalogue": [],
 }
-
-MEASUREMENTS = "Station.Measurements"
-"""Object holding one object per measured quantity: its last measurement."""
 
 
 def variables(status: Status) -> Variables:
