@@ -7,6 +7,10 @@ the journal opens, no other process can take it while the interface comes up aft
 READY, and a client connecting meanwhile waits in the backlog instead of being refused.
 asyncua binds its own sockets in `Server.start()` (its `BinaryServer`); `OnSockets`
 is that start with asyncio's server on the sockets given.
+
+Its `stop()` also ends asyncua's clock (the task that writes Server/ServerStatus/
+CurrentTime every second) at once: asyncua sets a flag the task reads after its
+1-second sleep, and waited for it, which was most of the station's stop (1 s).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from asyncua.server.server import Server
 
 
 class OnSockets(Server):
-    """asyncua's `Server`; `start()` serves on `listeners` when there are some."""
+    """asyncua's `Server`; `start()` serves on `listeners` when there are some, `stop()`
+    does not wait for the clock's sleep."""
 
     listeners: Sequence[socket.socket] = ()
 
@@ -43,6 +48,13 @@ class OnSockets(Server):
         except Exception:
             await self.iserver.stop()
             raise
+
+    async def stop(self) -> None:
+        clock, self.iserver.time_task = self.iserver.time_task, None
+        if clock is not None:
+            clock.cancel()
+            await asyncio.gather(clock, return_exceptions=True)
+        await super().stop()
 
 
 class _Binary(BinaryServer):
