@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import gc
 import itertools
-import os
 import signal
 import socket
 import sys
@@ -62,10 +61,6 @@ from station.interface.throttle import Backoff, RefusalWindows
 from station.interface.users import Authenticator
 
 log = structlog.get_logger("station.interface")
-
-NICENESS = 10
-"""Added to this process's nice value: when clients keep it busy, the station's control
-loop gets the CPU first (the server answers later, the line does not wait)."""
 
 
 class Served:
@@ -253,7 +248,9 @@ async def _main(fd: int, listening: Sequence[int]) -> None:
         await channel.close()
 
 
-def main() -> int:
+def main(not_niced: str | None = None) -> int:
+    """The process (`station.footprint.server_process` starts it niced; `not_niced`:
+    why it could not be)."""
     parser = argparse.ArgumentParser(prog="python -m station.interface.process")
     parser.add_argument("--fd", type=int, required=True, help="this end of the socket pair")
     parser.add_argument(
@@ -271,10 +268,8 @@ def main() -> int:
     from station import logs
 
     logs.configure(args.log_level, json_lines=True if args.log_json else None)
-    try:
-        os.nice(NICENESS)
-    except OSError as exc:  # a sandbox that forbids it: served at the station's priority
-        log.warning("opcua_server_not_niced", error=str(exc))
+    if not_niced is not None:  # a sandbox that forbids it: served at the station's priority
+        log.warning("opcua_server_not_niced", error=not_niced)
     asyncio.run(_main(args.fd, args.listen_fd))
     return 0
 

@@ -208,7 +208,7 @@ class ServerProcess:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-c",
-                SERVER_PROCESS,  # python -m station.interface.process, without rich
+                SERVER_PROCESS,  # python -m station.interface.process, niced, without rich
                 "--fd",
                 str(theirs.fileno()),
                 *(f"--listen-fd={fd}" for fd in listening),
