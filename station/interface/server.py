@@ -308,7 +308,9 @@ class StationServer:
                 answer = await server.channel.receive()
             if answer is None or "started" not in answer:
                 raise _start_failure(answer, await server.exit_code())
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError) and server.process.returncode is None:
+                server.process.kill()  # stopped before it served: it has nothing to close
             await self._end()
             raise
         self._feed = feed

@@ -140,3 +140,31 @@ def test_ready_does_not_wait_for_devices_that_are_down(tmp_path: Path) -> None:
     assert not [r for r in records if r.get("event") == "devices_not_connected"]
     (ready,) = [r for r in records if r.get("event") == "ready"]
     assert {"plc", "turntable"} <= set(ready["devices_down"])
+
+
+def test_sigterm_before_the_interface_serves_stops_at_once(tmp_path: Path, free_port: int) -> None:
+    """READY comes before the OPC UA interface serves: a stop in between ends the
+    server's process where it is (it has nothing to close) and exits 0."""
+    config = _station_file(tmp_path / "station.yaml")
+    argv = command_line(
+        config, tmp_path / "state", simulate=True, opcua=f"opc.tcp://127.0.0.1:{free_port}/x"
+    )
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if '"event": "ready"' in line:
+                break
+        with open(f"/proc/{process.pid}/task/{process.pid}/children") as children:
+            (server,) = [int(pid) for pid in children.read().split()]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.stderr is not None
+    rest = process.stderr.read()
+    process.stderr.close()
+    assert not Path(f"/proc/{server}").exists(), "the server's process outlived the station"
+    assert "Traceback" not in rest
