@@ -4,8 +4,9 @@
 `assemble(loaded, state_dir, simulate=...)` is an async context manager that, in
 this order:
 
-0. with `serve`, starts the OPC UA server's process first, so that it builds asyncua's
-   standard address space (1.3-1.5 s, on the other core) while the rest starts;
+0. with `serve`, starts the OPC UA server's process first (on the sockets `station
+   run` bound, `listeners`), so that it imports asyncua and reads its standard address
+   space on the other core while the rest starts;
 1. opens the journal (`<state_dir>/journal.sqlite3`);
 2. with `simulate`, starts the simulators of every device (real protocols on
    loopback, `SimulatedDevices`), and points the drivers at them; without, the
@@ -14,9 +15,12 @@ this order:
 4. with `simulate` and a scenario, builds the world around it (the floor, its
    people, and the feeder of the scenario's vehicles), before the station moves:
    a vehicle restored from the journal is put back where it was;
-5. builds its OPC UA server (`serve`) on that process and waits until it listens,
-   before the station starts (nothing is journaled if the endpoint cannot be bound);
-6. starts the station.
+5. builds its OPC UA server (`serve`) on that process;
+6. starts the station (its devices connect meanwhile), then its uplink;
+7. has its server start serving (`StationServer.start_soon`) without waiting: the
+   station is up (`station run` says READY) while the interface comes up, and says so
+   itself (`interface_serving`). A busy port was refused before step 0: its sockets
+   are bound before anything starts.
 
 On exit it undoes that in reverse: the station stops, then its server, the
 simulators, and the journal closes (on an error too).
@@ -33,6 +37,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,17 +48,16 @@ from station.devices import DeviceSet, build_devices
 from station.events import UplinkAckIgnored
 from station.journal import Journal
 from station.runtime import DeviceFactory, Station
-from station.scenario import Scenario
-from station.simulation.devices import SimulatedDevices
-from station.simulation.floor import StationFloor
-from station.simulation.people import ScenarioOrders, Verdicts
-from station.simulation.world import StationWorld
 from station.state_dir import journal_path
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a station on real devices loads none of the simulation (nor asyncua)
     from simulators.rfid import TagStore
     from station.config.loader import LoadedStation
     from station.interface.server import ServerProcess, StationServer
+    from station.scenario import Scenario
+    from station.simulation.devices import SimulatedDevices
+    from station.simulation.floor import StationFloor
+    from station.simulation.world import StationWorld
     from station.uplink.link import Uplink
 
 Serve = Callable[[Station], "StationServer"]
@@ -93,6 +97,8 @@ class _Wanted:
     """Tag memory shared with other stations (a line); else the station's own."""
     defects: SharedDefects | None = None
     """The defect record shared with other stations (a line); else none."""
+    listeners: tuple[socket.socket, ...] = ()
+    """The sockets its OPC UA server serves on (bound by `station run`); else its own."""
 
 
 def assemble(
@@ -104,11 +110,19 @@ def assemble(
     time_scale: float = 1.0,
     autostart: bool = True,
     serve: Serve | None = None,
+    listeners: Sequence[socket.socket] = (),
 ) -> contextlib.AbstractAsyncContextManager[Assembly]:
     """One station, started (see the module docstring); its journal and, simulated, its
-    tags (`sim-tags.json`) and certificates (`sim-pki/`) in `state_dir`."""
+    tags (`sim-tags.json`) and certificates (`sim-pki/`) in `state_dir`. `listeners`:
+    the sockets its server is to serve on (bound by `station run`), else it binds its own."""
     wanted = _Wanted(
-        loaded, state_dir, time_scale, simulate=simulate, scenario=scenario, autostart=autostart
+        loaded,
+        state_dir,
+        time_scale,
+        simulate=simulate,
+        scenario=scenario,
+        autostart=autostart,
+        listeners=tuple(listeners),
     )
     return _one(wanted, serve)
 
@@ -168,19 +182,12 @@ async def _assembled(
             from station.interface.server import ServerProcess
 
             stack.push_async_callback(_end_servers, early)
-            early.extend([await ServerProcess.spawn() for _ in wanted])
+            early.extend([await ServerProcess.spawn(each.listeners) for each in wanted])
         stack.push_async_callback(_close_journals, journals)
         for each in wanted:
             journals.append(Journal.open(journal_path(each.state_dir), each.loaded.model.station))
         stack.push_async_callback(_stop_simulators, sims)
-        devices = [
-            SimulatedDevices(
-                each.loaded, time_scale=each.time_scale, tags=each.tags, state_dir=each.state_dir
-            )
-            if each.simulate
-            else None
-            for each in wanted
-        ]
+        devices = [_simulators(each) if each.simulate else None for each in wanted]
         sims.extend(simulated for simulated in devices if simulated is not None)
         await asyncio.gather(*(simulated.start() for simulated in sims))
         assemblies = [
@@ -189,9 +196,9 @@ async def _assembled(
         ]
         if serve is not None:
             for assembly in assemblies:
-                server = serve(assembly.station)
-                server.adopt(early.pop(0))
-                assembly.server = await stack.enter_async_context(server)
+                assembly.server = serve(assembly.station)
+                assembly.server.adopt(early.pop(0))
+                stack.push_async_callback(assembly.server.stop)
         uplinks: list[Uplink] = []
         stack.push_async_callback(_stop_uplinks, uplinks)  # after the stations' last events
         if drain is not None:
@@ -203,7 +210,19 @@ async def _assembled(
                 assembly.uplink = _uplink(each, assembly.station)
                 uplinks.append(assembly.uplink)
                 await assembly.uplink.start()
+        for assembly in assemblies:
+            if assembly.server is not None:
+                assembly.server.start_soon()
         yield assemblies
+
+
+def _simulators(wanted: _Wanted) -> SimulatedDevices:
+    """The simulators of `wanted`'s devices (not started)."""
+    from station.simulation.devices import SimulatedDevices
+
+    return SimulatedDevices(
+        wanted.loaded, time_scale=wanted.time_scale, tags=wanted.tags, state_dir=wanted.state_dir
+    )
 
 
 def _uplink(wanted: _Wanted, station: Station) -> Uplink:
@@ -272,12 +291,17 @@ def _station(wanted: _Wanted, journal: Journal, sims: SimulatedDevices | None) -
             return build_devices(new.model)
 
     scenario = wanted.scenario
+    orders = None
+    if scenario is not None:
+        from station.simulation.people import ScenarioOrders
+
+        orders = ScenarioOrders(scenario)
     station = Station(
         wanted.loaded,
         journal,
         factory(wanted.loaded),
         device_factory=factory,
-        orders=ScenarioOrders(scenario) if scenario is not None else None,
+        orders=orders,
         defects=wanted.defects,
         time_scale=wanted.time_scale,
         autostart=wanted.autostart,
@@ -287,6 +311,10 @@ def _station(wanted: _Wanted, journal: Journal, sims: SimulatedDevices | None) -
     assembly = Assembly(journal, sims, station)
     if sims is None or scenario is None:
         return assembly
+    from station.simulation.floor import StationFloor
+    from station.simulation.people import Verdicts
+    from station.simulation.world import StationWorld
+
     if wanted.on_line:
         vehicles = {vehicle.vin: vehicle for vehicle in scenario.vehicles}
         assembly.floor = StationFloor(station, sims, vehicles, Verdicts(scenario))

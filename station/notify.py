@@ -1,9 +1,9 @@
 """systemd's notify protocol (sd_notify), without a dependency.
 
 `station@.service` runs with Type=notify and WatchdogSec: the runtime sends
-READY=1 once it serves (devices up or not: a device down is a link alarm) and
-WATCHDOG=1 from its main loop
-while it is healthy. A blocked event loop stops the pings, and systemd
+READY=1 once the station runs (devices up or not: a device down is a link alarm;
+its OPC UA interface comes up after, STATUS= says when it serves) and WATCHDOG=1
+from its main loop while it is healthy. A blocked event loop stops the pings, and systemd
 restarts the service (docs/faults.md row 28); the journal restores the vehicle.
 """
 

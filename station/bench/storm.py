@@ -98,7 +98,8 @@ async def storm(
         loaded, state, simulate=True, scenario=plan, time_scale=TIME_SCALE, serve=serve
     ) as built:
         station, world = built.station, built.world
-        assert world is not None
+        assert world is not None and built.server is not None
+        await built.server.serving()
         station.on_event(on_event)
         await station.devices.wait_connected(10)
         if freeze:

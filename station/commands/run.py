@@ -4,10 +4,12 @@
 Start-up: the config is validated (exit 2 with every error otherwise), the
 journal opened in the state directory, the visit in the station restored
 from it, every device started in parallel (with `--simulate` each is an
-in-process simulator speaking the real protocol on loopback), and the
-station's OPC UA interface served. READY=1 goes to systemd then, whether the
-devices are connected or not (a device down is a link alarm on the station's
-list), WATCHDOG=1 from the main loop while it runs. SIGTERM/SIGINT
+in-process simulator speaking the real protocol on loopback). READY=1 goes to
+systemd then, whether the devices are connected or not (a device down is a link
+alarm on the station's list), WATCHDOG=1 from the main loop while it runs. The
+station's OPC UA interface comes up after, in its own process, on the sockets bound
+here before anything started, and logs `interface_serving` (docs/architecture.md
+section 7, "Start-up and READY"); `--console` starts then. SIGTERM/SIGINT
 stop cleanly (exit 0); SIGHUP re-reads the config file, which is taken when
 no vehicle is in the station, except with `--console` on a terminal: there a
 hangup is the terminal closed, and ends the console and the runtime (exit 0).
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from station.journal import JournalError
     from station.runtime import Station
     from station.scenario import Scenario
+    from station.simulation.world import StationWorld
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
     """Every input is checked before anything starts (exit 2, one line a problem, nothing
     journaled): the station file, the users file, the scenario, the state directory and
     the OPC UA port; then the journal as the assembly opens it."""
+    from station.footprint import leave_out_rich
+
+    leave_out_rich()  # before structlog: station.footprint
     from station import logs
     from station.config.loader import ConfigError, load_station
     from station.state_dir import StateDirError, resolve_state_dir
@@ -144,19 +150,28 @@ def run(args: argparse.Namespace) -> int:
     except StateDirError as exc:
         return _Refused(str(exc)).report()
     endpoint = None if args.opcua == "off" else args.opcua or loaded.model.interface.endpoint
-    if endpoint is not None and (busy := _port_in_use(endpoint)) is not None:
-        return _Refused(busy).report()
+    listeners: list[socket.socket] = []
+    if endpoint is not None:
+        if (busy := _port_in_use(endpoint)) is not None:
+            return _Refused(busy).report()
+        try:
+            listeners = listening(endpoint)
+        except OSError as exc:  # taken since the check
+            return _Refused(_endpoint_refused(endpoint, exc)).report()
     if args.console:
         # The console draws on this terminal: the runtime logs to its state folder.
         log_file = (state_dir / "station.log").open("a", buffering=1)
         logs.configure(args.log_level, file=log_file)
     else:
         logs.configure(args.log_level)
-    start = _Start(loaded, state_dir, scenario, users, endpoint)
+    start = _Start(loaded, state_dir, scenario, users, endpoint, listeners)
     try:
         return asyncio.run(_main(args, start))
     except _Refused as exc:
         return exc.report()
+    finally:
+        for sock in listeners:
+            sock.close()
 
 
 def _with_broker(args: argparse.Namespace, loaded: LoadedStation) -> LoadedStation:
@@ -190,6 +205,8 @@ class _Start:
     """The users file of the OPC UA interface (None: nobody may call a method)."""
     endpoint: str | None
     """The OPC UA endpoint (None: no server)."""
+    listeners: list[socket.socket]
+    """Its sockets, bound and listening (`listening`), for the server's process."""
 
 
 def _users_file(args: argparse.Namespace, loaded: LoadedStation) -> Path | None:
@@ -212,17 +229,17 @@ def _users_file(args: argparse.Namespace, loaded: LoadedStation) -> Path | None:
 def _scenario(args: argparse.Namespace, loaded: LoadedStation) -> Scenario | None:
     """The scenario of the run, checked against the station and its line (ConfigError,
     _Refused); None without --scenario or --vehicles."""
+    if args.scenario is None and not args.vehicles:
+        return None
     from station.scenario import check_scenario, load_scenario
     from station.scenario_mix import generated
 
     source: Path | str
     if args.scenario is not None:
         scenario, source = load_scenario(args.scenario), args.scenario
-    elif args.vehicles:
+    else:
         scenario = generated(args.vehicles, args.seed)
         source = f"--vehicles {args.vehicles} --seed {args.seed}"
-    else:
-        return None
     problems = check_scenario(scenario, loaded.line, {loaded.model.station: loaded}, source)
     if problems:
         raise _Refused(*problems)
@@ -231,19 +248,46 @@ def _scenario(args: argparse.Namespace, loaded: LoadedStation) -> Scenario | Non
 
 def _port_in_use(endpoint: str) -> str | None:
     """Why the OPC UA server could not listen on `endpoint`'s port, or None if it can."""
+    try:
+        for sock in listening(endpoint):
+            sock.close()
+    except _Unresolved as exc:
+        return f"OPC UA endpoint {endpoint}: {exc}: give --opcua URL a host and port to serve on"
+    except OSError as exc:
+        return _endpoint_refused(endpoint, exc)
+    return None
+
+
+class _Unresolved(Exception):
+    """The endpoint names no host and port to serve on."""
+
+
+def listening(endpoint: str) -> list[socket.socket]:
+    """Sockets listening on every address of `endpoint`'s host, at its port, as asyncio's
+    server would open them (OSError: one is taken or not this machine's). `station run`
+    holds them from its checks on and hands them to the server's process: no other
+    process can take the port meanwhile, and a client that connects before the server
+    serves waits in the backlog instead of being refused."""
     url = urlparse(endpoint)
     try:
         addresses = socket.getaddrinfo(url.hostname, url.port, type=socket.SOCK_STREAM)
     except (OSError, ValueError) as exc:
-        return f"OPC UA endpoint {endpoint}: {exc}: give --opcua URL a host and port to serve on"
-    for family, kind, protocol, _name, address in addresses:
-        with socket.socket(family, kind, protocol) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's server
-            try:
-                probe.bind(address)
-            except OSError as exc:
-                return _endpoint_refused(endpoint, exc)
-    return None
+        raise _Unresolved(str(exc)) from exc
+    held: list[socket.socket] = []
+    try:
+        for family, kind, protocol, _name, address in addresses:
+            sock = socket.socket(family, kind, protocol)
+            held.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's server
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(100)
+    except BaseException:
+        for sock in held:
+            sock.close()
+        raise
+    return held
 
 
 def _endpoint_refused(endpoint: str, exc: OSError) -> str:
@@ -299,6 +343,7 @@ async def _main(args: argparse.Namespace, start: _Start) -> int:
                     serve=None
                     if start.endpoint is None
                     else functools.partial(_server, start=start),
+                    listeners=start.listeners,
                 )
             )
         except (JournalError, OSError) as exc:
@@ -312,8 +357,10 @@ async def _main(args: argparse.Namespace, start: _Start) -> int:
                 signal.SIGHUP,
                 lambda: loop.create_task(_swap(station, args.config), name="config-reload"),
             )
-        # Ready once it serves: a device down is a link alarm the station shows, not a
-        # failed start (systemd would restart it in a loop while the PLC is off).
+        # Ready once the station runs, its devices connecting: a device down is a link
+        # alarm the station shows, not a failed start (systemd would restart it in a loop
+        # while the PLC is off). The OPC UA interface comes up after, and says so itself
+        # (`interface_serving`): docs/architecture.md, "Start-up and READY".
         freeze_start_up_heap()
         notify("READY=1")
         log.info(
@@ -326,20 +373,25 @@ async def _main(args: argparse.Namespace, start: _Start) -> int:
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(_watchdog(), name="watchdog")]
         finished: asyncio.Task[object] | None = None
         if world is not None:
-            finished = asyncio.create_task(world.run(), name="world")
+            finished = asyncio.create_task(_world(world, server), name="world")
             tasks.append(finished)
         waiting: list[asyncio.Task[object]] = [asyncio.create_task(stop.wait(), name="stop-signal")]
         if finished is not None and args.exit_when_done:
             waiting.append(finished)
-        if console and server is not None:
-            waiting.append(asyncio.create_task(_console(server.endpoint, args), name="console"))
+        interface: asyncio.Task[object] | None = None
+        if server is not None:
+            interface = asyncio.create_task(_interface(server, args, console), name="interface")
+            waiting.append(interface)
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         notify("STOPPING=1")
         for task in [*tasks, *waiting]:
             task.cancel()
         await asyncio.gather(*tasks, *waiting, return_exceptions=True)
-        if finished is not None and not finished.cancelled() and finished.exception():
-            raise finished.exception()  # type: ignore[misc]
+        for ended in (interface, finished):
+            if ended is not None and not ended.cancelled() and (failed := ended.exception()):
+                if ended is interface and isinstance(failed, OSError):
+                    raise _Refused(_start_refused(failed, start)) from failed
+                raise failed
     return 0
 
 
@@ -356,6 +408,28 @@ def _server(station: Station, *, start: _Start) -> StationServer:
         users_file=start.users,
         pki_dir=start.state_dir / "pki",
     )
+
+
+async def _interface(server: StationServer, args: argparse.Namespace, console: bool) -> None:
+    """The OPC UA interface, which comes up after READY: once it serves (the server logs
+    `interface_serving`), the console if asked for, to its end; else on to the run's.
+    What its start raised ends the run (OSError: its endpoint, refused in one line)."""
+    from station.notify import notify
+
+    await server.serving()
+    notify(f"STATUS=serving OPC UA at {server.endpoint}")
+    if console:
+        await _console(server.endpoint, args)
+    else:
+        await asyncio.Event().wait()
+
+
+async def _world(world: StationWorld, server: StationServer | None) -> None:
+    """The scenario's vehicles, from when the OPC UA interface serves (a console or a
+    SCADA sees the first one arrive, as when READY waited for the interface)."""
+    if server is not None:
+        await server.serving()
+    await world.run()
 
 
 async def _console(endpoint: str, args: argparse.Namespace) -> None:

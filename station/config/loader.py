@@ -33,7 +33,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from station.config import checks
 from station.config.models import ConfigFile, LineFile, StationFile
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -403,6 +402,8 @@ def load_line(path: Path | str) -> LoadedLine:
     model = _validate(document)
     if not isinstance(model, LineFile):
         raise ConfigError([document.issue(("kind",), "expected a line file (kind: line)")])
+    from station.config import checks  # the device types: not for the users file's reader
+
     problems = checks.check_line(model)
     if problems:
         raise ConfigError(_sorted(document.issue(loc, message) for loc, message in problems))
@@ -420,6 +421,8 @@ def load_station(path: Path | str) -> LoadedStation:
     if not line_path.is_file():
         raise ConfigError([document.issue(("line",), f"line file not found: {line_path}")])
     line = load_line(line_path)
+    from station.config import checks
+
     problems = checks.check_station(model, line.model)
     if problems:
         raise ConfigError(_sorted(document.issue(loc, message) for loc, message in problems))

@@ -6,13 +6,14 @@ the type they keep, methods.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from asyncua import ua
 from asyncua.common.node import Node
 from asyncua.server.server import Server
 
-from station.interface.variables import data_value, variant
+from station.interface import MEASUREMENTS, Code, V
 
 
 class AddressSpace:
@@ -22,7 +23,7 @@ class AddressSpace:
         self.server = server
         self.ns = ns
         self._nodes: dict[str, Node] = {}
-        self._variable_types: dict[str, ua.VariantType] = {}
+        self._variable_types: dict[str, V] = {}
 
     def node_id(self, node_id: str) -> ua.NodeId:
         return ua.NodeId(ua.String(node_id), ua.Int16(self.ns))
@@ -46,22 +47,22 @@ class AddressSpace:
     def has_variable(self, node_id: str) -> bool:
         return node_id in self._variable_types
 
-    async def add_variable(self, node_id: str, value: Any, variant_type: ua.VariantType) -> None:
+    async def add_variable(self, node_id: str, value: Any, variant_type: V) -> None:
         parent_id, _, name = node_id.rpartition(".")
         parent = await self.object(parent_id)
         await parent.add_variable(
             self.node_id(node_id),
             ua.QualifiedName(name, self.ns),
             # a value not known yet (a link still down, nothing measured) is created
-            # with the type's default, then marked Bad below (`variables.data_value`)
+            # with the type's default, then marked Bad below (`data_value`)
             variant(value, variant_type),
-            varianttype=variant_type,
+            varianttype=ua.VariantType(variant_type),
         )
         self._variable_types[node_id] = variant_type
         if value is None:
             await self.write(node_id, None, variant_type)
 
-    async def write(self, node_id: str, value: Any, variant_type: ua.VariantType) -> None:
+    async def write(self, node_id: str, value: Any, variant_type: V) -> None:
         """A variable's new value (None: not known, Bad_NoCommunication)."""
         await self.server.write_attribute_value(
             self.node_id(node_id), data_value(node_id, value, variant_type)
@@ -83,3 +84,30 @@ class AddressSpace:
             inputs,
             outputs,
         )
+
+
+def variant(value: Any, variant_type: V) -> ua.Variant:
+    """A variable's value as asyncua takes it: a LocalizedText from its text, a DateTime
+    from its ISO 8601 text (values are plain JSON values until here); None (not known)
+    the type's default."""
+    kind = ua.VariantType(variant_type)
+    if value is None:
+        value = ua.get_default_value(kind)
+    elif variant_type is V.LocalizedText and isinstance(value, str):
+        value = ua.LocalizedText(value)
+    elif variant_type is V.DateTime and isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return ua.Variant(value, kind)
+
+
+def data_value(node_id: str, value: Any, variant_type: V) -> ua.DataValue:
+    """A variable's value as written; None (not known) is Bad_NoCommunication (a device
+    link down), or Bad_WaitingForInitialData for a quantity not measured yet."""
+    if value is None:
+        code = (
+            Code.BadWaitingForInitialData
+            if node_id.startswith(f"{MEASUREMENTS}.")
+            else Code.BadNoCommunication
+        )
+        return ua.DataValue(variant(None, variant_type), StatusCode=ua.StatusCode(ua.UInt32(code)))
+    return ua.DataValue(variant(value, variant_type))

@@ -27,7 +27,8 @@ import json
 import socket
 from typing import Any
 
-from station.interface.variables import V, Variables
+from station.interface import V
+from station.interface.variables import Variables
 
 MAX_LINE = 16 * 2**20
 """Longest message, in bytes (a status with every event of Events/Recent is ~50 KB)."""

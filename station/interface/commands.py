@@ -8,12 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from asyncua.ua.status_codes import StatusCodes
 from structlog.typing import FilteringBoundLogger
 
 from station.control import DeviceRefused, IllegalInState, InvalidArgument, OutOfRange
 from station.fsm import IllegalCommand
-from station.interface.methods import GOOD, PACKML_COMMANDS
+from station.interface import PACKML_COMMANDS, Code
 from station.roles import NotAuthorized
 from station.runtime import Refused, Station
 
@@ -80,10 +79,10 @@ def handlers(st: Station) -> dict[str, Handler]:
 
 
 REFUSALS: dict[type[Refused], int] = {
-    OutOfRange: StatusCodes.BadOutOfRange,
-    InvalidArgument: StatusCodes.BadInvalidArgument,
-    IllegalInState: StatusCodes.BadInvalidState,
-    DeviceRefused: StatusCodes.BadDeviceFailure,
+    OutOfRange: Code.BadOutOfRange,
+    InvalidArgument: Code.BadInvalidArgument,
+    IllegalInState: Code.BadInvalidState,
+    DeviceRefused: Code.BadDeviceFailure,
 }
 """The OPC UA status of each refusal the station gives (any other: BadInvalidState)."""
 
@@ -93,13 +92,13 @@ async def run_command(
 ) -> tuple[int, list[Any]]:
     """Run one command as `user`: (0, outputs), or (Bad status, [why])."""
     try:
-        return GOOD, await handler(user, role, *values)
+        return Code.Good, await handler(user, role, *values)
     except NotAuthorized as exc:
-        return StatusCodes.BadUserAccessDenied, [str(exc)]
+        return Code.BadUserAccessDenied, [str(exc)]
     except Refused as exc:  # checked and journaled by the station, with why
-        return REFUSALS.get(type(exc), StatusCodes.BadInvalidState), [str(exc)]
+        return REFUSALS.get(type(exc), Code.BadInvalidState), [str(exc)]
     except IllegalCommand as exc:
-        return StatusCodes.BadInvalidState, [str(exc)]
+        return Code.BadInvalidState, [str(exc)]
     except Exception as exc:
         log.exception("opcua_method_failed", method=name, user=user)
-        return StatusCodes.BadInternalError, [f"{name} failed: {exc}"]
+        return Code.BadInternalError, [f"{name} failed: {exc}"]

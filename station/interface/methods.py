@@ -23,17 +23,14 @@ from asyncua.ua.status_codes import StatusCodes
 from structlog.typing import FilteringBoundLogger
 
 from station import interface
+from station.interface import PACKML_COMMANDS, Code
 from station.interface.access import caller
 from station.interface.address_space import AddressSpace
 from station.interface.audit import RefusalAudit
 from station.interface.users import ANONYMOUS
 from station.journal.untrusted import shown
 
-PACKML_COMMANDS = tuple(m for m in interface.PACKML_METHODS if m != "SetUnitMode")
-"""The state machine's methods that are PackML commands (`Station.command`)."""
-
 V = ua.VariantType
-GOOD = 0
 
 
 @dataclass(frozen=True)
@@ -152,7 +149,7 @@ def _call(
             status, outputs = await ask(name, user, role, values)
         except _CallRefused as exc:
             status, outputs = exc.status, [str(exc)]
-        if status == GOOD:
+        if status == Code.Good:
             result.OutputArguments = [ua.Variant(v, V.String) for v in outputs]
             return result
         log.info("opcua_call_refused", method=name, user=user, role=role, why=shown(outputs[0]))

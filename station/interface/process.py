@@ -27,11 +27,11 @@ import argparse
 import asyncio
 import gc
 import itertools
-import os
 import signal
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,23 +47,20 @@ from hal.opcua.certs import application_uri, load_certificate
 from station import interface
 from station.config.models import Interface
 from station.events.base import Entry
+from station.interface import V, standard_nodes
 from station.interface.access import CallerRules, UsersFile
 from station.interface.address_space import AddressSpace
 from station.interface.audit import RefusalAudit
 from station.interface.certificates import SECURITY_POLICIES, ClientCertificates, own_certificate
 from station.interface.channel import Channel, Message, values_in
+from station.interface.listeners import OnSockets
 from station.interface.methods import add_methods
 from station.interface.publisher import Publisher
 from station.interface.sessions import SessionTracking
 from station.interface.throttle import Backoff, RefusalWindows
 from station.interface.users import Authenticator
-from station.interface.variables import V
 
 log = structlog.get_logger("station.interface")
-
-NICENESS = 10
-"""Added to this process's nice value: when clients keep it busy, the station's control
-loop gets the CPU first (the server answers later, the line does not wait)."""
 
 
 class Served:
@@ -188,21 +185,24 @@ class _Nobody(UserManager):
         return None
 
 
-async def prepared() -> tuple[Server, SessionTracking]:
-    """asyncua's server with its standard address space built (1.3-1.5 s), before the
-    station says what to serve."""
+async def prepared() -> tuple[OnSockets, SessionTracking]:
+    """asyncua's server with its standard address space (from the machine's shelf, 0.2 s;
+    built, 1.3-1.5 s: `standard_nodes`), before the station says what to serve."""
+    began = time.monotonic()
     sessions = SessionTracking(_Nobody())
-    server = Server(iserver=sessions)
+    server = OnSockets(iserver=sessions)
     sessions.server = server
     server.product_uri = "urn:station-controller"
     server.manufacturer_name = "station-controller"
-    await server.init()
+    how = await standard_nodes.init(server, standard_nodes.cache_folder())
+    log.info("opcua_standard_nodes", source=how, s=round(time.monotonic() - began, 3))
     return server, sessions
 
 
-async def serve(channel: Channel) -> None:
-    """Serve what the first message says until the station says stop or goes away;
-    asyncua's address space is built while the station starts."""
+async def serve(channel: Channel, listeners: Sequence[socket.socket] = ()) -> None:
+    """Serve what the first message says, on `listeners` (else on sockets of its own),
+    until the station says stop or goes away; asyncua's address space is read while
+    the station starts."""
     began = time.monotonic()
     building = asyncio.create_task(prepared(), name="opcua-init")
     first = await channel.receive()
@@ -212,6 +212,7 @@ async def serve(channel: Channel) -> None:
         return
     try:
         server, sessions = await building
+        server.listeners = listeners
         served = Served(channel, first["start"], server, sessions)
         await served.start(first["start"]["initial"])
     except OSError as exc:
@@ -236,19 +237,29 @@ async def serve(channel: Channel) -> None:
     await channel.send({"stopped": True})
 
 
-async def _main(fd: int) -> None:
+async def _main(fd: int, listening: Sequence[int]) -> None:
     channel = await Channel.open(socket.socket(fileno=fd))
+    listeners = [socket.socket(fileno=each) for each in listening]
     try:
-        await serve(channel)
+        await serve(channel, listeners)
     except (ConnectionError, BrokenPipeError):
         pass  # the station is gone
     finally:
         await channel.close()
 
 
-def main() -> int:
+def main(not_niced: str | None = None) -> int:
+    """The process (`station.footprint.server_process` starts it niced; `not_niced`:
+    why it could not be)."""
     parser = argparse.ArgumentParser(prog="python -m station.interface.process")
     parser.add_argument("--fd", type=int, required=True, help="this end of the socket pair")
+    parser.add_argument(
+        "--listen-fd",
+        type=int,
+        action="append",
+        default=[],
+        help="a socket to serve on, bound and listening (repeatable; default: asyncua binds)",
+    )
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--log-json", action="store_true", help="JSON lines even on a terminal")
     args = parser.parse_args()
@@ -257,11 +268,9 @@ def main() -> int:
     from station import logs
 
     logs.configure(args.log_level, json_lines=True if args.log_json else None)
-    try:
-        os.nice(NICENESS)
-    except OSError as exc:  # a sandbox that forbids it: served at the station's priority
-        log.warning("opcua_server_not_niced", error=str(exc))
-    asyncio.run(_main(args.fd))
+    if not_niced is not None:  # a sandbox that forbids it: served at the station's priority
+        log.warning("opcua_server_not_niced", error=not_niced)
+    asyncio.run(_main(args.fd, args.listen_fd))
     return 0
 
 

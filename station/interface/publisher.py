@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING, Any
 from structlog.typing import FilteringBoundLogger
 
 from station import interface
-from station.interface.address_space import AddressSpace
+from station.interface import V
 from station.interface.channel import Channel, values_out
-from station.interface.variables import V, Variables, event_summary, variables
+from station.interface.variables import Variables, event_summary, variables
 
-if TYPE_CHECKING:  # the server's process does not load the runtime
+if TYPE_CHECKING:  # neither process loads the other's half
+    from station.interface.address_space import AddressSpace
     from station.runtime import Station
 
 RECENT_EVENTS = 50

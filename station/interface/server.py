@@ -22,9 +22,12 @@ Design
   which no action allows: its calls reach the Station, which refuses and journals them
   (docs/faults.md rows 29-30), the first of a window per client address in full, the
   others counted (`audit`).
-- Start-up: the process starts in ~0.5 s and asyncua's `Server.init()` builds the
-  standard address space in about 1-1.5 s, neither in the station's loop; `start()`
-  logs how long it took.
+- Start-up: the process is spawned first thing in the assembly (`ServerProcess.spawn`):
+  it imports asyncua (0.5-0.8 s) and reads the standard address space from the
+  machine's shelf (`standard_nodes`, 0.2 s; built once, 1.5 s) while the station
+  starts; `station run` has it start serving after READY (`start_soon`), on the
+  sockets it bound (`listeners`), and `start()` logs `interface_serving` with how long
+  it took.
 
 By role: this module starts and stops the server; `access` (who calls, what nobody
 may do), `certificates` (policies, own and client certificates), `address_space`
@@ -136,21 +139,24 @@ Starting from `station run`::
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import structlog
-from asyncua.ua.status_codes import StatusCodes
 
 from station import logs
 from station.alarms import Priority
 from station.config.models import Interface
 from station.events import LoginRefused, RefusalsCounted
 from station.events.base import Entry, EventKind
+from station.footprint import SERVER_PROCESS
+from station.interface import Code
 from station.interface.channel import Channel, Message, values_out
 from station.interface.commands import handlers, run_command
 from station.interface.publisher import StatusFeed
@@ -164,6 +170,13 @@ log = structlog.get_logger(__name__)
 REFRESH_S = 0.25
 """Sampling period for values that change without a notification (PLC inputs)."""
 
+
+MMAP_THRESHOLD = "MALLOC_MMAP_THRESHOLD_"
+MMAP_THRESHOLD_BYTES = 1 << 20
+"""glibc's malloc in the server's process: blocks of 1 MiB and more are mapped on their
+own and given back when freed. Its default threshold rises to the largest block freed,
+so the 16 MiB of each login's scrypt check (`users.py`) stayed in the heap: +16 MiB
+PSS once the first user logged in. Unless the environment sets it already."""
 
 START_TIMEOUT_S = 60.0
 """Longest wait for the server's process to listen."""
@@ -186,24 +199,31 @@ class ServerProcess:
         self.channel = channel
 
     @classmethod
-    async def spawn(cls) -> ServerProcess:
+    async def spawn(cls, listeners: Sequence[socket.socket] = ()) -> ServerProcess:
+        """The process, serving on `listeners` (sockets bound and listening, `station run`'s,
+        handed over: closed here) once started, else on sockets of its own."""
         ours, theirs = socket.socketpair()
+        listening = [str(sock.fileno()) for sock in listeners]
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-m",
-                "station.interface.process",
+                "-c",
+                SERVER_PROCESS,  # python -m station.interface.process, niced, without rich
                 "--fd",
                 str(theirs.fileno()),
+                *(f"--listen-fd={fd}" for fd in listening),
                 *logs.child_options(),
+                env={MMAP_THRESHOLD: str(MMAP_THRESHOLD_BYTES), **os.environ},
                 stdin=asyncio.subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),),
+                pass_fds=(theirs.fileno(), *(sock.fileno() for sock in listeners)),
             )
         except BaseException:
             ours.close()
             raise
         finally:
             theirs.close()
+            for sock in listeners:  # the process's now: a dead server refuses clients
+                sock.close()
         return cls(process, await Channel.open(ours))
 
     async def exit_code(self, within_s: float = 1.0) -> int | None:
@@ -248,6 +268,7 @@ class StationServer:
         self.startup_s: float | None = None
         self.log = log.bind(station=station.name, endpoint=self.endpoint)
         self._spawned: ServerProcess | None = None
+        self._starting: asyncio.Task[None] | None = None
         self._server: ServerProcess | None = None
         self._feed: StatusFeed | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -287,7 +308,9 @@ class StationServer:
                 answer = await server.channel.receive()
             if answer is None or "started" not in answer:
                 raise _start_failure(answer, await server.exit_code())
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError) and server.process.returncode is None:
+                server.process.kill()  # stopped before it served: it has nothing to close
             await self._end()
             raise
         self._feed = feed
@@ -298,15 +321,31 @@ class StationServer:
         ]
         self.startup_s = time.monotonic() - began
         self.log.info(
-            "opcua_server_started",
+            "interface_serving",
             startup_s=round(self.startup_s, 3),
             security=list(dict.fromkeys(self.config.security)),
             pid=server.process.pid,
         )
 
+    def start_soon(self) -> None:
+        """`start()` in a task of its own: the station goes on meanwhile (`station run`
+        is READY before its interface serves); `serving()` waits for it, `stop()` stops
+        it wherever it is."""
+        self._starting = asyncio.create_task(self.start(), name=f"opcua-start:{self.station.name}")
+
+    async def serving(self) -> None:
+        """Once the server started by `start_soon()` serves (what `start()` raises, if it
+        failed)."""
+        assert self._starting is not None, "start_soon() first"
+        await asyncio.shield(self._starting)
+
     async def stop(self) -> None:
         """Stop publishing; the server's process closes every session and its socket,
         sends the refusals it still counts, and ends (killed if it does not)."""
+        starting, self._starting = self._starting, None
+        if starting is not None and not starting.done():
+            starting.cancel()  # its process ended as it unwinds
+            await asyncio.gather(starting, return_exceptions=True)
         if self._server is None:
             return
         self._stopping = True
@@ -361,7 +400,7 @@ class StationServer:
         name = str(message["method"])
         handler = self._handlers.get(name)
         if handler is None:
-            status, outputs = StatusCodes.BadMethodInvalid, [f"no method {name!r}"]
+            status, outputs = Code.BadMethodInvalid, [f"no method {name!r}"]
         else:
             user, role = str(message["user"]), str(message["role"])
             args = list(message["args"])

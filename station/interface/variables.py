@@ -2,29 +2,24 @@
 the PackML numbers they use, and what Events/Recent shows of a journal event.
 
 Pure functions of the status (`station.status.Status`) and the journal's events: no
-server, no I/O. `station.interface.publisher` writes what they return.
+server, no I/O, no asyncua (the station's process computes them).
+`station.interface.publisher` writes what they return.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
-
-from asyncua import ua
-from asyncua.ua.status_codes import StatusCodes
 
 from station import interface
 from station.fsm import PACKML_STATE_NUMBERS, PACKML_UNIT_MODES, State, UnitMode
+from station.interface import MEASUREMENTS, V
 from station.journal import Event
 from station.status import AlarmStatus, PromptStatus, Status
 
 PACKML_VERSION = "OPC 30050 base (subset)"
 
-
-V = ua.VariantType
-
-Variables = dict[str, tuple[Any, ua.VariantType]]
+Variables = dict[str, tuple[Any, V]]
 """Node id -> (value, type); a value None is not known (its link is down)."""
 
 
@@ -44,9 +39,6 @@ NO_PROMPT: PromptStatus = {
     "quantity": None,
     "catalogue": [],
 }
-
-MEASUREMENTS = "Station.Measurements"
-"""Object holding one object per measured quantity: its last measurement."""
 
 
 def variables(status: Status) -> Variables:
@@ -126,29 +118,3 @@ def event_summary(event: Event) -> dict[str, Any]:
         "operator": event.operator,
         "detail": detail[:200],
     }
-
-
-def variant(value: Any, variant_type: ua.VariantType) -> ua.Variant:
-    """A variable's value as asyncua takes it: a LocalizedText from its text, a DateTime
-    from its ISO 8601 text (values are plain JSON values until here); None (not known)
-    the type's default."""
-    if value is None:
-        value = ua.get_default_value(variant_type)
-    elif variant_type is V.LocalizedText and isinstance(value, str):
-        value = ua.LocalizedText(value)
-    elif variant_type is V.DateTime and isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return ua.Variant(value, variant_type)
-
-
-def data_value(node_id: str, value: Any, variant_type: ua.VariantType) -> ua.DataValue:
-    """A variable's value as written; None (not known) is Bad_NoCommunication (a device
-    link down), or Bad_WaitingForInitialData for a quantity not measured yet."""
-    if value is None:
-        code = (
-            StatusCodes.BadWaitingForInitialData
-            if node_id.startswith(f"{MEASUREMENTS}.")
-            else StatusCodes.BadNoCommunication
-        )
-        return ua.DataValue(variant(None, variant_type), StatusCode=ua.StatusCode(ua.UInt32(code)))
-    return ua.DataValue(variant(value, variant_type))

@@ -33,7 +33,8 @@ async def test_an_operator_answers_an_attribute_over_opc_ua(tmp_path: Path) -> N
     async with assemble(
         loaded, tmp_path, simulate=True, scenario=scenario, time_scale=0.02, serve=interface.serve
     ) as built:
-        assert built.world is not None
+        assert built.world is not None and built.server is not None
+        await built.server.serving()  # it comes up after the station
         built.world.floor.people.found_answer = lambda vin, name: None  # she answers
         world = asyncio.create_task(built.world.run())
         await built.station.prompts.wait_for("attribute", WAIT_S)

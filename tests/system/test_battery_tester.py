@@ -137,6 +137,8 @@ def station(tmp_path: Path) -> Run:
             loaded, tmp_path, simulate=True, scenario=scenario, time_scale=FAST, serve=serve
         ) as built:
             assert built.world is not None
+            if built.server is not None:
+                await built.server.serving()  # it comes up after the station
             if not inspector:  # the test types the values
                 built.world.floor.people.measured = lambda name: None
             yield built

@@ -73,6 +73,7 @@ async def rig(tmp_path: Path, free_port: int) -> AsyncIterator[Rig]:
 
     async with assemble(loaded, tmp_path, simulate=True, serve=server) as built:
         assert built.server is not None
+        await built.server.serving()  # it comes up after the station
         yield Rig(built.station, built.server, endpoint, users_file, tmp_path / "pki")
 
 

@@ -49,9 +49,11 @@ NOT_RUN = {
 READY_S = 60.0
 """Longest wait for `station run` or a `station sim` to say it serves."""
 SERVING = re.compile(
-    r'"event": "ready"|listening on|serving opc|"event": "sim_ready"|ready, bench config'
+    r'"event": "interface_serving"|listening on|serving opc|"event": "sim_ready"'
+    r"|ready, bench config"
 )
-"""What `station run` (its JSON log) and each `station sim` print once they serve."""
+"""What `station run` (its JSON log: its OPC UA interface comes up after READY) and each
+`station sim` print once they serve."""
 
 
 def readme_commands() -> list[str]:

@@ -5,12 +5,14 @@ on a terminal, exit 2 with located errors for a bad config."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,11 +63,25 @@ def _under_systemd(
     return notify, process
 
 
+@contextlib.contextmanager
+def _stopped(process: subprocess.Popen[str]) -> Iterator[None]:
+    """SIGTERM to `process` after the body, which must end it with exit 0 within 20 s;
+    killed if the body or that failed."""
+    try:
+        yield
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_systemd_notify_sighup_and_sigterm(tmp_path: Path) -> None:
     config = _station_file(tmp_path / "station.yaml")
     state = tmp_path / "state"
     notify, process = _under_systemd(tmp_path, config, WATCHDOG_USEC="200000")
-    try:
+    with notify, _stopped(process):
         messages = [notify.recv(64).decode()]
         messages.append(notify.recv(64).decode())
         assert messages[0] == "READY=1"
@@ -80,14 +96,6 @@ def test_systemd_notify_sighup_and_sigterm(tmp_path: Path) -> None:
         process.send_signal(signal.SIGHUP)
         swapped = _journal_event(state, "config_swapped")
         assert swapped.data["old"] == rejected.data["running"] != swapped.data["new"]
-
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        notify.close()
     assert process.stderr is not None
     lines = process.stderr.read().splitlines()
     process.stderr.close()
@@ -125,18 +133,33 @@ def test_ready_does_not_wait_for_devices_that_are_down(tmp_path: Path) -> None:
         )
     )
     notify, process = _under_systemd(tmp_path, config)
-    try:
+    with notify, _stopped(process):
         assert notify.recv(64).decode() == "READY=1"
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        notify.close()
     assert process.stderr is not None
     records = [json.loads(line) for line in process.stderr.read().splitlines() if line]
     process.stderr.close()
     assert not [r for r in records if r.get("event") == "devices_not_connected"]
     (ready,) = [r for r in records if r.get("event") == "ready"]
     assert {"plc", "turntable"} <= set(ready["devices_down"])
+
+
+def test_sigterm_before_the_interface_serves_stops_at_once(tmp_path: Path, free_port: int) -> None:
+    """READY comes before the OPC UA interface serves: a stop in between ends the
+    server's process where it is (it has nothing to close) and exits 0."""
+    config = _station_file(tmp_path / "station.yaml")
+    argv = command_line(
+        config, tmp_path / "state", simulate=True, opcua=f"opc.tcp://127.0.0.1:{free_port}/x"
+    )
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    with _stopped(process):
+        assert process.stderr is not None
+        for line in process.stderr:
+            if '"event": "ready"' in line:
+                break
+        with open(f"/proc/{process.pid}/task/{process.pid}/children") as children:
+            (server,) = [int(pid) for pid in children.read().split()]
+    assert process.stderr is not None
+    rest = process.stderr.read()
+    process.stderr.close()
+    assert not Path(f"/proc/{server}").exists(), "the server's process outlived the station"
+    assert "Traceback" not in rest

@@ -200,12 +200,13 @@ def test_journal_tools_refuse_a_state_dir_that_is_a_file(command: str, tmp_path:
     )
 
 
-def test_a_port_taken_once_checked_closes_what_had_started(
+def test_a_port_taken_once_checked_is_refused_before_anything_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The port is taken between the check and the server's start (the race the check
-    cannot close): the simulators and the journal the assembly had started are closed,
-    and the refusal is the same line."""
+    cannot close): `station run` binds the endpoint's sockets itself before anything
+    starts and hands them to the server's process, so the same line refuses it before
+    the journal or a simulator is opened."""
     monkeypatch.setattr(run_command, "_port_in_use", lambda endpoint: None)
     config = ROOT / "tests" / "stations" / "photo-quick.yaml"
     state = tmp_path / "state"
@@ -221,5 +222,5 @@ def test_a_port_taken_once_checked_closes_what_had_started(
         "run` serving it?): stop that process or give --opcua URL another port"
     )
     assert threading.active_count() == threads
-    assert _started_events(state) == 0
-    _journal(state, "photo-studio")  # the lock was released
+    assert not journal_path(state).exists()
+    _journal(state, "photo-studio")  # no lock left behind
