@@ -12,7 +12,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,10 +75,34 @@ def _check_text(kind: str, name: str, value: object, *, required: bool) -> None:
 
 @dataclass(frozen=True)
 class _Append:
-    """An event as called (every field but seq, station, boot_id and the hashes)."""
+    """An event as called (every field but seq, station, boot_id and the hashes), and the
+    caller's future on the caller's loop, answered from the writer thread (`_answer`)."""
 
     fields: dict[str, Any]
-    future: concurrent.futures.Future[Event]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Event]
+
+
+def _settle(answers: list[tuple[asyncio.Future[Event], Event | BaseException]]) -> None:
+    """On the callers' loop: answer each future (one the caller cancelled stays so; its
+    event is committed all the same)."""
+    for future, outcome in answers:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+def _answer(batch: list[_Append], outcomes: Sequence[Event | BaseException]) -> None:
+    """Hand each append of `batch` its outcome: one wake-up of each callers' loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Event], Any]]] = {}
+    for item, outcome in zip(batch, outcomes, strict=True):
+        by_loop.setdefault(item.loop, []).append((item.future, outcome))
+    for loop, answers in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+            loop.call_soon_threadsafe(_settle, answers)
 
 
 @dataclass(frozen=True)
@@ -250,7 +274,8 @@ class Journal(EventStore):
             raise TypeError(f"journal event {kind!r}: data is not JSON: {exc}") from exc
         except ValueError as exc:
             raise ValueError(f"journal event {kind!r}: data is not JSON: {exc}") from exc
-        future: concurrent.futures.Future[Event] = concurrent.futures.Future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Event] = loop.create_future()
         with self._submit_lock:
             if self._refusal is not None:
                 error, reason = self._refusal
@@ -263,8 +288,8 @@ class Journal(EventStore):
                 "wall": datetime.now(UTC).isoformat(timespec="microseconds"),
                 "data": json.loads(data_text),
             }
-            self._queue.put(_Append(fields, future))
-        return await asyncio.shield(asyncio.wrap_future(future))
+            self._queue.put(_Append(fields, loop, future))
+        return await future
 
     async def anchor(self, key_file: Path, anchors: Path | None = None) -> Anchor:
         """Record the committed head (seq, hash), signed with the key in `key_file`, in
@@ -340,6 +365,7 @@ class Journal(EventStore):
                     stop = item
                 if batch:
                     self._commit(batch)
+                    batch = []
         except BaseException as exc:
             self._fail_writer(exc, batch)
             raise
@@ -371,11 +397,9 @@ class Journal(EventStore):
         except (sqlite3.Error, JournalStorageError) as exc:
             if self._write.in_transaction:
                 self._write.execute("ROLLBACK")
-            for item in batch:
-                item.future.set_exception(self._write_error(item.fields["kind"], exc))
+            _answer(batch, [self._write_error(item.fields["kind"], exc) for item in batch])
             return
-        for item, event in zip(batch, events, strict=True):
-            item.future.set_result(event)
+        _answer(batch, events)
 
     def _seal(self, called: dict[str, Any], seq: int, prev_hash: str) -> Event:
         fields = {
@@ -437,13 +461,20 @@ class Journal(EventStore):
         reason = f"the writer thread stopped: {exc!r}"
         with self._submit_lock:
             self._refusal = (JournalError, reason)
-            unanswered: list[_Append | _Stop] = [i for i in batch if not i.future.done()]
+            unanswered: list[_Append | _Stop] = list(batch)
             while True:
                 try:
                     unanswered.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-        for item in unanswered:
+
+        def failure() -> JournalError:
             error = JournalError(f"journal {self.path}: {reason}")
             error.__cause__ = exc
-            (item.future if isinstance(item, _Append) else item.done).set_exception(error)
+            return error
+
+        appends = [item for item in unanswered if isinstance(item, _Append)]
+        _answer(appends, [failure() for _ in appends])
+        for item in unanswered:
+            if isinstance(item, _Stop):
+                item.done.set_exception(failure())
