@@ -79,6 +79,8 @@ class _Append:
     caller's future on the caller's loop, answered from the writer thread (`_answer`)."""
 
     fields: dict[str, Any]
+    data_text: str
+    """Its data as canonical JSON (what is hashed and stored), made once by `append`."""
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Event]
 
@@ -288,7 +290,7 @@ class Journal(EventStore):
                 "wall": datetime.now(UTC).isoformat(timespec="microseconds"),
                 "data": json.loads(data_text),
             }
-            self._queue.put(_Append(fields, loop, future))
+            self._queue.put(_Append(fields, data_text, loop, future))
         return await future
 
     async def anchor(self, key_file: Path, anchors: Path | None = None) -> Anchor:
@@ -376,22 +378,26 @@ class Journal(EventStore):
     def _commit(self, batch: list[_Append]) -> None:
         head_seq, prev_hash = self._head
         seq = head_seq
-        events = []
+        events, rows = [], []
         for item in batch:
             seq += 1
             event = self._seal(item.fields, seq, prev_hash)
             events.append(event)
+            rows.append(event.to_row(item.data_text))
             prev_hash = event.hash
         checkpoint = seq // CHECKPOINT_EVERY > head_seq // CHECKPOINT_EVERY or any(
             e.kind == CHAIN_SEALED for e in events
         )
         try:
             self._check_files(before_commit=True)
-            self._write.execute("BEGIN IMMEDIATE")
-            self._write.executemany(INSERT_EVENT, [e.to_row() for e in events])
-            if checkpoint:
-                self._write.execute(SET_CHECKPOINT, checkpoint_params(seq, prev_hash))
-            self._write.execute("COMMIT")
+            if len(rows) == 1 and not checkpoint:
+                self._write.execute(INSERT_EVENT, rows[0])  # its own transaction
+            else:
+                self._write.execute("BEGIN IMMEDIATE")
+                self._write.executemany(INSERT_EVENT, rows)
+                if checkpoint:
+                    self._write.execute(SET_CHECKPOINT, checkpoint_params(seq, prev_hash))
+                self._write.execute("COMMIT")
             self._head = (seq, prev_hash)
             self._check_files(before_commit=False)
         except (sqlite3.Error, JournalStorageError) as exc:
