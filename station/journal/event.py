@@ -52,11 +52,15 @@ class JournalBroken(JournalError):
         self.problems = problems
 
 
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+"""Made once: `json.dumps` with these options builds a new encoder at every call."""
+
+
 def canonical_json(value: Any) -> str:
     """The one JSON form that is hashed and exported: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _CANONICAL.encode(value)
 
 
 def chain_hash(fields: Mapping[str, Any]) -> str:

@@ -143,7 +143,7 @@ class Journal(EventStore):
         self._write = write
         self._lock_fd = lock_fd
         self._head = head
-        self._wal = path.with_name(f"{path.name}-wal")
+        self._db, self._wal = os.fspath(path), f"{path}-wal"  # str: stat() at every commit
         self._wal_fd = os.open(self._wal, os.O_RDONLY | os.O_CLOEXEC)
         locked, wal = os.fstat(lock_fd), os.fstat(self._wal_fd)
         self._db_id = (locked.st_dev, locked.st_ino)
@@ -423,7 +423,7 @@ class Journal(EventStore):
         this writer writes the WAL, and it never shrinks while the writer has it open)."""
         problem = ""
         try:
-            on_disk, wal = os.stat(self.path), os.stat(self._wal)
+            on_disk, wal = os.stat(self._db), os.stat(self._wal)
         except FileNotFoundError as exc:
             problem = f"{exc.filename} was removed"
         else:
