@@ -29,7 +29,6 @@ from station.journal.event import (
     JournalError,
     JournalFull,
     JournalStorageError,
-    canonical_json,
     chain_hash,
     read_boot_id,
 )
@@ -44,7 +43,7 @@ from station.journal.store import (
     EventStore,
     JournalReader,
 )
-from station.journal.untrusted import bound_json, bound_text
+from station.journal.untrusted import bound_json_text, bound_text
 from station.state_dir import anchors_path
 
 log = structlog.get_logger("station.journal")
@@ -270,7 +269,7 @@ class Journal(EventStore):
         if data is not None and not isinstance(data, Mapping):
             raise TypeError(f"journal event {kind!r}: data must be a mapping (got {data!r})")
         try:
-            data_text = canonical_json(bound_json(dict(data or {})))
+            data_text = bound_json_text(dict(data or {}))
             data_text.encode()
         except TypeError as exc:
             raise TypeError(f"journal event {kind!r}: data is not JSON: {exc}") from exc
@@ -359,10 +358,9 @@ class Journal(EventStore):
                     batch.append(item)
                     if len(batch) == _MAX_BATCH:
                         break
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
+                    if self._queue.empty():  # this thread alone takes from the queue
                         break
+                    item = self._queue.get_nowait()
                 if isinstance(item, _Stop):
                     stop = item
                 if batch:
