@@ -149,10 +149,11 @@ def _latencies(latencies_ns: list[int]) -> dict[str, float]:
 
 
 class _Reference:
-    """The disk's pace: plain SQLite in a file beside the journal (same filesystem, same
-    page size), WAL and synchronous=FULL like the journal, one row per transaction: the
-    row the journal just committed, as one text; no index, no chain, no checks. Its
-    commits run in turns with the journal's (`ROUNDS`), so both see the same load."""
+    """The disk's pace: plain SQLite in a file beside the journal (same filesystem; page
+    size and WAL auto-checkpoint SQLite's defaults, as the journal's), WAL and
+    synchronous=FULL like the journal, one row per transaction: the row the journal just
+    committed, as one text; no index, no chain, no checks. Its commits run in turns with
+    the journal's (`ROUNDS`), so both see the same load."""
 
     def __init__(self, directory: Path) -> None:
         self._conn = sqlite3.connect(
