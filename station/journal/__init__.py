@@ -23,7 +23,10 @@ Design
   in the order they were called; appends that queue up while a commit is in flight go
   into the next transaction together (group commit: one fsync for all, each caller still
   released only after that commit). A caller cancelled while waiting does not withdraw
-  its event: once called, an append is committed.
+  its event: once called, an append is committed. The hand-off is one queue put each way
+  round: the caller awaits a plain future of its own loop, which the writer answers with
+  one `call_soon_threadsafe` per loop and batch; a lone event is one autocommit INSERT,
+  a batch (or one that moves the checkpoint) one explicit transaction.
 - Time (docs/faults.md row 27): `mono_ns` (time.monotonic_ns when append was called) for
   durations, comparable only between events of the same `boot_id`; `wall` (ISO 8601 UTC)
   is a timestamp only.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,11 +52,15 @@ class JournalBroken(JournalError):
         self.problems = problems
 
 
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+"""Made once: `json.dumps` with these options builds a new encoder at every call."""
+
+
 def canonical_json(value: Any) -> str:
     """The one JSON form that is hashed and exported: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _CANONICAL.encode(value)
 
 
 def chain_hash(fields: Mapping[str, Any]) -> str:
@@ -97,11 +102,12 @@ class Event:
         """Every field, hash included, as canonical JSON."""
         return canonical_json(self.to_dict())
 
-    def to_row(self) -> tuple[Any, ...]:
-        """The values of `INSERT_EVENT` (data as canonical JSON)."""
-        return tuple(
-            canonical_json(self.data) if name == "data" else getattr(self, name) for name in COLUMNS
-        )
+    def to_row(self, data_text: str | None = None) -> tuple[Any, ...]:
+        """The values of `INSERT_EVENT`, data as canonical JSON: `data_text` when the caller
+        has it already (the writer: `append` made it), else made from `data`."""
+        row = _ROW(self)
+        text = canonical_json(self.data) if data_text is None else data_text
+        return (*row[:_DATA_INDEX], text, *row[_DATA_INDEX + 1 :])
 
     def expected_hash(self) -> str:
         """The hash the other fields give; differs from `hash` when the row was edited."""
@@ -113,6 +119,7 @@ COLUMNS = tuple(f.name for f in dataclasses.fields(Event))
 SELECT_EVENTS = f"SELECT {', '.join(COLUMNS)} FROM events"
 INSERT_EVENT = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _DATA_INDEX = COLUMNS.index("data")
+_ROW = operator.attrgetter(*COLUMNS)
 _HASHED = tuple(name for name in COLUMNS if name != "hash")
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from station.journal.event import canonical_json
+
 MAX_TEXT = 1024
 """Longest string journaled as it is, in characters (a VIN is 17, a user name a few dozen,
 a device's error message a few hundred)."""
@@ -45,6 +47,20 @@ def bound_json(value: Any, limit: int = MAX_TEXT) -> Any:
     if isinstance(value, list | tuple):
         return [bound_json(item, limit) for item in value]
     return value
+
+
+def bound_json_text(value: Mapping[Any, Any]) -> str:
+    """The canonical JSON of `bound_json(value)`. Made from `value` itself when that is
+    at most MAX_TEXT characters long: no string in it can be longer then (a string is in
+    its JSON whole, quoted), so there is nothing to cut; otherwise through `bound_json`
+    (which also raises what is not JSON)."""
+    try:
+        text = canonical_json(value)
+    except (TypeError, ValueError):  # maybe a mapping that is no dict: bound_json makes one
+        text = ""
+    if text and len(text) <= MAX_TEXT:
+        return text
+    return canonical_json(bound_json(value))
 
 
 SHOWN_TEXT = 200

@@ -12,7 +12,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,6 @@ from station.journal.event import (
     JournalError,
     JournalFull,
     JournalStorageError,
-    canonical_json,
     chain_hash,
     read_boot_id,
 )
@@ -44,7 +43,7 @@ from station.journal.store import (
     EventStore,
     JournalReader,
 )
-from station.journal.untrusted import bound_json, bound_text
+from station.journal.untrusted import bound_json_text, bound_text
 from station.state_dir import anchors_path
 
 log = structlog.get_logger("station.journal")
@@ -75,10 +74,36 @@ def _check_text(kind: str, name: str, value: object, *, required: bool) -> None:
 
 @dataclass(frozen=True)
 class _Append:
-    """An event as called (every field but seq, station, boot_id and the hashes)."""
+    """An event as called (every field but seq, station, boot_id and the hashes), and the
+    caller's future on the caller's loop, answered from the writer thread (`_answer`)."""
 
     fields: dict[str, Any]
-    future: concurrent.futures.Future[Event]
+    data_text: str
+    """Its data as canonical JSON (what is hashed and stored), made once by `append`."""
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Event]
+
+
+def _settle(answers: list[tuple[asyncio.Future[Event], Event | BaseException]]) -> None:
+    """On the callers' loop: answer each future (one the caller cancelled stays so; its
+    event is committed all the same)."""
+    for future, outcome in answers:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+def _answer(batch: list[_Append], outcomes: Sequence[Event | BaseException]) -> None:
+    """Hand each append of `batch` its outcome: one wake-up of each callers' loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Event], Any]]] = {}
+    for item, outcome in zip(batch, outcomes, strict=True):
+        by_loop.setdefault(item.loop, []).append((item.future, outcome))
+    for loop, answers in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+            loop.call_soon_threadsafe(_settle, answers)
 
 
 @dataclass(frozen=True)
@@ -117,7 +142,7 @@ class Journal(EventStore):
         self._write = write
         self._lock_fd = lock_fd
         self._head = head
-        self._wal = path.with_name(f"{path.name}-wal")
+        self._db, self._wal = os.fspath(path), f"{path}-wal"  # str: stat() at every commit
         self._wal_fd = os.open(self._wal, os.O_RDONLY | os.O_CLOEXEC)
         locked, wal = os.fstat(lock_fd), os.fstat(self._wal_fd)
         self._db_id = (locked.st_dev, locked.st_ino)
@@ -244,13 +269,14 @@ class Journal(EventStore):
         if data is not None and not isinstance(data, Mapping):
             raise TypeError(f"journal event {kind!r}: data must be a mapping (got {data!r})")
         try:
-            data_text = canonical_json(bound_json(dict(data or {})))
+            data_text = bound_json_text(dict(data or {}))
             data_text.encode()
         except TypeError as exc:
             raise TypeError(f"journal event {kind!r}: data is not JSON: {exc}") from exc
         except ValueError as exc:
             raise ValueError(f"journal event {kind!r}: data is not JSON: {exc}") from exc
-        future: concurrent.futures.Future[Event] = concurrent.futures.Future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Event] = loop.create_future()
         with self._submit_lock:
             if self._refusal is not None:
                 error, reason = self._refusal
@@ -263,8 +289,8 @@ class Journal(EventStore):
                 "wall": datetime.now(UTC).isoformat(timespec="microseconds"),
                 "data": json.loads(data_text),
             }
-            self._queue.put(_Append(fields, future))
-        return await asyncio.shield(asyncio.wrap_future(future))
+            self._queue.put(_Append(fields, data_text, loop, future))
+        return await future
 
     async def anchor(self, key_file: Path, anchors: Path | None = None) -> Anchor:
         """Record the committed head (seq, hash), signed with the key in `key_file`, in
@@ -332,14 +358,14 @@ class Journal(EventStore):
                     batch.append(item)
                     if len(batch) == _MAX_BATCH:
                         break
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
+                    if self._queue.empty():  # this thread alone takes from the queue
                         break
+                    item = self._queue.get_nowait()
                 if isinstance(item, _Stop):
                     stop = item
                 if batch:
                     self._commit(batch)
+                    batch = []
         except BaseException as exc:
             self._fail_writer(exc, batch)
             raise
@@ -350,32 +376,34 @@ class Journal(EventStore):
     def _commit(self, batch: list[_Append]) -> None:
         head_seq, prev_hash = self._head
         seq = head_seq
-        events = []
+        events, rows = [], []
         for item in batch:
             seq += 1
             event = self._seal(item.fields, seq, prev_hash)
             events.append(event)
+            rows.append(event.to_row(item.data_text))
             prev_hash = event.hash
         checkpoint = seq // CHECKPOINT_EVERY > head_seq // CHECKPOINT_EVERY or any(
             e.kind == CHAIN_SEALED for e in events
         )
         try:
             self._check_files(before_commit=True)
-            self._write.execute("BEGIN IMMEDIATE")
-            self._write.executemany(INSERT_EVENT, [e.to_row() for e in events])
-            if checkpoint:
-                self._write.execute(SET_CHECKPOINT, checkpoint_params(seq, prev_hash))
-            self._write.execute("COMMIT")
+            if len(rows) == 1 and not checkpoint:
+                self._write.execute(INSERT_EVENT, rows[0])  # its own transaction
+            else:
+                self._write.execute("BEGIN IMMEDIATE")
+                self._write.executemany(INSERT_EVENT, rows)
+                if checkpoint:
+                    self._write.execute(SET_CHECKPOINT, checkpoint_params(seq, prev_hash))
+                self._write.execute("COMMIT")
             self._head = (seq, prev_hash)
             self._check_files(before_commit=False)
         except (sqlite3.Error, JournalStorageError) as exc:
             if self._write.in_transaction:
                 self._write.execute("ROLLBACK")
-            for item in batch:
-                item.future.set_exception(self._write_error(item.fields["kind"], exc))
+            _answer(batch, [self._write_error(item.fields["kind"], exc) for item in batch])
             return
-        for item, event in zip(batch, events, strict=True):
-            item.future.set_result(event)
+        _answer(batch, events)
 
     def _seal(self, called: dict[str, Any], seq: int, prev_hash: str) -> Event:
         fields = {
@@ -393,7 +421,7 @@ class Journal(EventStore):
         this writer writes the WAL, and it never shrinks while the writer has it open)."""
         problem = ""
         try:
-            on_disk, wal = os.stat(self.path), os.stat(self._wal)
+            on_disk, wal = os.stat(self._db), os.stat(self._wal)
         except FileNotFoundError as exc:
             problem = f"{exc.filename} was removed"
         else:
@@ -437,13 +465,20 @@ class Journal(EventStore):
         reason = f"the writer thread stopped: {exc!r}"
         with self._submit_lock:
             self._refusal = (JournalError, reason)
-            unanswered: list[_Append | _Stop] = [i for i in batch if not i.future.done()]
+            unanswered: list[_Append | _Stop] = list(batch)
             while True:
                 try:
                     unanswered.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-        for item in unanswered:
+
+        def failure() -> JournalError:
             error = JournalError(f"journal {self.path}: {reason}")
             error.__cause__ = exc
-            (item.future if isinstance(item, _Append) else item.done).set_exception(error)
+            return error
+
+        appends = [item for item in unanswered if isinstance(item, _Append)]
+        _answer(appends, [failure() for _ in appends])
+        for item in unanswered:
+            if isinstance(item, _Stop):
+                item.done.set_exception(failure())

@@ -218,6 +218,26 @@ async def test_cancelled_caller_does_not_withdraw_its_event(journal: Journal) ->
     assert after.prev_hash == journal.events()[0].hash
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+async def test_a_writer_thread_that_dies_fails_its_append_and_refuses_the_next(
+    journal_file: Path,
+) -> None:
+    journal = Journal.open(journal_file, STATION)
+    await journal.append("before")
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug in the writer")
+
+    journal._seal = broken  # type: ignore[assignment]
+    with pytest.raises(JournalError, match="the writer thread stopped: RuntimeError"):
+        await journal.append("lost")
+    with pytest.raises(JournalError, match="'later' refused: the writer thread stopped"):
+        await journal.append("later")
+    await journal.close()
+    with JournalReader.open(journal_file) as reader:
+        assert [e.kind for e in reader.events()] == ["before"]
+
+
 # --- refusals -------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
@@ -26,10 +27,12 @@ from station.journal import (
     JournalStorageError,
     bound_json,
     bound_text,
+    canonical_json,
     create_key,
     printable,
 )
 from station.journal.anchor import load_key
+from station.journal.untrusted import bound_json_text
 from station.state_dir import anchors_path, journal_path, resolve_state_dir
 
 STATION = "photo-studio"
@@ -91,6 +94,22 @@ def test_bound_text_keeps_short_text_and_marks_what_it_cuts() -> None:
         "n": 1,
         "t": ["zz…[truncated: 5 characters]"],
     }
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"n": 1, "t": ("a", ["b", {"c": None}])},
+        {"x": "y" * (MAX_TEXT - 10)},  # short enough as a string, too long as JSON
+        {"x": "y" * (MAX_TEXT + 1)},
+        {"k" * (MAX_TEXT + 1): 1},
+        {"m": MappingProxyType({"z": "é"}), "f": 2.5},  # JSON only through bound_json
+        {1: "a"},
+    ],
+)
+def test_the_journaled_data_json_is_that_of_bound_json(data: dict[object, object]) -> None:
+    assert bound_json_text(data) == canonical_json(bound_json(data))
 
 
 async def test_a_10_mb_user_name_journals_a_bounded_row(journal: Journal, state: Path) -> None:
