@@ -105,7 +105,8 @@ def measure(run: PlantRun, vehicles: int, seed: int) -> dict[str, Any]:
 
 
 def figures(document: dict[str, Any]) -> dict[str, Any]:
-    """A `station line --json` document's counts, and each line's busiest station."""
+    """A `station line --json` document's counts, and per line its wall time, its start
+    (its stations and simulators up) and its busiest station."""
     lines = document.get("lines", [document])
     return {
         "released": document["released"],
@@ -113,7 +114,12 @@ def figures(document: dict[str, Any]) -> dict[str, Any]:
         "unexpected": len(document["unexpected"]),
         "conservation_ok": document["conservation"]["ok"],
         "lines": [
-            {"line": line["line"], "wall_s": line["wall_s"], "busiest": busiest(line)}
+            {
+                "line": line["line"],
+                "wall_s": line["wall_s"],
+                "startup_s": line["startup_s"],
+                "busiest": busiest(line),
+            }
             for line in lines
         ],
     }
