@@ -13,10 +13,10 @@ own (`station.bench.line_runs`) and measured from outside, one after the other:
 wall time, CPU time (user + system) and peak RSS (the largest process's) of the
 `station line` process and of every process it started (os.wait4), the target and
 `within_target` (exit 0, conservation ok, wall within the target), the released and
-held counts, unexpected finals, and per line its own wall time, its start (stations
-and simulators up) and its busiest station (the share of the line's moving time a
-vehicle was in it, the median time a vehicle: the line's bottleneck). Each row is
-also printed on stderr as its run ends.
+held counts, unexpected finals, the first conservation problems, and per line its
+own wall time, its start (stations and simulators up) and its busiest station (the
+share of the line's moving time a vehicle was in it, the median time a vehicle: the
+line's bottleneck). Each row is also printed on stderr as its run ends.
 
 `density`: how many station runtimes one machine holds while the
 event-to-actuation p99 stays under `--limit-ms` (50) at the stations' 10 ms

@@ -20,6 +20,8 @@ from typing import Any
 from station.commands.line import FAST
 
 LINES = Path(__file__).resolve().parent.parent.parent / "configs" / "lines"
+PROBLEMS_SHOWN = 5
+"""Conservation problems a row shows (the first ones)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +115,7 @@ def figures(document: dict[str, Any]) -> dict[str, Any]:
         "held": document["held"],
         "unexpected": len(document["unexpected"]),
         "conservation_ok": document["conservation"]["ok"],
+        "problems": document["conservation"]["problems"][:PROBLEMS_SHOWN],
         "lines": [
             {
                 "line": line["line"],
