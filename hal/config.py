@@ -306,6 +306,10 @@ class SerialSettings(Section):
     """Stop bits."""
 
 
+READ_TIMEOUT_MIN_S = 0.05
+"""The shortest read window a barcode reader's config takes (`read_timeout_s`)."""
+
+
 class KeyenceBarcodeConfig(Section):
     """A fixed-mount barcode reader speaking the Keyence SR command set."""
 
@@ -325,7 +329,7 @@ class KeyenceBarcodeConfig(Section):
     """Command that starts a read."""
     trigger_off: str = Field(default="LOFF", min_length=1, max_length=32)
     """Command that ends a read."""
-    read_timeout_s: float = Field(default=2.0, ge=0.05, le=60.0)
+    read_timeout_s: float = Field(default=2.0, ge=READ_TIMEOUT_MIN_S, le=60.0)
     """Time a trigger waits for codes before it reports a no-read."""
     max_line_bytes: int = Field(default=256, ge=32, le=4096)
     """Longest frame kept; longer lines are dropped and counted."""

@@ -4,8 +4,9 @@ Design
 ------
 - The register image (`image[table][address] -> int`) is plain Python and is
   the simulator's truth; the device model changes it synchronously, from
-  timers or from the requests it sees. A stock pymodbus 3.16
-  `ModbusTcpServer` serves it: the device is a `SimDevice` with four separate
+  timers or from the requests it sees. A pymodbus 3.16 `ModbusTcpServer`
+  serves it (`_Server`: each request served by a task created at once, not
+  through pymodbus's thread-safe hand-over): the device is a `SimDevice` with four separate
   blocks (coil 0 and discrete input 0 are different points), and its `action`
   hook runs on every request. There the device model sees the request first
   (it may answer with an exception code, take a write into the image, or
@@ -15,8 +16,10 @@ Design
 - Fault injection (`inject`): `ExceptionReply` is answered from the action
   hook. `LinkDrop` and `SlowReplies` act on the byte stream, in a relay in
   front of the server: clients connect to the relay (the port reported), which
-  opens one loopback connection to the pymodbus server per client. The relay
-  is needed because the pymodbus 3.16 server stamps each reply with the
+  hands each client's bytes to a pymodbus request handler of the client's own,
+  in process (the pymodbus server does not listen: a second loopback connection
+  per client doubled every request's sends and wake-ups). The relay is needed
+  because the pymodbus 3.16 server stamps each reply with the
   transaction id of the connection's latest request (it reads `last_pdu`
   after awaiting the datastore), so a reply delayed inside the hook would go
   out with the next request's id; and because it cannot refuse connections
@@ -39,7 +42,9 @@ from typing import Any
 import structlog
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
+from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.transport import ModbusProtocol
 
 from hal.modbus.wire import BIT_TABLES, Table
 
@@ -134,7 +139,7 @@ class ModbusSimServer:
             simdata=self._blocks(layout),
             action=self._action,
         )
-        self._server: ModbusTcpServer | None = None
+        self._server: _Server | None = None
         self._relay = _Relay(name)
         self._exceptions: list[ExceptionReply] = []
 
@@ -160,11 +165,8 @@ class ModbusSimServer:
         return blocks[0], blocks[1], blocks[2], blocks[3]
 
     async def start(self) -> None:
-        self._server = ModbusTcpServer(self._device, address=("127.0.0.1", 0))
-        await self._server.serve_forever(background=True)
-        listener = self._server.transport
-        assert isinstance(listener, asyncio.Server)
-        self._relay.upstream_port = listener.sockets[0].getsockname()[1]
+        self._server = _Server(self._device, address=("127.0.0.1", 0))
+        self._relay.server = self._server
         await self._relay.listen(self.host, self.port)
         self.port = self._relay.port
 
@@ -297,13 +299,38 @@ def standalone_address(
     return listen or ("127.0.0.1", 0)
 
 
+class _Server(ModbusTcpServer):
+    """The pymodbus server of one simulator, not listening: the relay hands it each
+    client. Each request is served by a task of the loop (`_Handler`)."""
+
+    def callback_new_connection(self) -> ServerRequestHandler:
+        return _Handler(self, self.trace_packet, self.trace_pdu, self.trace_connect)  # type: ignore[no-untyped-call]
+
+
+class _Handler(ServerRequestHandler):
+    """pymodbus's request handler of one client, whose request is served by a task
+    created at once: pymodbus 3.16 goes through `run_coroutine_threadsafe` from the
+    loop's own thread, a lock, a self-pipe wake-up and a loop turn more a request
+    (a quarter of a request's CPU)."""
+
+    def handle_later(self) -> None:
+        task = self.loop.create_task(self.handle_request(), name="sim-modbus-request")  # type: ignore[no-untyped-call]
+        _REQUESTS.add(task)
+        task.add_done_callback(_REQUESTS.discard)
+
+
+_REQUESTS: set[asyncio.Task[None]] = set()
+"""The requests being served (a task is only weakly referenced by the loop)."""
+
+
 class _Relay:
     """The simulator's listening port: relays each client to the pymodbus server, and
     drops, refuses or delays on injection."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.upstream_port = 0
+        self.server: _Server | None = None
+        """The pymodbus server (not listening) whose request handlers serve the clients."""
         self.port = 0
         self.delay_s = 0.0
         self._host = ""
@@ -379,42 +406,25 @@ class _Relay:
 
 
 class _ClientSide(asyncio.Protocol):
-    """A client's connection to the simulator."""
+    """A client's connection to the simulator, served by a pymodbus request handler."""
 
     def __init__(self, relay: _Relay) -> None:
         self._relay = relay
         self._transport: asyncio.Transport | None = None
-        self._upstream: asyncio.Transport | None = None
-        self._pending = b""
+        self._handler: ModbusProtocol | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        server = self._relay.server
+        assert server is not None, "the relay listens once the server is made"
         self._transport = transport
         self._relay.clients.add(self)
-        self._relay.spawn(self._open_upstream(), f"{self._relay.name}:relay-connect")
-
-    async def _open_upstream(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            upstream, _ = await loop.create_connection(
-                lambda: _ServerSide(self), "127.0.0.1", self._relay.upstream_port
-            )
-        except OSError:
-            self.abort()
-            raise
-        if self._transport is None or self._transport.is_closing():
-            upstream.close()
-            return
-        self._upstream = upstream
-        if self._pending:
-            upstream.write(self._pending)
-            self._pending = b""
+        self._handler = server.handle_new_connection()
+        self._handler.connection_made(_ServerSide(self))
 
     def data_received(self, data: bytes) -> None:
-        if self._upstream is None:
-            self._pending += data
-        else:
-            self._upstream.write(data)
+        if self._handler is not None:
+            self._handler.data_received(data)
 
     def reply(self, data: bytes) -> None:
         if self._relay.delay_s > 0:
@@ -432,18 +442,30 @@ class _ClientSide(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._relay.clients.discard(self)
-        if self._upstream is not None:
-            self._upstream.close()
+        handler, self._handler = self._handler, None
+        if handler is not None:
+            handler.connection_lost(exc)
 
 
-class _ServerSide(asyncio.Protocol):
-    """The relay's connection to the pymodbus server, for one client."""
+class _ServerSide(asyncio.Transport):
+    """The transport a client's pymodbus request handler writes its replies to."""
 
     def __init__(self, client: _ClientSide) -> None:
+        super().__init__()
         self._client = client
+        self._closing = False
 
-    def data_received(self, data: bytes) -> None:
-        self._client.reply(data)
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._closing:
+            self._client.reply(bytes(data))
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._client.abort()
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if not self._closing:
+            self._closing = True
+            self._client.abort()
+
+    def abort(self) -> None:
+        self.close()

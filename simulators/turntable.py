@@ -167,14 +167,21 @@ class DriveModel:
         self.fault, self.frequency, self.mode = code, 0.0, "idle"
 
     def advance(self, seconds: float) -> None:
+        if seconds > 0 and self.frequency == 0 and self._target() == 0:
+            self._step(seconds)  # standing still and staying so: one step is exact
+            return
         while seconds > 0:
             step = min(STEP_S, seconds)
             seconds -= step
             self._step(step)
 
-    def _step(self, dt: float) -> None:
+    def _target(self) -> float:
+        """The frequency the output ramps towards now."""
         driving = self.mode in ("run", "homing") and not self.fault
-        target = self.target_hz if driving else 0.0
+        return self.target_hz if driving else 0.0
+
+    def _step(self, dt: float) -> None:
+        target = self._target()
         ramp = self._accel * dt
         if self.frequency < target:
             self.frequency = min(target, self.frequency + ramp)

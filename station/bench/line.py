@@ -1,10 +1,22 @@
-"""Line benchmarks: `python -m station.bench.line {plant-day,density} [options] [--json]`.
+"""Line benchmarks: `python -m station.bench.line {plant,density} [options] [--json]`.
 
-`plant-day`: a plant's day, `--vehicles` (180) generated vehicles through every
-station of line 1 with `--fast` (`station.simulation.line.LineRun`, the code of
-`station line`): wall time, CPU time of the process (every thread: the
-stations, their simulators, the journals' writers), peak RSS, and the photo
-studio's time per vehicle (the line's bottleneck, as on the real line).
+`plant`: plant days on this machine, each the product's command `station line
+--config ... --simulate --vehicles N --seed S --fast --json` run in a process of its
+own (`station.bench.line_runs`) and measured from outside, one after the other:
+- `line1`: `--vehicles` (180) through the 11 stations of line 1 (target 120 s);
+- `line1-doubled`: twice as many through line 1 doubled (two photo studios ...),
+  `configs/lines/line1-doubled.yaml` (target 180 s);
+- `four-lines`: `--vehicles` in all over lines 1 to 4 side by side (each line file
+  gets a quarter: `station line` gives each of several lines `--vehicles` of its
+  own, each in a `station line` process of its own), target 300 s.
+`--runs` picks some. Per run: the command, vehicles in all and per line, exit code,
+wall time, CPU time (user + system) and peak RSS (the largest process's) of the
+`station line` process and of every process it started (os.wait4), the target and
+`within_target` (exit 0, conservation ok, wall within the target), the released and
+held counts, unexpected finals, the first conservation problems, and per line its
+own wall time, its start (stations and simulators up) and its busiest station (the
+share of the line's moving time a vehicle was in it, the median time a vehicle: the
+line's bottleneck). Each row is also printed on stderr as its run ends.
 
 `density`: how many station runtimes one machine holds while the
 event-to-actuation p99 stays under `--limit-ms` (50) at the stations' 10 ms
@@ -47,7 +59,6 @@ import dataclasses
 import json
 import os
 import random
-import resource
 import statistics
 import sys
 import tempfile
@@ -58,55 +69,20 @@ from typing import Any
 
 from hal.config import InputPoint, ModbusPlcConfig, OutputPoint, Reflex
 from station.assembly import Assembly, assemble
+from station.bench.line_runs import RUNS, plant
 from station.commands.diag_latency import Figures, _Probe
 from station.config.loader import LoadedStation, load_station
 from station.fsm import State
 from station.runtime import Station
 from station.simulation.devices import SimulatedDevices
-from station.simulation.line import LineLayout, LineRun
 
 CONFIGS = Path(__file__).resolve().parent.parent.parent / "configs"
-LINE = CONFIGS / "lines" / "line1.yaml"
 UNIT = CONFIGS / "stations" / "photo-studio.yaml"
-FAST = 0.02
 PROBE_IN, PROBE_OUT = "bench_probe", "bench_probe_lamp"
 START_TIMEOUT_S = 20.0
 """Longest wait for one unit to reach Execute (plus a share per unit under load)."""
 PROBE_TIMEOUT_S = 2.0
 """Longest wait for one reflex write; longer and the run did not hold."""
-
-
-# --- plant day -------------------------------------------------------------------------------
-
-
-async def plant_day(vehicles: int, seed: int) -> dict[str, Any]:
-    layout = LineLayout.load(LINE)
-    scenario = layout.generated(vehicles, seed)
-    with tempfile.TemporaryDirectory(prefix="bench-line-") as folder:
-        result = await LineRun(layout, scenario, Path(folder), time_scale=FAST).run()
-    photo = [
-        stop.t_out - stop.t_in
-        for record in result.vehicles
-        for stop in record.stops
-        if stop.station == "photo-studio"
-    ]
-    return {
-        "bench": "plant-day",
-        "line": result.line,
-        "vehicles": vehicles,
-        "seed": seed,
-        "time_scale": FAST,
-        "wall_s": result.wall_s,
-        "cpu_s": result.cpu_s,
-        "cpu_cores": round(result.cpu_s / result.wall_s, 2),
-        "startup_s": result.startup_s,
-        "released": sum(v.final == "released" for v in result.vehicles),
-        "held": sum(v.final == "held" for v in result.vehicles),
-        "as_expected": not result.unexpected,
-        "conservation_ok": not result.problems,
-        "photo_s_per_vehicle": round(statistics.median(photo), 3) if photo else None,
-        "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }
 
 
 # --- one unit: a photo-studio station with its simulators --------------------------------
@@ -331,8 +307,9 @@ async def density(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m station.bench.line", description=__doc__)
     sub = parser.add_subparsers(dest="bench", required=True)
-    day = sub.add_parser("plant-day", help="vehicles through line 1 with --fast")
-    day.add_argument("--vehicles", type=int, default=180)
+    day = sub.add_parser("plant", help="plant days: `station line --fast` runs, measured")
+    day.add_argument("--runs", nargs="+", choices=tuple(RUNS), default=list(RUNS))
+    day.add_argument("--vehicles", type=int, default=180, help="line 1's day (default 180)")
     day.add_argument("--seed", type=int, default=1)
     dens = sub.add_parser("density", help="station runtimes per machine under a latency limit")
     dens.add_argument("--mode", choices=("process", "inprocess"), default="process")
@@ -360,8 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.bench == "density-host":
         asyncio.run(host(args.units, args.probe, args.samples, args.seed))
         return 0
-    if args.bench == "plant-day":
-        report = asyncio.run(plant_day(args.vehicles, args.seed))
+    if args.bench == "plant":
+        report = plant(args.runs, args.vehicles, args.seed)
     else:
         report = asyncio.run(density(args.mode, args.limit_ms, args.samples, args.seed, args.max))
     print(json.dumps(report) if args.json else json.dumps(report, indent=2))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hal.config import KeyenceBarcodeConfig
+from hal.config import READ_TIMEOUT_MIN_S, KeyenceBarcodeConfig
 from hal.interfaces import CodeReader
 from station.device_types.base import DeviceType
 
@@ -43,6 +43,10 @@ class BarcodeType(DeviceType[KeyenceBarcodeConfig, "SimBarcode"]):
         else:  # a bench: over TCP, as through a serial-to-Ethernet adapter
             sim = SimBarcode(config, listen=sims.listen(name), name=name)
         sims.barcodes[name] = sim
+        # the world is that much faster: so is the reader's window on a label that does not
+        # read (a label that reads is answered at once, and one late is still taken after it)
+        window = max(READ_TIMEOUT_MIN_S, config.read_timeout_s * sims.time_scale)
+        sims.override(name, {"read_timeout_s": window})
         return sim
 
     def present(self, sim: SimBarcode, vin: str | None, uid: str | None, label: str | None) -> None:

@@ -36,7 +36,7 @@ NOT_RUN = {
     "configs/scenarios/line-acceptance.yaml --fast": "a minute of both cores: "
     "tests/system/test_line.py runs the acceptance scenario through the same command",
     "station line --config configs/lines/line1.yaml --simulate --vehicles 180 --seed 1 "
-    "--fast --json": "12 minutes: the plant-day bench (README, Figures)",
+    "--fast --json": "3 to 4 minutes: the plant bench's line1 run (README, Figures)",
     "station line --config configs/lines/line1.yaml --simulate --plant --vehicles 30 --fast "
     "--json": "2.5 minutes of both cores: tests/system/test_line_plant.py runs it",
     "station line --config configs/lines/line1.yaml --simulate --plant --vehicles 30 --fast "
