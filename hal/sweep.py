@@ -1,7 +1,8 @@
 """The photo session: one continuous rotation, the cameras fired at angle crossings.
 
 Generic over the interfaces (`Turntable`, `CameraSystem`), as the studio's Twinner-like
-systems work (position compare): home (if asked), open a session on the camera
+systems work (position compare): home (if asked: a table homed already turns back to its
+home angle the short way), open a session on the camera
 system, arm every shot of the rotation at its angle (shot n at the start angle +
 (n + 1) x step_deg), then turn the table once round at a steady speed
 (`Turntable.revolve`, the drive's speed mode). The camera system fires each shot
@@ -122,9 +123,7 @@ async def photo_session(
                 await on_shot(shot.number)
 
     try:
-        if home_first:
-            await turntable.home()
-        start = (await turntable.status()).angle_deg
+        start = await _start_angle(turntable, home_first, tolerance_deg)
         await cameras.begin(session)
         refused = await cameras.arm([(s.number, s.cameras, start + s.travel_deg) for s in shots])
         await turntable.revolve(shots[-1].travel_deg, speed_deg_s, on_travel)
@@ -140,6 +139,21 @@ async def photo_session(
             fault = fault or _as_fault(exc, cameras)
     manifest = _manifest(shots, start, fired, reports, tolerance_deg)
     return SessionResult(manifest, fault, start)
+
+
+async def _start_angle(turntable: Turntable, home_first: bool, tolerance_deg: float) -> float:
+    """The table's angle to start from. Asked to home first: a table never homed is
+    homed; one homed but standing off its home angle (a rotation's run-out past 360
+    degrees, or one that stopped short) turns back to it the short way, as the lane
+    needs it aligned; one at its home angle already starts there."""
+    status = await turntable.status()
+    if home_first and not status.homed:
+        await turntable.home()
+        status = await turntable.status()
+    elif home_first and abs(wrap180(status.angle_deg)) > tolerance_deg:
+        await turntable.rotate_by(-wrap180(status.angle_deg))
+        status = await turntable.status()
+    return status.angle_deg
 
 
 def _manifest(

@@ -379,7 +379,8 @@ class TurntableSweepStep(StepBase):
     """Rotations taken again when the set is incomplete without a device fault (a missed
     trigger, a camera that did not report); then the station aborts."""
     home_first: bool = True
-    """Home the table before the rotation."""
+    """Home the table before the rotation: a table never homed is homed; one homed
+    already turns back to its home angle the short way (the last rotation's run-out)."""
 
 
 class WriteTagStep(StepBase):

@@ -209,6 +209,24 @@ async def test_one_rotation_takes_the_whole_manifest_with_real_checksums(studio:
     assert studio.sim.frequency_hz == 0  # stopped at the end of the revolution
 
 
+async def test_a_homed_table_is_not_homed_again_but_turned_back_the_short_way(
+    studio: Studio,
+) -> None:
+    """The first session homes the table; the next ones do not (a broken home switch
+    would fault them): a table standing off its home angle (the rotation's run-out,
+    or moved by hand) turns back to it the short way before the rotation."""
+    first = await studio.session()
+    assert first.complete and first.fault is None
+    studio.sim.inject(HomeNotFound())
+    second = await studio.session()
+    assert second.complete and second.fault is None, "homed again: the home switch is broken"
+    assert second.start_deg is not None and abs(wrap180(second.start_deg)) <= 4.9
+    await studio.table.rotate_by(90.0)  # type: ignore[attr-defined]
+    third = await studio.session()
+    assert third.complete and third.fault is None
+    assert third.start_deg is not None and abs(wrap180(third.start_deg)) <= 4.9
+
+
 async def test_a_stall_stops_the_table_and_leaves_the_session_incomplete(studio: Studio) -> None:
     studio.sim.inject(Stall(at_deg=95.0))
     result = await studio.session()
