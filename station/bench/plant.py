@@ -9,6 +9,9 @@ stations write them, every chain valid (`station.bench.plant_journals`).
   PostgreSQL (a throwaway server, fsync on, `station.bench.scratch_postgres`): events/s
   from the first publish to the last station's ack, the collector's CPU, and whether its
   chain check passed (every head verified, no plant alarm, every event acknowledged).
+  Beside it, `mqtt_floor`: the same streams received by the collector's MQTT client
+  alone (its settings, each message acknowledged, nothing done with it): messages/s and
+  CPU a message, the ceiling one event a message puts on any collector in one process.
 - `year`: `--vehicles` vehicles (default 45,000: a year of the plant, about 14 million
   events, 250 working days) written straight into SQLite (and PostgreSQL with
   `--year-postgres`) in bulk (`station.bench.plant_year`): the database's size, the time
@@ -19,7 +22,7 @@ stations write them, every chain valid (`station.bench.plant_journals`).
 Targets (issue 15, this 2-core machine): ingest >= 20,000 events/s into SQLite, >=
 10,000/s into PostgreSQL; passport <= 50 ms, a day's report <= 1 s, a year's <= 10 s.
 
-    {"ingest": {"sqlite": {...}, "postgresql": {...}},
+    {"ingest": {"sqlite": {...}, "postgresql": {...}, "mqtt_floor": {...}},
      "year": {"vehicles": N, "events": N, "plan_s": ..., "sqlite": {"write_s": ...,
               "size_mib": ..., "passport_ms": {...}, "day_report_s": ...,
               "period_report_s": ...}, "postgresql": {...}}}
@@ -39,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from station import logs
-from station.bench.plant_ingest import ingest
+from station.bench.plant_ingest import client_floor, ingest
 from station.bench.plant_journals import Plant, plant
 from station.bench.plant_year import size_bytes, timed_reads, write
 from station.bench.scratch_postgres import scratch_postgres
@@ -49,6 +52,7 @@ from station.plant.store import open_store
 def _ingest(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     sample = plant(args.ingest_vehicles, args.lines, start=args.start, seed=args.seed)
     figures = {"sqlite": asyncio.run(ingest(sample, str(folder / "ingest.sqlite3"), folder))}
+    figures["mqtt_floor"] = asyncio.run(client_floor(sample, folder / "floor"))
     if not args.skip_postgres:
         with scratch_postgres(durable=True) as server:
             url = server.url(server.new_database("bench_ingest"))

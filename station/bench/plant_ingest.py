@@ -76,6 +76,66 @@ def _stored(db: str) -> dict[str, Any]:
         store.close()
 
 
+async def _publish(
+    publisher: str, host: str, port: int, streams: dict[str, tuple[str, int, str]], folder: Path
+) -> list[asyncio.subprocess.Process]:
+    """One `mosquitto_pub -l -q 1` a station, publishing its stream file."""
+    publishers = []
+    for name, (line, _, _) in streams.items():
+        with (folder / f"{name}.jsonl").open("rb") as stream:
+            publishers.append(
+                await asyncio.create_subprocess_exec(
+                    *(publisher, "-h", host, "-p", str(port)),
+                    *("-q", "1", "-i", f"bench-{name}", "-l"),
+                    *("-t", f"{PREFIX}/{line}/{name}/journal"),
+                    stdin=stream,
+                )
+            )
+    return publishers
+
+
+async def client_floor(plant: Plant, folder: Path) -> dict[str, Any]:
+    """The same streams received by the collector's MQTT client alone (its settings,
+    `Collector._client`: QoS 1, a persistent session, each message acknowledged) doing
+    nothing with them: the ceiling one event a message puts on any collector in this
+    process, whatever it does with an event."""
+    publisher = shutil.which("mosquitto_pub")
+    if publisher is None:
+        raise RuntimeError("needs mosquitto_pub (Debian: mosquitto-clients)")
+    streams = await asyncio.to_thread(write_streams, plant, folder / "streams")
+    total = sum(count for _, count, _ in streams.values())
+    async with local_broker(folder / "broker") as url:
+        broker = parse_broker_url(url)
+        async with Collector(
+            broker, ":memory:", prefix=PREFIX, client_id="floor"
+        )._client() as client:
+            await client.subscribe(f"{PREFIX}/#", qos=1)
+            received = 0
+            cpu = resource.getrusage(resource.RUSAGE_SELF)
+            start = time.perf_counter()
+            publishers = await _publish(
+                publisher, broker.host, broker.port, streams, folder / "streams"
+            )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(WAIT_S):
+                    async for message in client.messages:
+                        client._client.ack(message.mid, message.qos)
+                        received += 1
+                        if received == total:
+                            break
+            elapsed = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            codes = [await p.wait() for p in publishers]
+    cpu_s = (after.ru_utime + after.ru_stime) - (cpu.ru_utime + cpu.ru_stime)
+    return {
+        "messages": total,
+        "received": received,
+        "messages_per_s": round(received / elapsed),
+        "cpu_us_per_message": round(cpu_s / max(received, 1) * 1e6, 1),
+        "publishers_ok": all(code == 0 for code in codes),
+    }
+
+
 async def ingest(plant: Plant, db: str, folder: Path) -> dict[str, Any]:
     """Publish every station's journal and store it; the figures."""
     publisher = shutil.which("mosquitto_pub")
@@ -98,17 +158,9 @@ async def ingest(plant: Plant, db: str, folder: Path) -> dict[str, Any]:
                 acks = asyncio.create_task(_acks(watcher, expected, acked, done))
                 cpu = resource.getrusage(resource.RUSAGE_SELF)
                 start = time.perf_counter()
-                publishers = []
-                for name, (line, _, _) in streams.items():
-                    with (folder / "streams" / f"{name}.jsonl").open("rb") as stream:
-                        publishers.append(
-                            await asyncio.create_subprocess_exec(
-                                *(publisher, "-h", broker.host, "-p", str(broker.port)),
-                                *("-q", "1", "-i", f"bench-{name}", "-l"),
-                                *("-t", f"{PREFIX}/{line}/{name}/journal"),
-                                stdin=stream,
-                            )
-                        )
+                publishers = await _publish(
+                    publisher, broker.host, broker.port, streams, folder / "streams"
+                )
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(WAIT_S):
                         await done.wait()

@@ -35,6 +35,10 @@ def test_the_plant_bench_prints_every_figure() -> None:
         assert 200 < ingest["events"] == ingest["acked"] == ingest["stored"]["events"]
         assert ingest["chain_check_passed"] is True
         assert ingest["events_per_s"] > 0 and ingest["collector_cpu_s"] > 0
+    floor = figures["ingest"]["mqtt_floor"]
+    assert floor["received"] == floor["messages"] == figures["ingest"]["sqlite"]["events"]
+    assert floor["messages_per_s"] > 0 and floor["cpu_us_per_message"] > 0
+    assert floor["publishers_ok"] is True
     year = figures["year"]
     assert (year["vehicles"], year["stations"]) == (3, 11)
     sqlite = year["sqlite"]
