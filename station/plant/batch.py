@@ -46,7 +46,8 @@ class Batch:
         self._sql = store._sql
         self._queued: list[tuple[Any, ...]] = []
         self._reported: list[tuple[Any, ...]] = []
-        """The report's rows of the queued events (`station.plant.report_rows`)."""
+        """The report's rows of the events stored so far (`station.plant.report_rows`),
+        inserted at the next flush: nothing in the batch reads them."""
 
     def store(self, batch: Sequence[Incoming], refusals: Sequence[PlantAlarm]) -> Ingested:
         cursor = self._cursor
@@ -114,9 +115,7 @@ class Batch:
         problem = chain.link_problem(event, chain.previous_hash(event.seq, head.head_hash))
         status = chain.status_after(problem, head.broken_seq is not None)
         self._queued.append((*event.to_row(), incoming.line, status, problem))
-        reported = report_rows.row_of(event, incoming.line)
-        if reported is not None:
-            self._reported.append(reported)
+        self._report(incoming)
         done.stored += 1
         self._advance(head, event, problem, done)
         head.max_seq = head.head_seq
@@ -129,6 +128,11 @@ class Batch:
             self._cursor.executemany(self._sql(report_rows.INSERT), self._reported)
             self._reported = []
 
+    def _report(self, incoming: Incoming) -> None:
+        reported = report_rows.row_of(incoming.event, incoming.line)
+        if reported is not None:
+            self._reported.append(reported)
+
     def _take(self, head: Head, incoming: Incoming, done: Ingested) -> None:
         cursor, event = self._cursor, incoming.event
         if event.seq > head.head_seq:
@@ -140,9 +144,7 @@ class Batch:
             cursor.execute(self._sql(_INSERT), (*event.to_row(), incoming.line, status, problem))
             if cursor.rowcount == 1:
                 done.stored += 1
-                reported = report_rows.row_of(event, incoming.line)
-                if reported is not None:
-                    cursor.execute(self._sql(report_rows.INSERT), reported)
+                self._report(incoming)
                 self._stored_one(head, event, problem, done)
                 return
         cursor.execute(
