@@ -19,6 +19,8 @@ import json
 import resource
 import shutil
 import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +30,13 @@ from station.bench.plant_journals import Plant
 from station.plant.collector import Collector
 from station.plant.store import open_store
 from station.simulation.mosquitto import local_broker
-from station.uplink.config import parse_broker_url
+from station.uplink.config import BrokerAddress, parse_broker_url
 
 PREFIX = "plant"
 WAIT_S = 300.0
 """Past it the figures say how far it got (`acked`, `stored`)."""
+END_S = 10.0
+"""How long a publisher may take to end once its messages are in."""
 
 
 def write_streams(plant: Plant, folder: Path) -> dict[str, tuple[str, int, str]]:
@@ -94,15 +98,65 @@ async def _publish(
     return publishers
 
 
+async def _streams(plant: Plant, folder: Path) -> tuple[str, dict[str, tuple[str, int, str]]]:
+    """mosquitto_pub's path, and each station's stream written in `folder`/streams."""
+    publisher = shutil.which("mosquitto_pub")
+    if publisher is None:
+        raise RuntimeError("needs mosquitto_pub (Debian: mosquitto-clients)")
+    return publisher, await asyncio.to_thread(write_streams, plant, folder / "streams")
+
+
+async def _ended(publishers: list[asyncio.subprocess.Process]) -> list[int]:
+    """The publishers' exit codes, once each has had its last PUBACK and disconnected,
+    or was killed `END_S` later."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(END_S):
+            await asyncio.gather(*(process.wait() for process in publishers))
+    for process in publishers:
+        if process.returncode is None:
+            process.kill()
+    return [await process.wait() for process in publishers]
+
+
+def _cpu_s() -> float:
+    """This process's CPU time so far (every thread), in seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True)
+class _Timed:
+    seconds: float
+    cpu_s: float
+    """This process's, every thread's."""
+    publishers_ok: bool
+
+
+async def _timed(
+    publisher: str,
+    broker: BrokerAddress,
+    streams: dict[str, tuple[str, int, str]],
+    folder: Path,
+    until: Coroutine[Any, Any, object],
+) -> _Timed:
+    """Every stream published at once; the time and CPU from the first publisher's
+    start until `until` returns (or `WAIT_S` passes)."""
+    cpu, start = _cpu_s(), time.perf_counter()
+    publishers = await _publish(publisher, broker.host, broker.port, streams, folder / "streams")
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(WAIT_S):
+            await until
+    seconds, cpu_s = time.perf_counter() - start, _cpu_s() - cpu
+    codes = await _ended(publishers)
+    return _Timed(seconds, cpu_s, all(code == 0 for code in codes))
+
+
 async def client_floor(plant: Plant, folder: Path) -> dict[str, Any]:
     """The same streams received by the collector's MQTT client alone (its settings,
     `Collector._client`: QoS 1, a persistent session, each message acknowledged) doing
     nothing with them: the ceiling one event a message puts on any collector in this
     process, whatever it does with an event."""
-    publisher = shutil.which("mosquitto_pub")
-    if publisher is None:
-        raise RuntimeError("needs mosquitto_pub (Debian: mosquitto-clients)")
-    streams = await asyncio.to_thread(write_streams, plant, folder / "streams")
+    publisher, streams = await _streams(plant, folder)
     total = sum(count for _, count, _ in streams.values())
     async with local_broker(folder / "broker") as url:
         broker = parse_broker_url(url)
@@ -111,37 +165,28 @@ async def client_floor(plant: Plant, folder: Path) -> dict[str, Any]:
         )._client() as client:
             await client.subscribe(f"{PREFIX}/#", qos=1)
             received = 0
-            cpu = resource.getrusage(resource.RUSAGE_SELF)
-            start = time.perf_counter()
-            publishers = await _publish(
-                publisher, broker.host, broker.port, streams, folder / "streams"
-            )
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(WAIT_S):
-                    async for message in client.messages:
-                        client._client.ack(message.mid, message.qos)
-                        received += 1
-                        if received == total:
-                            break
-            elapsed = time.perf_counter() - start
-            after = resource.getrusage(resource.RUSAGE_SELF)
-            codes = [await p.wait() for p in publishers]
-    cpu_s = (after.ru_utime + after.ru_stime) - (cpu.ru_utime + cpu.ru_stime)
+
+            async def receive_all() -> None:
+                nonlocal received
+                async for message in client.messages:
+                    client._client.ack(message.mid, message.qos)
+                    received += 1
+                    if received == total:
+                        return
+
+            timed = await _timed(publisher, broker, streams, folder, receive_all())
     return {
         "messages": total,
         "received": received,
-        "messages_per_s": round(received / elapsed),
-        "cpu_us_per_message": round(cpu_s / max(received, 1) * 1e6, 1),
-        "publishers_ok": all(code == 0 for code in codes),
+        "messages_per_s": round(received / timed.seconds),
+        "cpu_us_per_message": round(timed.cpu_s / max(received, 1) * 1e6, 1),
+        "publishers_ok": timed.publishers_ok,
     }
 
 
 async def ingest(plant: Plant, db: str, folder: Path) -> dict[str, Any]:
     """Publish every station's journal and store it; the figures."""
-    publisher = shutil.which("mosquitto_pub")
-    if publisher is None:
-        raise RuntimeError("needs mosquitto_pub (Debian: mosquitto-clients)")
-    streams = await asyncio.to_thread(write_streams, plant, folder / "streams")
+    publisher, streams = await _streams(plant, folder)
     expected = {name: count for name, (_, count, _) in streams.items()}
     total = sum(expected.values())
     async with local_broker(folder / "broker") as url:
@@ -156,23 +201,10 @@ async def ingest(plant: Plant, db: str, folder: Path) -> dict[str, Any]:
                 done = asyncio.Event()
                 acked: dict[str, int] = {}
                 acks = asyncio.create_task(_acks(watcher, expected, acked, done))
-                cpu = resource.getrusage(resource.RUSAGE_SELF)
-                start = time.perf_counter()
-                publishers = await _publish(
-                    publisher, broker.host, broker.port, streams, folder / "streams"
-                )
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(WAIT_S):
-                        await done.wait()
-                elapsed = time.perf_counter() - start
-                after = resource.getrusage(resource.RUSAGE_SELF)
+                timed = await _timed(publisher, broker, streams, folder, done.wait())
                 acks.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await acks
-                for process in publishers:
-                    if process.returncode is None:
-                        process.kill()
-                codes = [await p.wait() for p in publishers]
         finally:
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -184,16 +216,15 @@ async def ingest(plant: Plant, db: str, folder: Path) -> dict[str, Any]:
         and stored["events"] == total
         and all(acked.get(name, 0) == count for name, count in expected.items())
     )
-    cpu_s = (after.ru_utime + after.ru_stime) - (cpu.ru_utime + cpu.ru_stime)
     return {
         "stations": len(streams),
         "events": total,
-        "seconds": round(elapsed, 2),
-        "events_per_s": round(total / elapsed),
-        "collector_cpu_s": round(cpu_s, 2),
+        "seconds": round(timed.seconds, 2),
+        "events_per_s": round(total / timed.seconds),
+        "collector_cpu_s": round(timed.cpu_s, 2),
         "batches": collector.counts.batches,
         "events_per_batch": round(collector.counts.stored / max(collector.counts.batches, 1), 1),
-        "publishers_ok": all(code == 0 for code in codes),
+        "publishers_ok": timed.publishers_ok,
         "acked": sum(acked.values()),
         "chain_check_passed": verified,
         "stored": stored,
