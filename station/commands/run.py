@@ -152,11 +152,13 @@ def run(args: argparse.Namespace) -> int:
     endpoint = None if args.opcua == "off" else args.opcua or loaded.model.interface.endpoint
     listeners: list[socket.socket] = []
     if endpoint is not None:
-        if (busy := _port_in_use(endpoint)) is not None:
-            return _Refused(busy).report()
         try:
             listeners = listening(endpoint)
-        except OSError as exc:  # taken since the check
+        except _Unresolved as exc:
+            return _Refused(
+                f"OPC UA endpoint {endpoint}: {exc}: give --opcua URL a host and port to serve on"
+            ).report()
+        except OSError as exc:
             return _Refused(_endpoint_refused(endpoint, exc)).report()
     if args.console:
         # The console draws on this terminal: the runtime logs to its state folder.
@@ -244,18 +246,6 @@ def _scenario(args: argparse.Namespace, loaded: LoadedStation) -> Scenario | Non
     if problems:
         raise _Refused(*problems)
     return scenario
-
-
-def _port_in_use(endpoint: str) -> str | None:
-    """Why the OPC UA server could not listen on `endpoint`'s port, or None if it can."""
-    try:
-        for sock in listening(endpoint):
-            sock.close()
-    except _Unresolved as exc:
-        return f"OPC UA endpoint {endpoint}: {exc}: give --opcua URL a host and port to serve on"
-    except OSError as exc:
-        return _endpoint_refused(endpoint, exc)
-    return None
 
 
 class _Unresolved(Exception):

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from station.cli import main
-from station.commands import run as run_command
 from station.commands.run import command_line
 from station.journal import Journal
 from station.state_dir import journal_path
@@ -200,14 +199,13 @@ def test_journal_tools_refuse_a_state_dir_that_is_a_file(command: str, tmp_path:
     )
 
 
-def test_a_port_taken_once_checked_is_refused_before_anything_starts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_a_port_taken_is_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The port is taken between the check and the server's start (the race the check
-    cannot close): `station run` binds the endpoint's sockets itself before anything
-    starts and hands them to the server's process, so the same line refuses it before
-    the journal or a simulator is opened."""
-    monkeypatch.setattr(run_command, "_port_in_use", lambda endpoint: None)
+    """`station run` checks the port by binding the endpoint's sockets itself, before
+    anything starts, and hands them to the server's process (no other process can take
+    the port between a check and the server's start): a port taken is refused before
+    the journal or a simulator is opened, and nothing is left behind."""
     config = ROOT / "tests" / "stations" / "photo-quick.yaml"
     state = tmp_path / "state"
     threads = threading.active_count()
