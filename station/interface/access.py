@@ -9,7 +9,7 @@ its calls reach the Station, which refuses and journals them (docs/faults.md row
 29-30), the first of each window per address in full and the others as a count
 (`station.interface.audit`).
 
-A login is checked against the users file by `station.interface.users` in the server's
+A login is checked against the users file by `station.interface.logins` in the server's
 own thread (`station.interface.loop`): the ~50 ms of scrypt never stall the station.
 Wrong passwords are throttled per source address (`throttle.Backoff`): after a few, a
 source waits, doubling, and is refused meanwhile without a hash; a user name is never
@@ -30,9 +30,9 @@ from asyncua.server.user_managers import UserManager
 from asyncua.ua.object_ids import ObjectIds
 
 from station.interface.audit import RefusalAudit
+from station.interface.logins import ANONYMOUS, Authenticator
 from station.interface.sessions import client
 from station.interface.throttle import Backoff
-from station.interface.users import ANONYMOUS, Authenticator
 from station.journal.untrusted import shown
 
 log = structlog.get_logger(__name__)

@@ -51,7 +51,7 @@ from hal.config import LinkSettings
 from hal.link import LinkSupervisor
 from hal.opcua import certs
 from station import interface
-from station.interface.users import ANONYMOUS
+from station.interface.logins import ANONYMOUS
 from station.status import Status
 
 log = structlog.get_logger(__name__)

@@ -27,7 +27,7 @@ from station.interface import PACKML_COMMANDS, Code
 from station.interface.access import caller
 from station.interface.address_space import AddressSpace
 from station.interface.audit import RefusalAudit
-from station.interface.users import ANONYMOUS
+from station.interface.logins import ANONYMOUS
 from station.journal.untrusted import shown
 
 V = ua.VariantType

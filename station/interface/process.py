@@ -45,7 +45,6 @@ from structlog.typing import FilteringBoundLogger
 
 from hal.opcua.certs import application_uri, load_certificate
 from station import interface
-from station.config.models import Interface
 from station.events.base import Entry
 from station.interface import V, standard_nodes
 from station.interface.access import CallerRules, UsersFile
@@ -54,11 +53,11 @@ from station.interface.audit import RefusalAudit
 from station.interface.certificates import SECURITY_POLICIES, ClientCertificates, own_certificate
 from station.interface.channel import Channel, Message, values_in
 from station.interface.listeners import OnSockets
+from station.interface.logins import Authenticator
 from station.interface.methods import add_methods
 from station.interface.publisher import Publisher
 from station.interface.sessions import SessionTracking
 from station.interface.throttle import Backoff, RefusalWindows
-from station.interface.users import Authenticator
 
 log = structlog.get_logger("station.interface")
 
@@ -76,14 +75,15 @@ class Served:
         self.channel = channel
         self.station = str(settings["station"])
         self.line = str(settings["line"])
-        self.config = Interface.model_validate(settings["interface"])
+        self.config: dict[str, Any] = settings["interface"]
+        """The station file's `interface:` (`station.config.models.Interface`), checked by
+        the station: its model is not imported here (pydantic, issue 18 item 5)."""
         self.endpoint = str(settings["endpoint"])
-        users = settings["users_file"]
-        self.users_file = Path(users) if users is not None else None
+        self.logins: dict[str, Any] = settings["logins"]
         self.pki_dir = Path(settings["pki_dir"])
         self.log: FilteringBoundLogger = log.bind(station=self.station, endpoint=self.endpoint)
         self.audit = RefusalAudit(
-            self._journal, self.log, RefusalWindows(self.config.refusal_window_s)
+            self._journal, self.log, RefusalWindows(float(self.config["refusal_window_s"]))
         )
         self.publisher: Publisher | None = None
         self._server: Server | None = server
@@ -96,8 +96,10 @@ class Served:
         """Build our address space and listen (OSError: the endpoint cannot be bound)."""
         server, sessions = self._server, self._sessions
         assert server is not None and sessions is not None
-        authenticator = Authenticator.open(self.users_file)
-        backoff = Backoff(self.config.free_wrong_passwords, max_s=self.config.max_login_wait_s)
+        authenticator = Authenticator.served(self.logins)
+        backoff = Backoff(
+            int(self.config["free_wrong_passwords"]), max_s=float(self.config["max_login_wait_s"])
+        )
         sessions.user_manager = UsersFile(authenticator, self.audit, backoff)
         server.name = f"station {self.station}"
         await server.set_build_info(
@@ -108,7 +110,7 @@ class Served:
         await server.load_private_key(str(key))
         await server.set_application_uri(application_uri(load_certificate(certificate)))
         server.set_endpoint(self.endpoint)
-        policies = list(dict.fromkeys(self.config.security))
+        policies = list(dict.fromkeys(str(p) for p in self.config["security"]))
         server.set_security_policy(
             [SECURITY_POLICIES[p] for p in policies], permission_ruleset=CallerRules()
         )

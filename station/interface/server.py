@@ -117,7 +117,7 @@ Security
   is in `<pki_dir>/trusted/`, read again at every session; a refused one is copied to
   `<pki_dir>/rejected/` with an audit log line, for an engineer to move into trusted/.
 - Users: anonymous (browse, read, subscribe) or user name and password, checked
-  against the users file (`station.interface.users`). On a None endpoint the password
+  against the users file (`station.interface.logins`). On a None endpoint the password
   is still encrypted with the server's key when a Basic256Sha256 endpoint is offered;
   when only None is offered it crosses the wire in clear (a warning at start): keep
   None for localhost. A refused login is journaled (`login_refused`, with the client's
@@ -159,8 +159,8 @@ from station.footprint import SERVER_PROCESS
 from station.interface import Code
 from station.interface.channel import Channel, Message, values_out
 from station.interface.commands import handlers, run_command
+from station.interface.logins import Authenticator
 from station.interface.publisher import StatusFeed
-from station.interface.users import Authenticator
 from station.interface.variables import Variables
 from station.journal.untrusted import shown
 from station.runtime import Station
@@ -293,7 +293,8 @@ class StationServer:
         """Start the server's process and wait until it listens (ConfigError: a bad users
         file; OSError: the endpoint cannot be bound)."""
         began = time.monotonic()
-        await asyncio.to_thread(Authenticator.open, self.users_file)  # refused here, in one line
+        # refused here, in one line; the server's process checks logins with what was read
+        users = await asyncio.to_thread(Authenticator.open, self.users_file)
         if self.users_file is None:
             self.log.warning("opcua_no_users_file", consequence="every method call is refused")
         await asyncio.to_thread(self.pki_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
@@ -303,7 +304,7 @@ class StationServer:
         server = spawned if spawned is not None else await ServerProcess.spawn()
         self._server = server
         try:
-            await server.channel.send({"start": self._settings(feed.current())})
+            await server.channel.send({"start": self._settings(feed.current(), users)})
             async with asyncio.timeout(START_TIMEOUT_S):
                 answer = await server.channel.receive()
             if answer is None or "started" not in answer:
@@ -362,13 +363,13 @@ class StationServer:
         await self._end()
         self.log.info("opcua_server_stopped")
 
-    def _settings(self, initial: Variables) -> dict[str, Any]:
+    def _settings(self, initial: Variables, users: Authenticator) -> dict[str, Any]:
         return {
             "station": self.station.name,
             "line": self.station.config.line.model.line,
             "interface": self.config.model_dump(mode="json"),
             "endpoint": self.endpoint,
-            "users_file": str(self.users_file) if self.users_file is not None else None,
+            "logins": users.logins(),
             "pki_dir": str(self.pki_dir),
             "initial": values_out(initial),
         }

@@ -10,34 +10,20 @@ readable by the station's service user only)::
         password: scrypt$16384$8$1$<salt, base64>$<hash, base64>
 
 `station user add NAME --role ROLE --file USERS.yaml` writes an entry (the password
-read from a prompt or stdin, never from the command line). Hashes are
-`hashlib.scrypt` (n=16384, r=8, p=1, 32 bytes) over a random 16-byte salt; a check
-takes about 50 ms of CPU, compared in constant time. The parameters are stored in
-each hash, so they can be raised later without breaking existing entries.
+read from a prompt or stdin, never from the command line; its hash made by
+`station.interface.logins`, which also checks logins against the file).
 
-`Authenticator` is what the server asks at each session activation: it re-reads the
-file when it changed (a user added or removed takes effect without a restart; a file
-that no longer validates is refused with its located errors and the users read
-before stay in force); an unknown name is refused at once (so timing tells whether a
-name exists). It runs in the OPC UA server's own thread, never in the station's event
-loop; guessing is slowed per source address by the server (`throttle.Backoff`), not by
-locking a name, which would let anyone keep an operator out.
-
-Boundary: no OPC UA here; the server maps a session to (user, role) with this, and
-the Station checks the role of every action (`station.roles`).
+Boundary: no OPC UA here; the server maps a session to (user, role) with the
+`logins.Authenticator`, and the Station checks the role of every action
+(`station.roles`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import fcntl
-import hashlib
-import hmac
 import os
 import re
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -48,19 +34,12 @@ from ruamel.yaml.comments import CommentedMap
 
 from hal.config import Section
 from station.config.loader import ConfigError, ConfigIssue, load_document
+from station.interface.logins import ANONYMOUS, hash_password
 from station.roles import Role
-
-ANONYMOUS = "anonymous"
-"""The user name of a session without credentials (it may browse and read only)."""
 
 USER_NAME_PATTERN = r"^[a-z][a-z0-9._-]{0,47}$"
 UserName = Annotated[str, Field(pattern=USER_NAME_PATTERN)]
 
-SCRYPT_N = 2**14
-SCRYPT_R = 8
-SCRYPT_P = 1
-HASH_BYTES = 32
-SALT_BYTES = 16
 HASH_PATTERN = r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$"
 
 
@@ -87,42 +66,6 @@ class UsersFile(Section):
         if ANONYMOUS in users:
             raise ValueError(f"{ANONYMOUS!r} is reserved for sessions without credentials")
         return users
-
-
-def hash_password(password: str) -> str:
-    """The stored form of `password` with a new random salt: scrypt$N$r$p$salt$hash."""
-    if not password:
-        raise ValueError("the password is empty")
-    salt = secrets.token_bytes(SALT_BYTES)
-    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, HASH_BYTES)
-    parts = ["scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P), _b64(salt), _b64(digest)]
-    return "$".join(parts)
-
-
-def verify_password(password: str, stored: str) -> bool:
-    """True when `password` gives `stored` (ValueError if `stored` is not a hash of ours)."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            raise ValueError(f"unknown scheme {scheme!r}")
-        expected = base64.b64decode(digest, validate=True)
-        candidate = _scrypt(
-            password, base64.b64decode(salt, validate=True), int(n), int(r), int(p), len(expected)
-        )
-    except (ValueError, binascii.Error) as exc:
-        raise ValueError(f"not a password hash of the form scrypt$N$r$p$salt$hash: {exc}") from exc
-    return hmac.compare_digest(candidate, expected)
-
-
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
-    memory = 128 * r * (n + p + 2)
-    return hashlib.scrypt(
-        password.encode(), salt=salt, n=n, r=r, p=p, dklen=length, maxmem=2 * memory
-    )
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 def load_users(path: Path | str) -> UsersFile:
@@ -205,48 +148,3 @@ def _add_user(path: Path, name: str, role: Role, password: str) -> bool:
     finally:
         temporary.unlink(missing_ok=True)
     return new
-
-
-class Authenticator:
-    """Checks a user name and password against the users file; see the module docstring."""
-
-    def __init__(self, path: Path | None, users: UsersFile | None = None) -> None:
-        self.path = path
-        self.users = users if users is not None else UsersFile()
-        self._mtime_ns = -1
-
-    @classmethod
-    def open(cls, path: Path | None) -> Authenticator:
-        """Read the file now (ConfigError when it is not valid); None: nobody may log in."""
-        if path is None:
-            return cls(None)
-        authenticator = cls(path, load_served_users(path))
-        authenticator._mtime_ns = path.stat().st_mtime_ns
-        return authenticator
-
-    def reload(self) -> ConfigError | None:
-        """Re-read the file if it changed; the error when it no longer validates (the
-        users read before are kept)."""
-        if self.path is None:
-            return None
-        try:
-            mtime = self.path.stat().st_mtime_ns
-        except OSError as exc:
-            issue = ConfigIssue(str(self.path), 1, "<file>", f"cannot read: {exc.strerror}")
-            return ConfigError([issue])
-        if mtime == self._mtime_ns:
-            return None
-        try:
-            self.users = load_served_users(self.path)
-        except ConfigError as exc:
-            return exc
-        self._mtime_ns = mtime
-        return None
-
-    def check(self, name: str, password: str) -> Role | None:
-        """The user's role when the password is right; None otherwise (unknown name or
-        wrong password)."""
-        entry = self.users.users.get(name)
-        if entry is None or not verify_password(password, entry.password):
-            return None
-        return entry.role

@@ -31,8 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from station.interface.logins import Authenticator
 from station.interface.throttle import Backoff
-from station.interface.users import Authenticator
 from station.journal.untrusted import shown
 
 log = structlog.get_logger("station.web")

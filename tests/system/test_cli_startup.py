@@ -58,11 +58,14 @@ def test_a_station_on_real_devices_loads_neither_asyncua_nor_the_simulators() ->
     assert not {m for m in loaded if m.startswith(heavy)}
 
 
-def test_the_opc_ua_server_s_process_loads_no_rich() -> None:
-    """structlog would load rich and pygments (4 MiB) for tracebacks we format plainly."""
+def test_the_opc_ua_server_s_process_loads_no_rich_and_no_config_models() -> None:
+    """structlog would load rich and pygments (4 MiB) for tracebacks we format plainly;
+    pydantic, the config models and the users file's reader (10 MiB) are the station's:
+    the server's process gets the settings and the users the station checked."""
     loaded = _imported("station.interface.process")
     assert "asyncua" in loaded
-    assert not {m for m in loaded if m.startswith(("rich", "pygments", "textual"))}
+    heavy = ("rich", "pygments", "textual", "pydantic", "ruamel", "station.config", "hal.config")
+    assert not {m for m in loaded if m.startswith(heavy)}
 
 
 def _imported(*modules: str) -> list[str]:

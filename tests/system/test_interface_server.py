@@ -41,15 +41,10 @@ from station.devices import DeviceSet
 from station.interface import NAMESPACE_URI
 from station.interface.channel import Channel
 from station.interface.client import ClientSecurity, Link, Snapshot, StationClient
+from station.interface.logins import Authenticator, hash_password, verify_password
 from station.interface.process import Served, prepared
 from station.interface.server import StationServer, serve
-from station.interface.users import (
-    Authenticator,
-    add_user,
-    hash_password,
-    load_users,
-    verify_password,
-)
+from station.interface.users import add_user, load_users
 from station.journal import Event, Journal
 from station.runtime import Station
 
@@ -288,6 +283,29 @@ async def test_wrong_password_and_unknown_user_are_refused_and_journaled(
         assert login.data == {"why": "wrong user or password", "source": "127.0.0.1"}
 
 
+async def test_a_user_added_while_serving_logs_in_and_a_broken_file_keeps_the_users_read(
+    served: ServedStation,
+) -> None:
+    """The server's process checks logins with the users the station read at start and
+    reads the file itself only once it changed (`logins.Authenticator`)."""
+    with pytest.raises(UaStatusCodeError):
+        await connect(served, "nina")
+    add_user(served.users_file, "nina", "inspector", password("nina"))
+    client, ns = await connect(served, "nina")
+    try:
+        who = await call(client, ns, "Station.Commands", "WhoAmI")
+    finally:
+        await client.disconnect()
+    assert [v.Value for v in who.OutputArguments] == ["nina", "inspector"]
+    good = served.users_file.read_text()
+    served.users_file.write_text("users: [\n")
+    try:
+        client, ns = await connect(served, "nina")  # the users read before stay in force
+        await client.disconnect()
+    finally:
+        served.users_file.write_text(good)
+
+
 async def test_calls_run_as_the_session_user_and_refusals_carry_the_reason(
     served: ServedStation,
 ) -> None:
@@ -438,7 +456,7 @@ async def test_stopping_closes_a_session_whose_connection_dropped_with_a_subscri
         "line": "line-1",
         "interface": Interface().model_dump(mode="json"),
         "endpoint": endpoint,
-        "users_file": None,
+        "logins": Authenticator.open(None).logins(),
         "pki_dir": str(tmp_path / "pki"),
     }
     served = Served(channel, settings, *await prepared())
