@@ -13,6 +13,10 @@ type is reported (tmpfs makes fsync free).
   one row of the journal's size per transaction, no index, no chain, no checks), its
   commits taken in turns with the sequential appends (`ROUNDS`) so that both see the same
   load; `share_of_reference` is the sequential rate over it.
+- `handed_off`: the same plain commits, each handed to a writer thread of their own and
+  awaited on the loop (a queue, `call_soon_threadsafe`: the least a journal pays that
+  keeps the fsync off the control loop), taken in the same turns;
+  `share_of_handed_off` is the sequential rate over it.
 - `concurrent`: N more appends from `tasks` tasks at once, committed in groups (one
   fsync per group): events per second.
 - `bytes_per_event`: size of the file after close (WAL checkpointed) over the 2N events.
@@ -26,7 +30,8 @@ JSON shape (`--json`):
      "bytes_per_event": ..., "verify_events_per_s": ...,
      "reference": {"events_per_s": ..., "p50_ms": ..., "p99_ms": ..., "max_ms": ...,
                    "row_bytes": ...},
-     "share_of_reference": ...}
+     "handed_off": {"events_per_s": ..., "p50_ms": ..., "p99_ms": ..., "max_ms": ...},
+     "share_of_reference": ..., "share_of_handed_off": ...}
 
 `--open-events N` writes a journal of N events straight into the file (one transaction,
 the chain computed as the writer does), then times `Journal.open`, which checks the
@@ -43,10 +48,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import queue
 import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,6 +100,7 @@ async def _measure(directory: Path, events: int) -> dict[str, Any]:
     path = journal_path(directory)
     journal = Journal.open(path, STATION)
     reference = await asyncio.to_thread(_Reference, directory)
+    handed_off = _HandedOff(await asyncio.to_thread(_Reference, directory, "handed-off"))
     try:
         latencies_ns: list[int] = []
         sequential_s = 0.0
@@ -106,6 +114,7 @@ async def _measure(directory: Path, events: int) -> dict[str, Any]:
                 latencies_ns.append(time.perf_counter_ns() - called)
             sequential_s += time.perf_counter() - start
             await asyncio.to_thread(reference.commit, event, len(chunk))
+            await handed_off.commit(event, len(chunk))
 
         async def appender(task: int) -> None:
             for index in range(task, events, CONCURRENT_TASKS):
@@ -123,6 +132,7 @@ async def _measure(directory: Path, events: int) -> dict[str, Any]:
     finally:
         await journal.close()
         await asyncio.to_thread(reference.close)
+        await handed_off.close()
     if not report.ok:
         raise RuntimeError(f"benchmark journal failed verification: {report.problems}")
     return {
@@ -134,6 +144,7 @@ async def _measure(directory: Path, events: int) -> dict[str, Any]:
         "bytes_per_event": round(path.stat().st_size / report.count, 1),
         "verify_events_per_s": round(report.count / verify_s, 1),
         "reference": reference.figures(),
+        "handed_off": handed_off.figures(),
     }
 
 
@@ -155,9 +166,9 @@ class _Reference:
     committed, as one text; no index, no chain, no checks. Its commits run in turns with
     the journal's (`ROUNDS`), so both see the same load."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, name: str = "reference") -> None:
         self._conn = sqlite3.connect(
-            directory / "reference.sqlite3", isolation_level=None, check_same_thread=False
+            directory / f"{name}.sqlite3", isolation_level=None, check_same_thread=False
         )
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA synchronous = FULL")
@@ -168,16 +179,29 @@ class _Reference:
 
     def commit(self, event: Event, count: int) -> None:
         """`count` transactions of one row each: `event`'s row."""
-        body = canonical_json(list(event.to_row()))
-        self._row_bytes = len(body.encode())
+        body = self.body(event)
         start = time.perf_counter()
         for _ in range(count):
             called = time.perf_counter_ns()
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.execute("INSERT INTO rows (body) VALUES (?)", (body,))
-            self._conn.execute("COMMIT")
+            self.commit_one(body)
             self._latencies_ns.append(time.perf_counter_ns() - called)
         self._elapsed_s += time.perf_counter() - start
+
+    def body(self, event: Event) -> str:
+        """What a row holds: `event`'s row as one JSON text."""
+        body = canonical_json(list(event.to_row()))
+        self._row_bytes = len(body.encode())
+        return body
+
+    def commit_one(self, body: str) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute("INSERT INTO rows (body) VALUES (?)", (body,))
+        self._conn.execute("COMMIT")
+
+    def timed(self, latencies_ns: list[int], elapsed_s: float) -> None:
+        """Commits timed by another (`_HandedOff`)."""
+        self._latencies_ns += latencies_ns
+        self._elapsed_s += elapsed_s
 
     def figures(self) -> dict[str, Any]:
         return {
@@ -188,6 +212,50 @@ class _Reference:
 
     def close(self) -> None:
         self._conn.close()
+
+
+class _HandedOff:
+    """The reference's commits, each handed to a writer thread and awaited on the loop,
+    as the journal hands its events (`station.journal.writer`) but with nothing else:
+    a queue to the thread, the commit, `call_soon_threadsafe` back."""
+
+    def __init__(self, reference: _Reference) -> None:
+        self._reference = reference
+        self._queue: queue.SimpleQueue[tuple[str, asyncio.Future[None]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="bench-handed-off")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            body, future = item
+            self._reference.commit_one(body)
+            self._loop.call_soon_threadsafe(future.set_result, None)
+
+    async def commit(self, event: Event, count: int) -> None:
+        """`count` transactions of one row each, one awaited after the other."""
+        body = self._reference.body(event)
+        latencies_ns = []
+        start = time.perf_counter()
+        for _ in range(count):
+            called = time.perf_counter_ns()
+            future = self._loop.create_future()
+            self._queue.put((body, future))
+            await future
+            latencies_ns.append(time.perf_counter_ns() - called)
+        self._reference.timed(latencies_ns, time.perf_counter() - start)
+
+    def figures(self) -> dict[str, Any]:
+        figures = self._reference.figures()
+        del figures["row_bytes"]
+        return figures
+
+    async def close(self) -> None:
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+        self._reference.close()
 
 
 def _build(path: Path, events: int) -> None:
@@ -267,9 +335,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "fs": filesystem_type(directory),
             **asyncio.run(_measure(directory, args.events)),
         }
-        figures["share_of_reference"] = round(
-            figures["sequential"]["events_per_s"] / figures["reference"]["events_per_s"], 2
-        )
+        for reference in ("reference", "handed_off"):
+            figures[f"share_of_{reference}"] = round(
+                figures["sequential"]["events_per_s"] / figures[reference]["events_per_s"], 2
+            )
     if args.json:
         print(json.dumps(figures))
     else:
@@ -286,6 +355,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"plain SQLite, one row a commit: {ref['events_per_s']}/s, p50 {ref['p50_ms']} ms; "
             f"ours {share} of it"
+        )
+        handed, share = figures["handed_off"], figures["share_of_handed_off"]
+        print(
+            f"the same, each handed to a writer thread: {handed['events_per_s']}/s, "
+            f"p50 {handed['p50_ms']} ms; ours {share} of it"
         )
     return 0
 

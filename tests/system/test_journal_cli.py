@@ -294,4 +294,9 @@ def test_benchmark_prints_its_figures_as_json(
     assert figures["concurrent"]["events_per_s"] > 0
     assert figures["bytes_per_event"] > 0
     assert figures["verify_events_per_s"] > 0
+    for reference in ("reference", "handed_off"):
+        plain = figures[reference]
+        assert 0 < plain["p50_ms"] <= plain["p99_ms"] <= plain["max_ms"], reference
+        share = sequential["events_per_s"] / plain["events_per_s"]
+        assert figures[f"share_of_{reference}"] == round(share, 2)
     assert list(tmp_path.iterdir()) == []
