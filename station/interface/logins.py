@@ -96,7 +96,10 @@ class Authenticator:
         """Read the file now (ConfigError when it is not valid); None: nobody may log in."""
         if path is None:
             return cls(None, {})
-        mtime = path.stat().st_mtime_ns
+        try:  # before reading: a change in between is read again at the next login
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            mtime = -1  # `_read` says why, as a ConfigError
         return cls(path, _read(path), mtime)
 
     def logins(self) -> dict[str, Any]:

@@ -563,6 +563,15 @@ def test_a_bad_users_file_is_refused_with_file_line_and_path(tmp_path: Path) -> 
     ]
 
 
+def test_a_missing_users_file_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "users.yaml"
+    with pytest.raises(ConfigError) as error:
+        Authenticator.open(path)
+    assert [str(i) for i in error.value.issues] == [
+        f"{path}:1: <file>: cannot read: No such file or directory"
+    ]
+
+
 def test_a_short_password_is_refused_and_the_minimum_is_the_files(tmp_path: Path) -> None:
     users = tmp_path / "users.yaml"
     with pytest.raises(ValueError, match="1 characters: at least 12"):
