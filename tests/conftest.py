@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import pytest
 
 # the real PostgreSQL of the plant tests (psycopg is imported only when one is used)
 from postgres_server import plant_db, postgres_server, postgres_url  # noqa: F401
+
+from station.simulation import ports
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -40,10 +41,7 @@ async def no_leaked_tasks() -> AsyncIterator[None]:
 
 @pytest.fixture
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return ports.free_port()
 
 
 @pytest.fixture

@@ -35,6 +35,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from station.simulation.ports import free_port
+
 MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
 MOSQUITTO_SUB = shutil.which("mosquitto_sub")
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd")
@@ -45,13 +47,6 @@ requires_mosquitto = pytest.mark.skipif(
     MOSQUITTO is None or MOSQUITTO_SUB is None or MOSQUITTO_PASSWD is None,
     reason="Mosquitto not installed (Debian packages mosquitto and mosquitto-clients)",
 )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Broker:

@@ -35,8 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from station.bench.station_process import free_port, on_served_devices
+from station.bench.station_process import on_served_devices
 from station.commands.run import command_line
+from station.simulation.ports import free_port
 
 STATIONS = Path(__file__).resolve().parents[2] / "configs" / "stations"
 CONFIG = STATIONS / "photo-studio.yaml"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from station.commands.run import command_line
+from station.simulation.ports import free_port
 
 TARGET_PSS_MIB = 90.0
 TARGET_READY_S = 1.0
@@ -60,12 +60,6 @@ def cpu_s(pid: int) -> float:
 def _children(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as children:
         return [int(child) for child in children.read().split()]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _world(config: Path, folder: Path, endpoint: str) -> subprocess.Popen[str]:

@@ -47,6 +47,7 @@ from station.interface.server import StationServer, serve
 from station.interface.users import add_user, load_users
 from station.journal import Event, Journal
 from station.runtime import Station
+from station.simulation.ports import free_port
 
 CHECKLIST_STATION = Path(__file__).parent.parent / "stations" / "checklist-only.yaml"
 USERS = {
@@ -65,13 +66,6 @@ def password(user: str) -> str:
     return f"{user}-secret-words"
 
 
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class ServedStation:
     """A Station and its OPC UA server in a thread of their own, with their own loop."""
 
@@ -82,7 +76,7 @@ class ServedStation:
         for user, role in USERS.items():
             add_user(self.users_file, user, role, password(user))
         self.pki_dir = tmp / "pki"
-        self.endpoint = f"opc.tcp://127.0.0.1:{free_tcp_port()}/station"
+        self.endpoint = f"opc.tcp://127.0.0.1:{free_port()}/station"
         self.loop = asyncio.new_event_loop()
         self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._stop: asyncio.Event | None = None
@@ -450,7 +444,7 @@ async def test_stopping_closes_a_session_whose_connection_dropped_with_a_subscri
     server of the station's process, run here in the test's."""
     ours, theirs = socket.socketpair()
     station_end, channel = await Channel.open(ours), await Channel.open(theirs)
-    endpoint = f"opc.tcp://127.0.0.1:{free_tcp_port()}/station"
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/station"
     settings = {
         "station": "diagnosis",
         "line": "line-1",
