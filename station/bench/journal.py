@@ -231,8 +231,12 @@ class _HandedOff:
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
             body, future = item
-            self._reference.commit_one(body)
-            self._loop.call_soon_threadsafe(future.set_result, None)
+            try:
+                self._reference.commit_one(body)
+            except sqlite3.Error as exc:  # the awaiting bench raises it, never waits on
+                self._loop.call_soon_threadsafe(future.set_exception, exc)
+            else:
+                self._loop.call_soon_threadsafe(future.set_result, None)
 
     async def commit(self, event: Event, count: int) -> None:
         """`count` transactions of one row each, one awaited after the other."""

@@ -175,7 +175,7 @@ MMAP_THRESHOLD = "MALLOC_MMAP_THRESHOLD_"
 MMAP_THRESHOLD_BYTES = 1 << 20
 """glibc's malloc in the server's process: blocks of 1 MiB and more are mapped on their
 own and given back when freed. Its default threshold rises to the largest block freed,
-so the 16 MiB of each login's scrypt check (`users.py`) stayed in the heap: +16 MiB
+so the 16 MiB of each login's scrypt check (`logins.py`) stayed in the heap: +16 MiB
 PSS once the first user logged in. Unless the environment sets it already."""
 
 START_TIMEOUT_S = 60.0
