@@ -117,6 +117,8 @@ def _one_run(bench: Path, state: Path) -> dict[str, float]:
             station.kill()
             station.wait()
         reader.join(timeout=5)
+        if station.stderr is not None:
+            station.stderr.close()
     return {
         "exec_to_ready_s": seen["ready"],
         "cpu_to_ready_s": seen["cpu"],
@@ -137,6 +139,8 @@ def on_served_devices(config: Path, folder: Path, runs: int) -> dict[str, Any]:
     finally:
         world.terminate()
         world.wait(timeout=30)
+        if world.stdout is not None:
+            world.stdout.close()
     median = {key: round(statistics.median(r[key] for r in each), 3) for key in each[0]}
     return {
         "runs": [{key: round(value, 3) for key, value in r.items()} for r in each],
